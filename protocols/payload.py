@@ -1,0 +1,141 @@
+"""The batch payload and the other v1 messages (pydantic models) and their canonical bytes.
+
+The agent builds payloads as plain dicts on its hot path and serializes them once with
+``encode_payload``; the collector validates the received bytes with ``parse_payload``.
+A reading is ``{"id", "ts", "value", "quality"}`` plus ``"reason"`` when quality is not good,
+and ``"count"``/``"expected"``/``"min"``/``"max"`` for interval aggregates.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from protocols.errors import PayloadInvalid
+from protocols.ids import ID_PATTERN
+
+PAYLOAD_VERSION = 1
+SiteId = Annotated[str, Field(pattern=ID_PATTERN)]
+ParamId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
+Hash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+EpochMs = Annotated[int, Field(ge=0, le=32503680000000)]  # until year 3000
+Quality = Literal["good", "uncertain", "bad"]
+
+
+class Reading(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: ParamId
+    ts: EpochMs
+    value: float | None
+    quality: Quality
+    reason: str | None = Field(default=None, max_length=500)
+    count: int | None = Field(default=None, ge=0)
+    expected: int | None = Field(default=None, ge=0)
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _reason_when_not_good(self) -> Reading:
+        if self.quality != "good" and not self.reason:
+            raise ValueError("a reading whose quality is not good needs a reason")
+        return self
+
+
+class Event(BaseModel):
+    """An event in a batch; ``anode_effect`` events must carry cell, start, end and peak."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,64}$")]
+    ts: EpochMs | None = None
+    cell: int | str | None = None
+    start: EpochMs | None = None
+    end: EpochMs | None = None
+    peak_v: float | None = None
+
+    @model_validator(mode="after")
+    def _anode_effect_fields(self) -> Event:
+        if self.type == "anode_effect":
+            missing = [f for f in ("cell", "start", "end", "peak_v") if getattr(self, f) is None]
+            if missing:
+                raise ValueError(f"anode_effect event lacks {', '.join(missing)}")
+            assert self.start is not None and self.end is not None
+            if self.end < self.start:
+                raise ValueError("anode_effect event ends before it starts")
+        return self
+
+
+class ClockState(BaseModel):
+    """How far the gateway's clock can be trusted while this batch was made."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    source: str = "system"
+    synced: bool | None = None
+    offset_ms: float | None = None
+
+
+class BatchPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[1]
+    site: SiteId
+    agent: SiteId
+    seq: int = Field(ge=1)
+    prev: Hash | None
+    created: EpochMs
+    clock: ClockState
+    readings: list[Reading]
+    events: list[Event] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _prev_only_null_at_start(self) -> BatchPayload:
+        if (self.prev is None) != (self.seq == 1):
+            raise ValueError("prev must be null exactly when seq is 1")
+        return self
+
+
+class Ack(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    through: int = Field(ge=0)
+
+
+class Status(BaseModel):
+    """Birth (``online`` true, with details) or death (``{"online": false}``, the MQTT will)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    online: bool
+    agent_version: str | None = None
+    config_hash: str | None = None
+    kid: str | None = None
+    catalogue: list[dict[str, Any]] | None = None
+    clock: ClockState | None = None
+    ts: EpochMs | None = None
+
+
+def encode_payload(payload: dict[str, Any]) -> bytes:
+    """The bytes that get signed: compact UTF-8 JSON, no NaN/Infinity."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
+        "utf-8"
+    )
+
+
+def parse_payload(data: bytes) -> BatchPayload:
+    """Validate payload bytes; raise ``PayloadInvalid`` naming the first faulty field."""
+    try:
+        return BatchPayload.model_validate_json(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err.get("loc", ())) or "payload"
+        raise PayloadInvalid(
+            f"payload invalid at {where}: {err.get('msg')} ({exc.error_count()} error(s))"
+        ) from None
+
+
+def encode_ack(through: int) -> bytes:
+    return encode_payload({"through": through})
