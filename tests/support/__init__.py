@@ -1,0 +1,1 @@
+"""Test support: real servers (Mosquitto, VictoriaMetrics) started on loopback by the tests."""
