@@ -20,7 +20,6 @@ Engineering value = raw × scale + offset.
 
 from __future__ import annotations
 
-import math
 import struct
 from collections.abc import Callable, Sequence
 from enum import StrEnum
@@ -234,9 +233,11 @@ def encode_raw(
         lo, hi = _INT_RANGE[dtype]
         if not lo <= int(value) <= hi:
             raise CodecError(f"{value} is out of range for {dtype} ({lo}..{hi})")
-    elif dtype is DataType.FLOAT32 and math.isfinite(float(value)) and abs(float(value)) > 3.4e38:
-        raise CodecError(f"{value} is out of range for FLOAT32")
-    regs = list(struct.unpack(">" + "H" * words, struct.pack(">" + fmt, value)))
+    try:
+        packed = struct.pack(">" + fmt, value)
+    except (OverflowError, struct.error) as exc:
+        raise CodecError(f"{value!r} does not fit {dtype}: {exc}") from None
+    regs = list(struct.unpack(">" + "H" * words, packed))
     if swap_bytes:
         regs = [((r & 0xFF) << 8) | (r >> 8) for r in regs]
     if reverse_words:

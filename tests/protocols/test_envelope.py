@@ -1,0 +1,179 @@
+"""The batch envelope interoperates with an independent JOSE library and rejects tampering."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+from joserfc import jws
+from joserfc.jwk import OKPKey
+
+from protocols.envelope import (
+    MAX_ENVELOPE_BYTES,
+    parse_envelope,
+    payload_hash,
+    sign_envelope,
+    verify_envelope,
+)
+from protocols.errors import (
+    BadSignature,
+    EnvelopeError,
+    EnvelopeTooLarge,
+    MalformedEnvelope,
+    UnknownKey,
+    UnsupportedAlgorithm,
+)
+from protocols.keys import (
+    Ed25519PublicKey,
+    b64url,
+    b64url_decode,
+    generate_private_key,
+    public_jwk,
+    public_key_from_jwk,
+)
+from protocols.payload import encode_payload
+
+# joserfc warns that "EdDSA" is superseded by the fully specified "Ed25519" (RFC 9864);
+# the wire contract fixes "EdDSA", which every JOSE library still verifies.
+pytestmark = pytest.mark.filterwarnings("ignore:EdDSA is deprecated")
+
+
+def _payload(seq: int = 1) -> bytes:
+    return encode_payload(
+        {
+            "v": 1,
+            "site": "smelter-1",
+            "agent": "potline-a",
+            "seq": seq,
+            "prev": None,
+            "created": 1_760_000_000_000,
+            "clock": {"source": "system", "synced": True},
+            "readings": [{"id": "line_current_ka", "ts": 1, "value": 431.5, "quality": "good"}],
+            "events": [],
+        }
+    )
+
+
+@pytest.fixture
+def key():  # type: ignore[no-untyped-def]
+    return generate_private_key()
+
+
+def _lookup(key):  # type: ignore[no-untyped-def]
+    kid = public_jwk(key)["kid"]
+    pub = key.public_key()
+
+    def find(k: str) -> Ed25519PublicKey | None:
+        return pub if k == kid else None
+
+    return kid, find
+
+
+def test_our_envelope_verifies_with_joserfc(key) -> None:  # type: ignore[no-untyped-def]
+    kid, _ = _lookup(key)
+    envelope = sign_envelope(_payload(), key, kid)
+    jwk = OKPKey.import_key(public_jwk(key))
+    result = jws.deserialize_json(json.loads(envelope), jwk, algorithms=["EdDSA"])
+    assert result.payload == _payload()
+    assert result.headers() == {"alg": "EdDSA", "kid": kid}
+
+
+def test_joserfc_envelope_verifies_here() -> None:
+    theirs = OKPKey.generate_key("Ed25519", private=True)
+    pub_jwk = theirs.as_dict(private=False)
+    ours = public_key_from_jwk(pub_jwk)
+    kid = public_jwk(ours)["kid"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        flattened = jws.serialize_json(
+            {"protected": {"alg": "EdDSA", "kid": kid}}, _payload(), theirs, algorithms=["EdDSA"]
+        )
+    parsed = verify_envelope(json.dumps(flattened).encode(), lambda k: ours if k == kid else None)
+    assert parsed.payload == _payload()
+    assert parsed.kid == kid
+
+
+def test_flipping_any_byte_of_any_member_fails(key) -> None:  # type: ignore[no-untyped-def]
+    kid, find = _lookup(key)
+    envelope = json.loads(sign_envelope(_payload(), key, kid))
+    checked = 0
+    for member in ("protected", "payload", "signature"):
+        raw = bytearray(b64url_decode(envelope[member]))
+        for i in range(len(raw)):
+            tampered = bytearray(raw)
+            tampered[i] ^= 0x01
+            forged = dict(envelope, **{member: b64url(bytes(tampered))})
+            with pytest.raises(EnvelopeError):
+                verify_envelope(json.dumps(forged).encode(), find)
+            checked += 1
+    assert checked > 100
+
+
+def test_payload_hash_is_sha256_hex_of_payload_bytes(key) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+
+    kid, find = _lookup(key)
+    parsed = verify_envelope(sign_envelope(_payload(), key, kid), find)
+    assert payload_hash(parsed.payload) == hashlib.sha256(_payload()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("envelope", "error", "message"),
+    [
+        (b"\x00\xffgarbage", MalformedEnvelope, "not JSON"),
+        (b"[1, 2]", MalformedEnvelope, "not a JSON object"),
+        (b'{"payload": "e30"}', MalformedEnvelope, "protected"),
+        (
+            b'{"protected": "e30", "payload": "e30", "signature": "!!"}',
+            MalformedEnvelope,
+            "base64url",
+        ),
+        (
+            b'{"protected": "'
+            + b64url(b'{"alg":"HS256","kid":"k"}').encode()
+            + b'", "payload": "e30", "signature": "AA"}',
+            UnsupportedAlgorithm,
+            "HS256",
+        ),
+        (
+            b'{"protected": "'
+            + b64url(b'{"alg":"none"}').encode()
+            + b'", "payload": "e30", "signature": ""}',
+            UnsupportedAlgorithm,
+            "none",
+        ),
+        (
+            b'{"protected": "'
+            + b64url(b'{"alg":"EdDSA"}').encode()
+            + b'", "payload": "e30", "signature": "AA"}',
+            MalformedEnvelope,
+            "no kid",
+        ),
+    ],
+)
+def test_bad_envelopes_raise_specific_errors(
+    envelope: bytes, error: type[EnvelopeError], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        parse_envelope(envelope)
+
+
+def test_unknown_kid_and_wrong_key(key) -> None:  # type: ignore[no-untyped-def]
+    kid, _ = _lookup(key)
+    envelope = sign_envelope(_payload(), key, kid)
+    with pytest.raises(UnknownKey, match="not enrolled") as info:
+        verify_envelope(envelope, lambda k: None)
+    assert info.value.reason == "unknown_kid"
+    other = generate_private_key().public_key()
+    with pytest.raises(BadSignature) as info2:
+        verify_envelope(envelope, lambda k: other)
+    assert info2.value.reason == "bad_signature"
+
+
+def test_oversized_envelope_rejected_before_parsing() -> None:
+    with pytest.raises(EnvelopeTooLarge, match="exceeds") as info:
+        parse_envelope(b" " * (MAX_ENVELOPE_BYTES + 1))
+    assert info.value.reason == "too_large"
+    with pytest.raises(EnvelopeTooLarge):
+        parse_envelope(b"{}" * 100, max_bytes=100)
