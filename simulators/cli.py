@@ -1,0 +1,197 @@
+"""``mrv-sim``: run a simulated plant over Modbus TCP, or print its register map."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from .faults import FaultError, parse_fault, parse_instant_ms
+from .plant import KINDS, PlantSimulator, describe
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Modbus TCP plant simulators (aluminium potline, cement kiln, steelworks, meter).",
+    pretty_exceptions_enable=False,
+)
+
+KIND_HELP = f"plant kind: {', '.join(KINDS)}"
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"mrv-sim: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _check_kind(kind: str) -> str:
+    k = kind.strip().lower()
+    if k == "aluminum":
+        k = "aluminium"
+    if k not in KINDS:
+        _fail(f"unknown plant kind {kind!r} (one of: {', '.join(KINDS)})")
+    return k
+
+
+@app.command()
+def run(
+    kind: Annotated[str, typer.Argument(help=KIND_HELP)],
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Modbus TCP port (0: pick a free one)")] = 5020,
+    seed: Annotated[int, typer.Option(help="random seed: same seed, same plant")] = 1,
+    speed: Annotated[float, typer.Option(help="plant seconds per wall second")] = 1.0,
+    start: Annotated[
+        str | None, typer.Option(help="plant time at the anchor, ISO 8601 (default: now)")
+    ] = None,
+    anchor_wall: Annotated[
+        float | None,
+        typer.Option("--anchor-wall", help="wall-clock epoch seconds of the anchor (default: now)"),
+    ] = None,
+    cells: Annotated[int, typer.Option(help="aluminium: number of cells")] = 24,
+    current_efficiency: Annotated[
+        float, typer.Option(help="aluminium: current efficiency, a fraction")
+    ] = 0.94,
+    ae_rate: Annotated[float, typer.Option(help="aluminium: anode effects per cell-day")] = 0.05,
+    faults: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--faults",
+            help="fault spec MODE[:unit=N][:at=ISO|+DUR][:for=DUR][:delay=DUR][:code=N]"
+            "[:register=NAME][:margin=N]; repeatable (see config/simulators/README.md)",
+        ),
+    ] = None,
+    control_port: Annotated[
+        int | None, typer.Option(help="JSON control endpoint port on the same host (0: free)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the ready line as JSON")] = False,
+) -> None:
+    """Run a plant simulator until interrupted; prints one line once it is listening."""
+    kind = _check_kind(kind)
+    if not 0 <= port <= 65535:
+        _fail("port must be 0..65535")
+    if control_port is not None and not 0 <= control_port <= 65535:
+        _fail("control port must be 0..65535")
+    if speed <= 0:
+        _fail("speed must be positive")
+    try:
+        start_ms = parse_instant_ms(start) if start else None
+        parsed = [
+            parse_fault(s, start_ms if start_ms is not None else _now_ms()) for s in faults or []
+        ]
+    except FaultError as exc:
+        _fail(str(exc))
+    try:
+        sim = PlantSimulator(
+            kind,
+            host=host,
+            port=port,
+            seed=seed,
+            speed=speed,
+            start_ms=start_ms,
+            anchor_wall_s=anchor_wall,
+            cells=cells,
+            current_efficiency=current_efficiency,
+            ae_per_cell_day=ae_rate,
+            faults=parsed,
+            control_port=control_port,
+        )
+    except (ValueError, FaultError) as exc:
+        _fail(str(exc))
+    try:
+        asyncio.run(_serve(sim, as_json))
+    except OSError as exc:
+        _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 1)
+    except KeyboardInterrupt:
+        pass
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def _serve(sim: PlantSimulator, as_json: bool) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with sim:
+        clock: Any = sim.clock
+        ready = {
+            "listening": f"{sim.host}:{sim.port}",
+            "kind": sim.kind,
+            "port": sim.port,
+            "units": sim.map.units,
+            "control": None if sim.control_port is None else f"{sim.host}:{sim.control_port}",
+            "seed": sim.seed,
+            "start_ms": sim.start_ms,
+            "speed": getattr(clock, "speed", 1.0),
+            "anchor_wall_s": getattr(clock, "anchor_wall_s", None),
+            "faults": [f["spec"] for f in sim.faults()],
+        }
+        if as_json:
+            print(json.dumps(ready), flush=True)
+        else:
+            start = datetime.fromtimestamp(sim.start_ms / 1000, UTC).isoformat()
+            control = f", control on {ready['control']}" if ready["control"] else ""
+            print(
+                f"mrv-sim: {sim.kind} listening on {ready['listening']} "
+                f"(units {', '.join(map(str, sim.map.units))}; plant time from {start} "
+                f"at {ready['speed']}x{control})",
+                flush=True,
+            )
+        await stop.wait()
+
+
+@app.command("describe")
+def describe_cmd(
+    kind: Annotated[str, typer.Argument(help=KIND_HELP)],
+    cells: Annotated[int, typer.Option(help="aluminium: number of cells")] = 24,
+    as_json: Annotated[bool, typer.Option("--json", help="print the register map as JSON")] = False,
+) -> None:
+    """Print a simulator's register map: unit ids, registers, types, byte orders, ranges."""
+    kind = _check_kind(kind)
+    try:
+        data = describe(kind, cells)
+    except ValueError as exc:
+        _fail(str(exc))
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for dev in data["devices"]:
+        table = Table(title=f"{data['kind']} unit {dev['unit']} ({dev['name']})")
+        cols = ("name", "table", "address", "type", "byte_order", "scale", "unit", "min", "max")
+        for col in cols:
+            table.add_column(col)
+        for r in dev["registers"]:
+            table.add_row(*(str(r[c]) for c in cols))
+        console.print(table)
+
+
+@app.command()
+def demo() -> None:
+    """Simulated plants → agents → broker → collector → a month's records (issue 9)."""
+    typer.echo("mrv-sim demo: not yet available (issue 9)", err=True)
+    raise typer.Exit(2)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""An integrated steelworks: blast furnace inputs, by-product gases, crude steel, power.
+
+Blast-furnace stops take coke, injected coal and blast-furnace gas down together; the coke
+ovens and the steel shop run on their own schedules. Totals are exact integrals of the flows.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+from protocols.modbus_codec import ByteOrder, DataType
+
+from .model import EventStream, SteppedModel, noise, step_aligned
+from .registers import Device, PlantMap, counter, gauge, info_device
+
+__all__ = ["Steelworks", "steel_map"]
+
+
+class Steelworks(SteppedModel):
+    TOTALS = {
+        "crude_steel_t": "crude_steel_tph",
+        "coke_t": "coke_tph",
+        "pci_coal_t": "pci_tph",
+        "bfg_nm3": "bfg_nm3h",
+        "cog_nm3": "cog_nm3h",
+        "energy_kwh": "power_kw",
+    }
+
+    def __init__(self, seed: int, origin_ms: int) -> None:
+        super().__init__(seed, origin_ms)
+        rng = random.Random(seed)
+        self._phase = rng.uniform(0, 2 * math.pi)
+        self.initial = {
+            "crude_steel_t": rng.uniform(1e5, 3e6),
+            "coke_t": rng.uniform(1e4, 5e5),
+            "pci_coal_t": rng.uniform(1e4, 2e5),
+            "bfg_nm3": rng.uniform(1e8, 1e9),
+            "cog_nm3": rng.uniform(1e7, 1e8),
+            "energy_kwh": rng.uniform(1e7, 1e8),
+        }
+        o = self.origin_ms
+        self._bf_stops = EventStream(
+            seed * 7919 + 21, lambda r, t: step_aligned(r, t, 10 * 24, (2.0, 8.0), (0, 0)), o
+        )
+        self._shop_stops = EventStream(
+            seed * 7919 + 22, lambda r, t: step_aligned(r, t, 4 * 24, (1.0, 6.0), (0, 0)), o
+        )
+
+    def signals(self, k: int) -> dict[str, float]:
+        t = self.step_start(k)
+        s = self.seed
+        hours = (t - self.origin_ms) / 3_600_000
+        bf_on = self._bf_stops.active(t) is None
+        shop_on = self._shop_stops.active(t) is None
+        hot_metal = 350.0 * (1 + 0.02 * math.sin(2 * math.pi * hours / 23 + self._phase))
+        steel = max(0.0, 380.0 + 15 * noise(s, 1, k)) if shop_on else 0.0
+        return {
+            "crude_steel_tph": steel,
+            "coke_tph": max(0.0, hot_metal * 0.35 + 2 * noise(s, 2, k)) if bf_on else 0.0,
+            "pci_tph": max(0.0, hot_metal * 0.15 + 1 * noise(s, 3, k)) if bf_on else 0.0,
+            "bfg_nm3h": max(0.0, hot_metal * 1500 + 8000 * noise(s, 4, k)) if bf_on else 0.0,
+            "cog_nm3h": max(0.0, 60000 + 1500 * noise(s, 5, k)),
+            "power_kw": 60000 + (70000 if shop_on else 0) + 2000 * noise(s, 6, k),
+        }
+
+
+def steel_map() -> PlantMap:
+    U32, U64 = DataType.UINT32, DataType.UINT64
+    return PlantMap("steel", (
+        info_device(),
+        Device(2, "steel_shop", (
+            gauge("crude_steel_rate_tph", "input", 0, ByteOrder.ABCD, "t/h", 0, 600,
+                  "crude_steel_tph"),
+            counter("crude_steel_total_t", "holding", 0, U32, ByteOrder.BADC, "t", 0.01,
+                    "crude_steel_t"),
+        )),
+        Device(3, "bf_injection", (
+            gauge("coke_rate_tph", "input", 0, ByteOrder.ABCD, "t/h", 0, 250, "coke_tph"),
+            gauge("pci_rate_tph", "input", 2, ByteOrder.ABCD, "t/h", 0, 120, "pci_tph"),
+            counter("coke_total_t", "holding", 0, U64, ByteOrder.ABCD, "t", 0.001, "coke_t"),
+            counter("pci_coal_total_t", "holding", 4, U64, ByteOrder.ABCD, "t", 0.001,
+                    "pci_coal_t"),
+        )),
+        Device(4, "gas_flows", (
+            gauge("bfg_flow_nm3h", "input", 0, ByteOrder.CDAB, "Nm3/h", 0, 1_000_000,
+                  "bfg_nm3h"),
+            gauge("cog_flow_nm3h", "input", 2, ByteOrder.CDAB, "Nm3/h", 0, 150_000,
+                  "cog_nm3h"),
+            counter("bfg_total_nm3", "holding", 0, U64, ByteOrder.CDAB, "Nm3", 1.0, "bfg_nm3"),
+            counter("cog_total_nm3", "holding", 4, U64, ByteOrder.CDAB, "Nm3", 1.0, "cog_nm3"),
+        )),
+        Device(5, "power_meter", (
+            gauge("active_power_kw", "input", 0, ByteOrder.DCBA, "kW", 0, 250_000, "power_kw"),
+            counter("energy_import_kwh", "holding", 0, U32, ByteOrder.DCBA, "kWh", 0.1,
+                    "energy_kwh"),
+        )),
+    ))  # fmt: skip
