@@ -1,0 +1,187 @@
+"""Collector configuration: one YAML file, validated up front so a bad field stops the start.
+
+Every error names the field (``broker.port: ...``) so an operator can fix the file without
+reading code. Paths in the file are resolved relative to the file's own directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from protocols.envelope import MAX_ENVELOPE_BYTES
+from protocols.errors import MrvError
+from protocols.ids import ID_PATTERN
+
+SiteId = Annotated[str, Field(pattern=ID_PATTERN)]
+
+
+class ConfigError(MrvError):
+    reason = "config"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TlsConfig(_Strict):
+    """Broker TLS: CA to trust, and optionally a client certificate (mutual TLS)."""
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    insecure: bool = False  # skip hostname check; only for test brokers
+
+
+class BrokerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    tls: TlsConfig | None = None
+    username: str | None = None
+    password_file: Path | None = None
+    client_id: str = Field(default="mrv-collector", pattern=ID_PATTERN)
+    protocol: Literal["3.1.1", "5"] = "5"
+    #: MQTT 5 shared-subscription group: several collectors split the load on one broker.
+    shared_group: str | None = Field(default=None, pattern=ID_PATTERN)
+    #: Keep the broker session across reconnects so batches published meanwhile are queued.
+    persistent_session: bool = True
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    reconnect_initial_s: float = Field(default=0.5, gt=0)
+    reconnect_max_s: float = Field(default=30.0, gt=0)
+
+    def password(self) -> str | None:
+        if self.password_file is None:
+            return None
+        try:
+            return self.password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"broker.password_file: cannot read {self.password_file}: {exc}") from None
+
+
+class LimitsConfig(_Strict):
+    max_envelope_bytes: int = Field(default=MAX_ENVELOPE_BYTES, ge=1024)
+    #: Raw bytes kept per quarantined message (the full size and SHA-256 are always kept).
+    quarantine_keep_bytes: int = Field(default=1024 * 1024, ge=0)
+    #: Messages verified and committed in one transaction (one fsync, one ack per agent).
+    group_max_messages: int = Field(default=64, ge=1)
+
+
+class InfluxConfig(_Strict):
+    enabled: bool = False
+    url: str = "http://127.0.0.1:8086"
+    org: str = "plant-mrv"
+    bucket: str = "mrv"
+    token_file: Path | None = None
+    batch_size: int = Field(default=5000, ge=1)
+    timeout_s: float = Field(default=10.0, gt=0)
+    retry_initial_s: float = Field(default=0.5, gt=0)
+    retry_max_s: float = Field(default=30.0, gt=0)
+
+    def token(self) -> str:
+        if self.token_file is None:
+            return ""
+        try:
+            return self.token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"influx.token_file: cannot read {self.token_file}: {exc}") from None
+
+
+class HttpConfig(_Strict):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=8470, ge=0, le=65535)
+    #: ``module:function`` returning an ASGI app for a ``Collector``; the web UI plugs in here.
+    app: str | None = None
+
+
+class SiteConfig(_Strict):
+    industry: Literal["aluminium", "cement", "steel", "other"] = "other"
+    timezone: str = "Asia/Shanghai"
+    name: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+
+class CollectorConfig(_Strict):
+    data_dir: Path = Path("collector-data")
+    #: SQLite evidence store; default ``DATA_DIR/evidence.sqlite``.
+    database: Path | None = None
+    broker: BrokerConfig = BrokerConfig()
+    limits: LimitsConfig = LimitsConfig()
+    influx: InfluxConfig = InfluxConfig()
+    http: HttpConfig = HttpConfig()
+    #: The collector's own Ed25519 key (signs monthly records).
+    signing_key: Path | None = None
+    sites: dict[SiteId, SiteConfig] = Field(default_factory=dict)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @property
+    def database_path(self) -> Path:
+        return self.database or self.data_dir / "evidence.sqlite"
+
+    def _resolve(self, base: Path) -> CollectorConfig:
+        """Make relative paths relative to the config file, not the working directory."""
+
+        def r(p: Path | None) -> Path | None:
+            return None if p is None or p.is_absolute() else base / p
+
+        data = self.model_copy(deep=True)
+        data.data_dir = r(data.data_dir) or data.data_dir
+        data.database = r(data.database) or data.database
+        data.signing_key = r(data.signing_key) or data.signing_key
+        b = data.broker
+        b.password_file = r(b.password_file) or b.password_file
+        if b.tls is not None:
+            b.tls.ca_file = r(b.tls.ca_file) or b.tls.ca_file
+            b.tls.cert_file = r(b.tls.cert_file) or b.tls.cert_file
+            b.tls.key_file = r(b.tls.key_file) or b.tls.key_file
+        data.influx.token_file = r(data.influx.token_file) or data.influx.token_file
+        return data
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ())) or "(top level)"
+        lines.append(f"{where}: {err.get('msg')}")
+    return "; ".join(lines)
+
+
+def parse_config(data: object, *, base_dir: Path | None = None) -> CollectorConfig:
+    if data is None:
+        data = {}
+    try:
+        cfg = CollectorConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid collector config: {_describe(exc)}") from None
+    if cfg.broker.shared_group and cfg.broker.protocol != "5":
+        raise ConfigError("broker.shared_group: shared subscriptions need protocol '5'")
+    return cfg._resolve(base_dir) if base_dir is not None else cfg
+
+
+def load_config(path: Path | str) -> CollectorConfig:
+    """Read and validate a collector YAML file; raise ``ConfigError`` naming the bad field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {path} is not valid YAML: {exc}") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"config {path} must be a YAML mapping")
+    return parse_config(data, base_dir=path.resolve().parent)

@@ -1,0 +1,196 @@
+"""Plain records the evidence store hands out and the pipeline consults.
+
+They carry names, not database ids, so a PostgreSQL backend can return the same objects.
+Times are UTC epoch milliseconds throughout, like the wire contract.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+from protocols.keys import Ed25519PublicKey, public_key_from_jwk
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@lru_cache(maxsize=4096)
+def _public_key(x: str) -> Ed25519PublicKey:
+    return public_key_from_jwk({"kty": "OKP", "crv": "Ed25519", "x": x})
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolledKey:
+    """An agent's public key, bound to exactly one site and agent, with a validity period."""
+
+    site: str
+    agent: str
+    kid: str
+    jwk: dict[str, Any]
+    valid_from: int | None = None
+    valid_to: int | None = None
+    revoked_at: int | None = None
+    enrolled_at: int = 0
+
+    def public_key(self) -> Ed25519PublicKey:
+        return _public_key(self.jwk["x"])
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def valid_at(self, ms: int) -> bool:
+        """True if a batch created at ``ms`` falls inside the key's validity period."""
+        if self.valid_from is not None and ms < self.valid_from:
+            return False
+        return not (self.valid_to is not None and ms >= self.valid_to)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredLink:
+    """What the chain check needs of a stored batch."""
+
+    seq: int
+    prev: str | None
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEnvelope:
+    """A stored batch: the envelope bytes exactly as received, plus what was read from them."""
+
+    site: str
+    agent: str
+    seq: int
+    prev: str | None
+    hash: str
+    kid: str
+    received_at: int
+    created: int
+    n_readings: int
+    first_ts: int | None
+    last_ts: int | None
+    envelope: bytes
+    id: int = 0  # store-local insertion order (the mirror's cursor)
+
+
+class StoredReading(NamedTuple):
+    """One reading as stored; a tuple because the record builder iterates millions."""
+
+    site: str
+    agent: str
+    param: str
+    ts: int
+    value: float | None
+    quality: str
+    reason: str | None
+    count: int | None
+    expected: int | None
+    min: float | None
+    max: float | None
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    site: str
+    agent: str
+    seq: int
+    type: str
+    ts: int | None
+    start: int | None
+    end: int | None
+    cell: str | None
+    peak_v: float | None
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesInfo:
+    """A parameter series of one agent: what the UI lists and the record builder walks."""
+
+    site: str
+    agent: str
+    param: str
+    count: int
+    first_ts: int | None
+    last_ts: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineEntry:
+    """A rejected message: kept with its reason, never dropped unseen."""
+
+    id: int
+    received_at: int
+    topic: str
+    site: str | None
+    agent: str | None
+    kid: str | None
+    seq: int | None
+    reason: str
+    message: str
+    size: int
+    sha256: str
+    raw: bytes  # the first ``limits.quarantine_keep_bytes`` bytes
+
+    @property
+    def truncated(self) -> bool:
+        return len(self.raw) < self.size
+
+
+@dataclass(frozen=True, slots=True)
+class AgentState:
+    """Per agent: chain position, gaps, quarantine, liveness (``mrv-collector status``)."""
+
+    site: str
+    agent: str
+    contiguous_through: int
+    head_hash: str | None
+    acked_through: int
+    highest_seq: int
+    stored_batches: int
+    gaps: list[tuple[int, int]]
+    quarantined: int
+    equivocations: int
+    last_seen: int | None
+    online: bool | None
+    status: dict[str, Any] | None
+    status_at: int | None
+    kids: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "site": self.site,
+            "agent": self.agent,
+            "contiguous_through": self.contiguous_through,
+            "head_hash": self.head_hash,
+            "acked_through": self.acked_through,
+            "highest_seq": self.highest_seq,
+            "stored_batches": self.stored_batches,
+            "gaps": [list(g) for g in self.gaps],
+            "quarantined": self.quarantined,
+            "equivocations": self.equivocations,
+            "last_seen": self.last_seen,
+            "online": self.online,
+            "status_at": self.status_at,
+            "kids": self.kids,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StatusSummary:
+    agents: list[AgentState]
+    quarantine_by_reason: dict[str, int]
+    unattributed_quarantine: int  # rejected messages whose topic named no valid agent
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "agents": [a.as_dict() for a in self.agents],
+            "quarantine_by_reason": self.quarantine_by_reason,
+            "unattributed_quarantine": self.unattributed_quarantine,
+        }

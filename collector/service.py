@@ -1,0 +1,343 @@
+"""The running collector: MQTT ingest → verification pipeline → evidence store → acks, plus
+the InfluxDB mirror and an optional HTTP app, all in one event loop.
+
+Verification and SQLite writes run in one dedicated worker thread, a group of messages per
+transaction, so the event loop stays free for MQTT keep-alives and HTTP while a large group
+commits. Acks are published only after the group's transaction has committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import json
+import logging
+import random
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from collector.config import CollectorConfig, ConfigError
+from collector.evidence_store import EvidenceStore, SqliteEvidenceStore
+from collector.models import now_ms
+from collector.mqtt_adapter import (
+    BrokerError,
+    InboundMessage,
+    MqttConnection,
+    MqttSettings,
+    connect,
+)
+from collector.pipeline import Accepted, Decision, Duplicate, Quarantined, VerificationPipeline
+from protocols.errors import InvalidId
+from protocols.payload import Status, encode_ack
+from protocols.topics import DATA_FILTER, STATUS_FILTER, ack_topic, parse_topic, shared
+
+log = logging.getLogger("collector.ingest")
+
+#: ``factory(collector) -> ASGI app``: how the HTTP API / web UI plugs into ``run``.
+AppFactory = Callable[["Collector"], Any]
+
+
+@dataclass
+class IngestStats:
+    accepted: int = 0
+    duplicates: int = 0
+    readings: int = 0
+    quarantined: Counter[str] = field(default_factory=Counter)
+    alarms: int = 0
+    groups: int = 0
+    status_messages: int = 0
+    connects: int = 0
+
+
+def _settings(cfg: CollectorConfig) -> MqttSettings:
+    b = cfg.broker
+    tls = b.tls
+    return MqttSettings(
+        host=b.host,
+        port=b.port,
+        client_id=b.client_id,
+        protocol=b.protocol,
+        username=b.username,
+        password=b.password(),
+        tls=tls is not None,
+        ca_file=tls.ca_file if tls else None,
+        cert_file=tls.cert_file if tls else None,
+        key_file=tls.key_file if tls else None,
+        tls_insecure=bool(tls and tls.insecure),
+        persistent_session=b.persistent_session,
+        keepalive=b.keepalive_s,
+    )
+
+
+def load_app_factory(spec: str) -> AppFactory:
+    """Import ``module:function``; the function builds the ASGI app for a collector."""
+    module, _, attr = spec.partition(":")
+    if not module or not attr:
+        raise ConfigError(f"http.app: expected 'module:function', got {spec!r}")
+    try:
+        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"http.app: cannot import {spec!r}: {exc}") from None
+
+
+class Collector:
+    """The collector service; use as ``async with Collector(config) as c: ...``.
+
+    ``store`` is open for queries as soon as the context is entered. ``http_app`` (an ASGI
+    app or a factory taking the collector) overrides ``config.http.app``.
+    """
+
+    def __init__(
+        self,
+        config: CollectorConfig,
+        *,
+        store: EvidenceStore | None = None,
+        http_app: Any | None = None,
+    ) -> None:
+        self.config = config
+        self._own_store = store is None
+        self.store: EvidenceStore = store or SqliteEvidenceStore(
+            config.database_path, quarantine_keep_bytes=config.limits.quarantine_keep_bytes
+        )
+        self.pipeline = VerificationPipeline(max_envelope_bytes=config.limits.max_envelope_bytes)
+        self.stats = IngestStats()
+        self.connected = asyncio.Event()
+        self._http_app = http_app
+        self._committed = asyncio.Condition()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="mrv-ingest")
+        self._tasks: list[asyncio.Task[None]] = []
+        self._conn: MqttConnection | None = None
+        self._http_server: Any = None
+        self.mirror: Any = None
+        self.http_port: int | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+    async def __aenter__(self) -> Collector:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._ingest_forever(), name="mrv-ingest"))
+        if self.config.influx.enabled:
+            from collector.influx_mirror import InfluxMirror
+
+            self.mirror = InfluxMirror(self.config.influx, self.store)
+            self._tasks.append(asyncio.create_task(self.mirror.run(), name="mrv-influx-mirror"))
+        app = self._http_app
+        if app is None and self.config.http.enabled and self.config.http.app:
+            app = load_app_factory(self.config.http.app)
+        if app is not None and (self.config.http.enabled or self._http_app is not None):
+            await self._start_http(app)
+
+    async def close(self) -> None:
+        if self._http_server is not None:
+            self._http_server.should_exit = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        # Let a group that is still committing finish before the store closes.
+        await asyncio.get_running_loop().run_in_executor(self._executor, lambda: None)
+        self._executor.shutdown(wait=True)
+        if self.mirror is not None:
+            self.mirror.close()
+        if self._own_store:
+            self.store.close()
+
+    async def _start_http(self, app: Any) -> None:
+        import uvicorn
+
+        if _is_factory(app):
+            app = app(self)
+
+        class _EmbeddedServer(uvicorn.Server):
+            # The collector owns SIGTERM/SIGINT; uvicorn must not capture them.
+            @contextlib.contextmanager
+            def capture_signals(self):  # type: ignore[no-untyped-def]
+                yield
+
+        cfg = uvicorn.Config(
+            app,
+            host=self.config.http.host,
+            port=self.config.http.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+        server = _EmbeddedServer(cfg)
+        self._http_server = server
+        task = asyncio.create_task(server.serve(), name="mrv-http")
+        self._tasks.append(task)
+        while not server.started:
+            if task.done():
+                task.result()
+                raise ConfigError("http: server stopped before it started")
+            await asyncio.sleep(0.01)
+        sockets = [s for srv in server.servers for s in srv.sockets]
+        self.http_port = sockets[0].getsockname()[1] if sockets else self.config.http.port
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+        """Wait until ``predicate()`` holds, re-checking after every committed group."""
+
+        async def _wait() -> None:
+            async with self._committed:
+                await self._committed.wait_for(predicate)
+
+        await asyncio.wait_for(_wait(), timeout)
+
+    # -- ingest ------------------------------------------------------------------------
+    async def _ingest_forever(self) -> None:
+        cfg = self.config.broker
+        settings = _settings(self.config)
+        filters = [DATA_FILTER, STATUS_FILTER]
+        if cfg.shared_group:
+            filters = [shared(f, cfg.shared_group) for f in filters]
+        delay = cfg.reconnect_initial_s
+        while True:
+            try:
+                async with connect(settings) as conn:
+                    self._conn = conn
+                    await conn.subscribe(filters, qos=1)
+                    self.stats.connects += 1
+                    delay = cfg.reconnect_initial_s
+                    log.info(
+                        "connected to broker",
+                        extra={"fields": {"broker": f"{cfg.host}:{cfg.port}", "filters": filters}},
+                    )
+                    self.connected.set()
+                    await self._republish_acks(conn)
+                    while True:
+                        group = await conn.next_group(self.config.limits.group_max_messages)
+                        await self._handle_group(conn, group)
+            except BrokerError as exc:
+                self.connected.clear()
+                self._conn = None
+                log.warning(
+                    "broker connection failed; reconnecting",
+                    extra={"fields": {"error": str(exc), "retry_in_s": round(delay, 2)}},
+                )
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, cfg.reconnect_max_s)
+
+    async def _republish_acks(self, conn: MqttConnection) -> None:
+        """After (re)connecting, re-send every agent's ack: one may have been lost in a crash
+        between commit and publish."""
+        states = await asyncio.get_running_loop().run_in_executor(self._executor, self.store.agents)
+        for st in states:
+            if st.contiguous_through > 0:
+                await self._publish_ack(conn, st.site, st.agent, st.contiguous_through)
+
+    async def _publish_ack(self, conn: MqttConnection, site: str, agent: str, through: int) -> None:
+        await conn.publish(ack_topic(site, agent), encode_ack(through), qos=1, retain=True)
+        if through > 0:
+            await asyncio.get_running_loop().run_in_executor(
+                self._executor, self.store.mark_acked, site, agent, through
+            )
+
+    async def _handle_group(self, conn: MqttConnection, group: list[InboundMessage]) -> None:
+        loop = asyncio.get_running_loop()
+        # Shielded: once a group is handed to the worker its commit and acks complete even if
+        # shutdown cancels the ingest task meanwhile.
+        acks = await asyncio.shield(loop.run_in_executor(self._executor, self._process, group))
+        async with self._committed:
+            self._committed.notify_all()
+        if self.mirror is not None:
+            self.mirror.wake.set()
+        for (site, agent), through in acks.items():
+            await self._publish_ack(conn, site, agent, through)
+
+    def _process(self, group: list[InboundMessage]) -> dict[tuple[str, str], int]:
+        """Worker thread: verify and store a group in one transaction; return acks to send."""
+        received = now_ms()
+        decisions: list[Decision] = []
+        statuses: list[tuple[str, str, bool, dict[str, Any] | None]] = []
+        acks: dict[tuple[str, str], int] = {}
+        with self.store.ingest() as tx:
+            for msg in group:
+                if msg.topic.endswith("/status"):
+                    st = self._status(msg)
+                    if st is not None:
+                        statuses.append(st)
+                    continue
+                decision = self.pipeline.decide(msg.topic, msg.payload, tx)
+                decisions.append(decision)
+                if isinstance(decision, Accepted):
+                    tx.store_batch(decision, received)
+                elif isinstance(decision, Quarantined):
+                    tx.quarantine(decision, received)
+                if isinstance(decision, Accepted | Duplicate):
+                    tx.seen(decision.site, decision.agent, received)
+                    acks[(decision.site, decision.agent)] = 0
+            for key in acks:
+                acks[key] = tx.contiguous_through(*key)
+        for site, agent, online, data in statuses:
+            self.store.record_status(site, agent, online, data, received)
+        self._account(decisions)
+        return {k: v for k, v in acks.items() if v > 0}
+
+    def _status(self, msg: InboundMessage) -> tuple[str, str, bool, dict[str, Any] | None] | None:
+        self.stats.status_messages += 1
+        if not msg.payload:
+            return None  # a cleared retained message
+        try:
+            t = parse_topic(msg.topic)
+            data = json.loads(msg.payload)
+            status = Status.model_validate(data)
+        except (InvalidId, ValueError) as exc:
+            log.warning(
+                "unreadable status message ignored",
+                extra={"fields": {"topic": msg.topic, "error": str(exc)[:300]}},
+            )
+            return None
+        return t.site, t.agent, status.online, data if status.online else None
+
+    def _account(self, decisions: list[Decision]) -> None:
+        s = self.stats
+        s.groups += 1
+        for d in decisions:
+            if isinstance(d, Accepted):
+                s.accepted += 1
+                s.readings += len(d.payload.readings)
+                log.debug(
+                    "batch stored",
+                    extra={"fields": {"site": d.site, "agent": d.agent, "seq": d.seq}},
+                )
+            elif isinstance(d, Duplicate):
+                s.duplicates += 1
+                log.info(
+                    "duplicate batch acknowledged",
+                    extra={"fields": {"site": d.site, "agent": d.agent, "seq": d.seq}},
+                )
+            else:
+                s.quarantined[d.reason] += 1
+                fields = {
+                    "reason": d.reason,
+                    "detail": d.message[:500],
+                    "topic": d.topic,
+                    "site": d.site,
+                    "agent": d.agent,
+                    "kid": d.kid,
+                    "seq": d.seq,
+                    "bytes": len(d.raw),
+                }
+                if d.alarm:
+                    s.alarms += 1
+                    log.error("ALARM: equivocation, batch quarantined", extra={"fields": fields})
+                else:
+                    log.warning("batch quarantined", extra={"fields": fields})
+
+
+def _is_factory(obj: Any) -> bool:
+    """A FastAPI/Starlette app is callable too; treat only plain functions as factories."""
+    import inspect
+
+    return inspect.isfunction(obj) or inspect.ismethod(obj)
