@@ -15,7 +15,7 @@ from typing import Any
 
 from protocols.modbus_codec import ByteOrder, DataType
 
-from .model import STEP_MS, Event, EventStream, SteppedModel, noise, step_aligned
+from .model import STEP_MS, Event, EventStream, SteppedModel, noise, step_aligned, step_rng
 from .registers import Device, PlantMap, counter, gauge, info_device
 
 __all__ = [
@@ -100,6 +100,7 @@ class Potline(SteppedModel):
             for c in range(cfg.cells)
         ]
         self._cell_cache: dict[int, tuple[list[float], dict[str, float]]] = {}
+        self._ae_memo: tuple[tuple[int, int], float] = ((-1, -1), 0.0)
 
     def _ae_drawer(self, c: int) -> Any:
         rate_per_ms = max(self.config.ae_per_cell_day, 1e-9) / _DAY_MS
@@ -133,13 +134,11 @@ class Potline(SteppedModel):
         current = cfg.current_ka + drift + 0.8 * noise(self.seed, 1, k) - (dip.size if dip else 0)
         current = min(max(current, 300.0), 600.0)
         slow = 0.02 * math.sin(2 * math.pi * hours / 30.0 + self._phase[2])
+        rng = step_rng(self.seed, 2, k)
         cells: list[float] = []
         for c in range(cfg.cells):
-            if self._cutouts[c].active(t):
-                cells.append(0.0)
-                continue
-            v = self._base_v[c] + slow + 0.015 * noise(self.seed, 2, c, k)
-            cells.append(min(max(v, CELL_MIN_V), CELL_MAX_V))
+            v = self._base_v[c] + slow + rng.gauss(0.0, 0.015)  # drawn even when cut out
+            cells.append(0.0 if self._cutouts[c].active(t) else min(max(v, CELL_MIN_V), CELL_MAX_V))
         in_operation = float(sum(1 for v in cells if v > 0))
         line_v = sum(cells) + BUSBAR_V_PER_KA * current
         dc_kw = current * line_v
@@ -165,13 +164,17 @@ class Potline(SteppedModel):
         a = self.step_start(k)
         if until_ms <= a:
             return 0.0
+        if self._ae_memo[0] == (k, until_ms):
+            return self._ae_memo[1]
         cells, sig = self._step(k)
         extra = 0.0
         for c in range(self.config.cells):
             for ev in self._anode_effects[c].overlapping(a, until_ms):
                 overlap = min(ev.end_ms, until_ms) - max(ev.start_ms, a)
                 extra += (ev.size - cells[c]) * overlap / 3_600_000
-        return extra * sig["line_current_ka"]
+        extra *= sig["line_current_ka"]
+        self._ae_memo = ((k, until_ms), extra)
+        return extra
 
     def step_increment(self, total: str, source: str, k: int, sig: dict[str, float]) -> float:
         base = super().step_increment(total, source, k, sig)

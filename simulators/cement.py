@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 import random
+from functools import partial
 
 from protocols.modbus_codec import ByteOrder, DataType
 
-from .model import EventStream, SteppedModel, noise, step_aligned
+from .model import EventStream, SteppedModel, step_aligned, step_rng
 from .registers import Device, PlantMap, counter, gauge, info_device
 
 __all__ = ["CementKiln", "cement_map"]
@@ -45,25 +46,26 @@ class CementKiln(SteppedModel):
     def signals(self, k: int) -> dict[str, float]:
         t = self.step_start(k)
         s = self.seed
+        n = partial(step_rng(s, k).gauss, 0.0, 1.0)
         if self._stops.active(t):
             return {
                 "clinker_tph": 0.0,
                 "kiln_feed_tph": 0.0,
                 "coal_kiln_tph": 0.0,
                 "coal_calciner_tph": 0.0,
-                "kiln_head_temp_c": 650.0 + 20 * noise(s, 5, k),
-                "power_kw": 4500.0 + 100 * noise(s, 6, k),
+                "kiln_head_temp_c": 650.0 + 20 * n(),
+                "power_kw": 4500.0 + 100 * n(),
             }
         hours = (t - self.origin_ms) / 3_600_000
         clinker = self.clinker_tph * (1 + 0.03 * math.sin(2 * math.pi * hours / 19 + self._phase))
-        clinker = max(0.0, clinker + 3 * noise(s, 1, k))
+        clinker = max(0.0, clinker + 3 * n())
         return {
             "clinker_tph": clinker,
-            "kiln_feed_tph": clinker * 1.58 + 2 * noise(s, 2, k),
-            "coal_kiln_tph": max(0.0, clinker * 0.048 + 0.3 * noise(s, 3, k)),
-            "coal_calciner_tph": max(0.0, clinker * 0.072 + 0.4 * noise(s, 4, k)),
-            "kiln_head_temp_c": 1100.0 + 25 * noise(s, 5, k),
-            "power_kw": 4500.0 + 75 * clinker + 150 * noise(s, 6, k),
+            "kiln_feed_tph": clinker * 1.58 + 2 * n(),
+            "coal_kiln_tph": max(0.0, clinker * 0.048 + 0.3 * n()),
+            "coal_calciner_tph": max(0.0, clinker * 0.072 + 0.4 * n()),
+            "kiln_head_temp_c": 1100.0 + 25 * n(),
+            "power_kw": 4500.0 + 75 * clinker + 150 * n(),
         }
 
 

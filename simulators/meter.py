@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 import random
+from functools import partial
 
 from protocols.modbus_codec import ByteOrder, DataType
 
-from .model import SteppedModel, noise
+from .model import SteppedModel, step_rng
 from .registers import Device, PlantMap, Register, info_device
 
 __all__ = ["ThreePhaseMeter", "meter_map"]
@@ -34,13 +35,14 @@ class ThreePhaseMeter(SteppedModel):
     def signals(self, k: int) -> dict[str, float]:
         t = self.step_start(k)
         s = self.seed
+        n = partial(step_rng(s, k).gauss, 0.0, 1.0)
         hours = (t - self.origin_ms) / 3_600_000
         load = 60.0 + 35.0 * math.sin(2 * math.pi * hours / 24 + self._phase)
-        sig: dict[str, float] = {"frequency_hz": 50.0 + 0.02 * noise(s, 9, k)}
+        sig: dict[str, float] = {"frequency_hz": 50.0 + 0.02 * n()}
         total_w = 0.0
         for p in (1, 2, 3):
-            v = 230.0 + 2.0 * noise(s, 1, p, k)
-            i = max(0.5, load * (1 + 0.05 * noise(s, 2, p, k)))
+            v = 230.0 + 2.0 * n()
+            i = max(0.5, load * (1 + 0.05 * n()))
             w = v * i * POWER_FACTOR
             sig[f"l{p}_voltage_v"] = v
             sig[f"l{p}_current_a"] = i

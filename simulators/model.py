@@ -18,7 +18,7 @@ from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["STEP_MS", "Event", "EventStream", "SteppedModel", "noise", "uniform"]
+__all__ = ["STEP_MS", "Event", "EventStream", "SteppedModel", "noise", "step_rng", "uniform"]
 
 STEP_MS = 60_000  # one plant minute: fine enough for MRV, cheap enough for a month at 15000x
 _MASK = (1 << 64) - 1
@@ -37,6 +37,14 @@ def uniform(*key: int) -> float:
     for part in key:
         h = _splitmix(h ^ (part & _MASK))
     return (h >> 11) / float(1 << 53)
+
+
+def step_rng(*key: int) -> random.Random:
+    """A generator seeded only by the key: many draws for one step (e.g. every cell) cheaply."""
+    h = 0x2545F4914F6CDD1D
+    for part in key:
+        h = _splitmix(h ^ (part & _MASK))
+    return random.Random(h)
 
 
 def noise(*key: int) -> float:

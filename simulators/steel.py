@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 import random
+from functools import partial
 
 from protocols.modbus_codec import ByteOrder, DataType
 
-from .model import EventStream, SteppedModel, noise, step_aligned
+from .model import EventStream, SteppedModel, step_aligned, step_rng
 from .registers import Device, PlantMap, counter, gauge, info_device
 
 __all__ = ["Steelworks", "steel_map"]
@@ -50,18 +51,19 @@ class Steelworks(SteppedModel):
     def signals(self, k: int) -> dict[str, float]:
         t = self.step_start(k)
         s = self.seed
+        n = partial(step_rng(s, k).gauss, 0.0, 1.0)
         hours = (t - self.origin_ms) / 3_600_000
         bf_on = self._bf_stops.active(t) is None
         shop_on = self._shop_stops.active(t) is None
         hot_metal = 350.0 * (1 + 0.02 * math.sin(2 * math.pi * hours / 23 + self._phase))
-        steel = max(0.0, 380.0 + 15 * noise(s, 1, k)) if shop_on else 0.0
+        steel = max(0.0, 380.0 + 15 * n()) if shop_on else 0.0
         return {
             "crude_steel_tph": steel,
-            "coke_tph": max(0.0, hot_metal * 0.35 + 2 * noise(s, 2, k)) if bf_on else 0.0,
-            "pci_tph": max(0.0, hot_metal * 0.15 + 1 * noise(s, 3, k)) if bf_on else 0.0,
-            "bfg_nm3h": max(0.0, hot_metal * 1500 + 8000 * noise(s, 4, k)) if bf_on else 0.0,
-            "cog_nm3h": max(0.0, 60000 + 1500 * noise(s, 5, k)),
-            "power_kw": 60000 + (70000 if shop_on else 0) + 2000 * noise(s, 6, k),
+            "coke_tph": max(0.0, hot_metal * 0.35 + 2 * n()) if bf_on else 0.0,
+            "pci_tph": max(0.0, hot_metal * 0.15 + 1 * n()) if bf_on else 0.0,
+            "bfg_nm3h": max(0.0, hot_metal * 1500 + 8000 * n()) if bf_on else 0.0,
+            "cog_nm3h": max(0.0, 60000 + 1500 * n()),
+            "power_kw": 60000 + (70000 if shop_on else 0) + 2000 * n(),
         }
 
 
