@@ -1,9 +1,19 @@
-"""``mrv-collector``: the central collector's command line."""
+"""``mrv-collector``: the central collector's command line.
+
+Exit codes: 0 ok, 1 a check failed, 2 usage or config error. Commands other than ``run``
+open the evidence store named by the config, so they work while the collector runs (WAL).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import signal
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -13,6 +23,18 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+quarantine_app = typer.Typer(help="Inspect rejected messages.", no_args_is_help=True)
+app.add_typer(quarantine_app, name="quarantine")
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "-c",
+        "--config",
+        help="Collector YAML config (default: $MRV_COLLECTOR_CONFIG, else ./collector.yaml)",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines")]
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -20,16 +42,333 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _config(path: Path | None) -> Any:
+    from collector.config import ConfigError, load_config
+
+    if path is None:
+        env = os.environ.get("MRV_COLLECTOR_CONFIG")
+        path = Path(env) if env else Path("collector.yaml")
+        if not path.exists():
+            fail("no collector config: pass -c FILE or set MRV_COLLECTOR_CONFIG")
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def _store(path: Path | None) -> Any:
+    from collector.evidence_store import SqliteEvidenceStore
+
+    cfg = _config(path)
+    return SqliteEvidenceStore(
+        cfg.database_path, quarantine_keep_bytes=cfg.limits.quarantine_keep_bytes
+    )
+
+
+def _parse_time(text: str | None, what: str) -> int | None:
+    """ISO 8601 date or date-time to epoch ms; a time without offset is taken as UTC."""
+    if text is None:
+        return None
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"{what}: {text!r} is not an ISO 8601 date or date-time")
+        raise  # unreachable
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+def _fmt_ms(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
 @app.command()
 def run(
     config: Annotated[Path, typer.Option("-c", "--config", help="Collector YAML config")],
 ) -> None:
-    """Ingest from MQTT, store, ack, serve the HTTP API and web UI."""
-    fail("mrv-collector run: not yet available (issue 6)")
+    """Ingest from MQTT, store, ack, serve the HTTP API and web UI (until SIGTERM/SIGINT)."""
+    from collector import logs
+    from collector.config import ConfigError
+
+    cfg = _config(config)
+    logs.configure(cfg.log_level)
+    try:
+        asyncio.run(_run(cfg))
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+async def _run(cfg: Any) -> None:
+    import logging
+
+    from collector.service import Collector
+
+    log = logging.getLogger("collector")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with Collector(cfg) as collector:
+        log.info(
+            "collector running",
+            extra={
+                "fields": {
+                    "database": str(cfg.database_path),
+                    "broker": f"{cfg.broker.host}:{cfg.broker.port}",
+                    "influx": cfg.influx.url if cfg.influx.enabled else None,
+                    "http_port": collector.http_port,
+                }
+            },
+        )
+        await stop.wait()
+        log.info("stopping: finishing the group in progress")
+    log.info("collector stopped")
+
+
+@app.command()
+def enroll(
+    site: Annotated[str, typer.Option("--site", help="Site id")],
+    agent: Annotated[str, typer.Option("--agent", help="Agent id")],
+    key: Annotated[Path, typer.Option("--key", help="The agent's public JWK file")],
+    valid_from: Annotated[
+        str | None,
+        typer.Option("--valid-from", help="ISO 8601; batches created earlier are refused"),
+    ] = None,
+    valid_to: Annotated[
+        str | None,
+        typer.Option("--valid-to", help="ISO 8601; batches created from then on are refused"),
+    ] = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register an agent's public key, bound to exactly this site and agent."""
+    from collector.evidence_store import StoreError
+    from protocols.errors import InvalidId, KeyFileError
+    from protocols.ids import validate_id
+    from protocols.keys import load_public_jwk
+
+    try:
+        validate_id(site, "site id")
+        validate_id(agent, "agent id")
+        jwk = load_public_jwk(key)
+    except (InvalidId, KeyFileError) as exc:
+        fail(str(exc))
+    start, end = _parse_time(valid_from, "--valid-from"), _parse_time(valid_to, "--valid-to")
+    with _store(config) as store:
+        try:
+            k = store.enroll_key(site, agent, jwk, valid_from=start, valid_to=end)
+        except StoreError as exc:
+            fail(str(exc), 1)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "site": k.site,
+                    "agent": k.agent,
+                    "kid": k.kid,
+                    "valid_from": k.valid_from,
+                    "valid_to": k.valid_to,
+                }
+            )
+        )
+    else:
+        typer.echo(f"enrolled {k.kid} for {k.site}/{k.agent}")
+
+
+@app.command()
+def revoke(
+    kid: Annotated[str, typer.Option("--kid", help="Key id to revoke")],
+    config: ConfigOpt = None,
+) -> None:
+    """Revoke an agent key: batches signed with it are quarantined from now on."""
+    from collector.evidence_store import StoreError
+
+    with _store(config) as store:
+        try:
+            k = store.revoke_key(kid)
+        except StoreError as exc:
+            fail(str(exc), 1)
+    typer.echo(f"revoked {k.kid} ({k.site}/{k.agent}) at {_fmt_ms(k.revoked_at)}")
+
+
+@app.command()
+def keys(
+    site: Annotated[str | None, typer.Option("--site")] = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List enrolled keys with their validity and revocation."""
+    with _store(config) as store:
+        ks = store.keys(site)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "site": k.site,
+                        "agent": k.agent,
+                        "kid": k.kid,
+                        "valid_from": k.valid_from,
+                        "valid_to": k.valid_to,
+                        "revoked_at": k.revoked_at,
+                        "jwk": k.jwk,
+                    }
+                    for k in ks
+                ],
+                indent=2,
+            )
+        )
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table("site", "agent", "kid", "valid from", "valid to", "revoked")
+    for k in ks:
+        t.add_row(
+            k.site,
+            k.agent,
+            k.kid,
+            _fmt_ms(k.valid_from),
+            _fmt_ms(k.valid_to),
+            _fmt_ms(k.revoked_at),
+        )
+    Console().print(t)
+
+
+@app.command()
+def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Per agent: last contiguous seq, open gaps, quarantined messages, last seen, online."""
+    with _store(config) as store:
+        summary = store.status_summary()
+    if as_json:
+        typer.echo(json.dumps(summary.as_dict(), indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(
+        "site",
+        "agent",
+        "contiguous",
+        "acked",
+        "highest",
+        "gaps",
+        "quarantined",
+        "last seen",
+        "online",
+    )
+    for a in summary.agents:
+        gaps = ", ".join(f"{lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in a.gaps) or "-"
+        q = str(a.quarantined) + (f" ({a.equivocations} equivocation!)" if a.equivocations else "")
+        online = {True: "online", False: "offline", None: "?"}[a.online]
+        t.add_row(
+            a.site,
+            a.agent,
+            str(a.contiguous_through),
+            str(a.acked_through),
+            str(a.highest_seq),
+            gaps,
+            q,
+            _fmt_ms(a.last_seen),
+            online,
+        )
+    console = Console()
+    console.print(t)
+    if summary.quarantine_by_reason:
+        reasons = ", ".join(f"{r}: {n}" for r, n in summary.quarantine_by_reason.items())
+        console.print(f"quarantine by reason: {reasons}")
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    site: Annotated[str | None, typer.Option("--site")] = None,
+    agent: Annotated[str | None, typer.Option("--agent")] = None,
+    reason: Annotated[str | None, typer.Option("--reason")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Newest rejected messages first, with their reason."""
+    with _store(config) as store:
+        entries = store.quarantine_entries(site=site, agent=agent, reason=reason, limit=limit)
+    rows = [
+        {
+            "id": e.id,
+            "received_at": e.received_at,
+            "topic": e.topic,
+            "site": e.site,
+            "agent": e.agent,
+            "kid": e.kid,
+            "seq": e.seq,
+            "reason": e.reason,
+            "message": e.message,
+            "size": e.size,
+            "sha256": e.sha256,
+        }
+        for e in entries
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table("id", "received", "topic", "reason", "seq", "size", "message")
+    for r in rows:
+        t.add_row(
+            str(r["id"]),
+            _fmt_ms(r["received_at"]),
+            r["topic"],
+            r["reason"],
+            str(r["seq"] or "-"),
+            str(r["size"]),
+            r["message"][:80],
+        )
+    Console().print(t)
+
+
+@quarantine_app.command("show")
+def quarantine_show(
+    entry_id: Annotated[int, typer.Argument(help="Quarantine entry id")],
+    raw: Annotated[
+        Path | None, typer.Option("--raw", help="Write the kept raw bytes to FILE")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """One rejected message in full; ``--raw FILE`` saves its bytes for analysis."""
+    with _store(config) as store:
+        e = store.quarantine_entry(entry_id)
+    if e is None:
+        fail(f"no quarantine entry {entry_id}", 1)
+        return
+    info = {
+        "id": e.id,
+        "received_at": _fmt_ms(e.received_at),
+        "topic": e.topic,
+        "site": e.site,
+        "agent": e.agent,
+        "kid": e.kid,
+        "seq": e.seq,
+        "reason": e.reason,
+        "message": e.message,
+        "size": e.size,
+        "sha256": e.sha256,
+        "kept_bytes": len(e.raw),
+    }
+    typer.echo(json.dumps(info, indent=2))
+    if raw is not None:
+        raw.write_bytes(e.raw)
+        typer.echo(f"wrote {len(e.raw)} bytes to {raw}", err=True)
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 if __name__ == "__main__":

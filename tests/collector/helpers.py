@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,10 +134,8 @@ class Publisher:
     async def __aexit__(self, *exc: object) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
                 await self._task
-            except (asyncio.CancelledError, aiomqtt.MqttError):
-                pass
         await self.client.__aexit__(None, None, None)
 
     async def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
