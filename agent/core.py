@@ -1,0 +1,334 @@
+"""The agent: pollers → readings spool → batches (signed, committed) → publisher.
+
+Batching runs on the plant clock and never waits for MQTT: a batch is cut every
+``publish.interval`` plant seconds from whatever the pollers put in the spool, signed once,
+and committed to the outbox; the publisher drains the outbox whenever the broker is there.
+All SQLite work (and the signing next to it) runs on one dedicated thread so an fsync never
+stalls a poll.
+
+    async with Agent(load_config("agent.yaml")) as agent:
+        await agent.wait_stopped()          # or: await Agent(cfg).run() until stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from agent.batch import BatchSigner, SignedBatch
+from agent.catalogue import build_catalogue
+from agent.clock import AgentClock
+from agent.config import AgentConfig
+from agent.derived.base import Interval, ReadingTuple
+from agent.derived.engine import DerivedEngine
+from agent.logs import get_logger
+from agent.modbus_io import ModbusLink
+from agent.outbox import BatchRow, Outbox, outbox_path
+from agent.poller import GroupPoller, build_pollers
+from agent.publisher import Publisher
+from protocols.keys import Ed25519PrivateKey, load_private_key, public_jwk
+from protocols.payload import encode_payload
+
+log = get_logger("agent")
+T = TypeVar("T")
+
+AGENT_VERSION = "0.1.0"
+
+
+class Agent:
+    """One edge agent. Use as an async context manager, or ``await run()`` until ``stop()``."""
+
+    def __init__(self, config: AgentConfig, *, key: Ed25519PrivateKey | None = None) -> None:
+        self.cfg = config
+        self.key = key if key is not None else load_private_key(config.key_file)
+        self.kid = public_jwk(self.key)["kid"]
+        self.clock = AgentClock(config.clock)
+        self.signer = BatchSigner(config.site, config.agent, self.key, self.kid)
+        self.engine = DerivedEngine(config.derived)
+        self.catalogue = build_catalogue(config)
+        self._spool: list[ReadingTuple] = []
+        self._events: list[dict[str, Any]] = []
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="outbox")
+        self._links: dict[str, ModbusLink] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = asyncio.Event()
+        self._stop_requested = asyncio.Event()
+        self._last_cut_ms = 0
+        self._limit_alarm = False
+        self.outbox: Outbox | None = None
+        self.publisher: Publisher | None = None
+        self.pollers: list[GroupPoller] = []
+        self.batches_committed = 0
+        self.committed = asyncio.Condition()
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Agent:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def run(self) -> None:
+        """Start, run until ``request_stop()`` (e.g. SIGTERM), then stop cleanly."""
+        await self.start()
+        try:
+            await self._stop_requested.wait()
+        finally:
+            await self.stop()
+
+    def request_stop(self) -> None:
+        self._stop_requested.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+
+    async def start(self) -> None:
+        cfg = self.cfg
+        self.outbox = await self._db(
+            functools.partial(
+                Outbox,
+                outbox_path(cfg.data_dir),
+                site=cfg.site,
+                agent=cfg.agent,
+                synchronous=cfg.outbox.synchronous,
+            )
+        )
+        if self.engine:
+            self.engine.restore(await self._db(self.outbox.derived_state))
+        self._last_cut_ms = self.clock.now_ms()
+        log.info(
+            "agent_started",
+            site=cfg.site,
+            agent=cfg.agent,
+            kid=self.kid,
+            head_seq=self.outbox.head_seq,
+            acked_through=self.outbox.acked_through,
+            devices=len(cfg.devices),
+            points=sum(len(d.points) for d in cfg.devices),
+            derived=len(cfg.derived),
+            clock=cfg.clock.source,
+        )
+        self.pollers = build_pollers(
+            cfg.devices,
+            {k: g.interval for k, g in cfg.poll_groups.items()},
+            self.clock,
+            self._on_readings,
+            self._links,
+        )
+        self.publisher = Publisher(cfg, self.outbox, self._db, self._birth)
+        for p in self.pollers:
+            self._tasks.append(asyncio.create_task(p.run(), name=f"poll-{p.group}"))
+        self._tasks.append(asyncio.create_task(self._batch_loop(), name="batches"))
+        self._tasks.append(asyncio.create_task(self._clock_watch(), name="clock-watch"))
+        self._publisher_task = asyncio.create_task(self.publisher.run(), name="publisher")
+
+    async def stop(self, grace_s: float = 3.0) -> None:
+        """Stop polling, commit what is spooled, publish it if the broker is there, close."""
+        if self._stopped.is_set():
+            return
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+        for link in self._links.values():
+            link.close()
+        if self.outbox is not None:
+            with contextlib.suppress(Exception):
+                await self.cut(self.clock.now_ms())
+        if self.publisher is not None:
+            self.publisher.request_stop()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._publisher_task), grace_s)
+            except (TimeoutError, asyncio.CancelledError, Exception):
+                self._publisher_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._publisher_task
+        if self.outbox is not None:
+            await self._db(self.outbox.close)
+        self._executor.shutdown(wait=True)
+        log.info("agent_stopped", batches_committed=self.batches_committed)
+        self._stopped.set()
+
+    # -- readings and batches ------------------------------------------------------------
+
+    def _on_readings(self, readings: list[ReadingTuple]) -> None:
+        self._spool.extend(readings)
+        if self.engine:
+            self.engine.observe(readings)
+        excess = len(self._spool) - self.cfg.spool.max_readings
+        if excess > 0:
+            del self._spool[:excess]
+            log.error("spool_overflow", dropped_readings=excess)
+            self._events.append(
+                {"type": "readings_dropped", "ts": self.clock.now_ms(), "count": excess}
+            )
+
+    async def _batch_loop(self) -> None:
+        interval = max(1, round(self.cfg.publish.interval * 1000))
+        due = (self.clock.now_ms() // interval + 1) * interval
+        while True:
+            delay = self.clock.wall_delay_s(due)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            now = self.clock.now_ms()
+            if now - due >= interval:
+                due += (now - due) // interval * interval
+            await self.cut(due)
+            due += interval
+
+    async def _clock_watch(self) -> None:
+        while True:
+            jump = self.clock.check_jump()
+            if jump is not None:
+                log.warning("clock_jump", jump_ms=jump.jump_ms, at_ms=jump.at_ms)
+                self._events.append(
+                    {"type": "clock_jump", "ts": jump.at_ms, "jump_ms": jump.jump_ms}
+                )
+            await asyncio.sleep(1.0)
+
+    async def cut(self, end_ms: int) -> list[SignedBatch]:
+        """Close the interval ending at ``end_ms``: sign and commit its batches."""
+        assert self.outbox is not None
+        readings, self._spool = self._spool, []
+        events, self._events = self._events, []
+        if self.engine:
+            out = self.engine.close(Interval(self._last_cut_ms, end_ms))
+            readings.extend(out.readings)
+            events.extend(out.events)
+        self._last_cut_ms = end_ms
+        jumps = self.clock.take_jumps()
+        if not readings and not events:
+            return []
+        state = self.engine.state() if self.engine else None
+        clock_state = self.clock.state(jumps)
+        try:
+            batches, notices = await self._db(
+                self._sign_and_commit, readings, events, end_ms, clock_state, state
+            )
+        except (sqlite3.Error, OSError) as exc:
+            # Nothing was committed: keep the readings for the next interval and say so.
+            log.error("outbox_commit_failed", error=str(exc), readings_kept=len(readings))
+            self._spool[:0] = readings
+            self._events[:0] = events
+            return []
+        for n in notices:
+            self._events.append({**n, "ts": end_ms})
+        self.batches_committed += len(batches)
+        if batches:
+            log.debug(
+                "batches_committed",
+                first_seq=batches[0].seq,
+                last_seq=batches[-1].seq,
+                readings=len(readings),
+            )
+        if self.publisher is not None:
+            self.publisher.notify()
+        async with self.committed:
+            self.committed.notify_all()
+        return batches
+
+    def _sign_and_commit(
+        self,
+        readings: list[ReadingTuple],
+        events: list[dict[str, Any]],
+        created_ms: int,
+        clock_state: dict[str, Any],
+        state: dict[str, Any] | None,
+    ) -> tuple[list[SignedBatch], list[dict[str, Any]]]:
+        """Runs on the outbox thread: chunk, sign, commit in one transaction, check limits."""
+        ob = self.outbox
+        assert ob is not None
+        size = self.cfg.publish.max_readings_per_batch
+        seq, prev = ob.head_seq, ob.head_hash
+        batches: list[SignedBatch] = []
+        chunks = [readings[i : i + size] for i in range(0, len(readings), size)] or [[]]
+        for i, chunk in enumerate(chunks):
+            b = self.signer.build(
+                seq + 1, prev, created_ms, clock_state, chunk, events if i == 0 else ()
+            )
+            batches.append(b)
+            seq, prev = b.seq, b.hash
+        ob.commit_many(
+            [
+                BatchRow(b.seq, b.prev, b.hash, b.created_ms, b.readings, b.envelope)
+                for b in batches
+            ],
+            state,
+        )
+        return batches, self._enforce_limits()
+
+    def _enforce_limits(self) -> list[dict[str, Any]]:
+        """Apply the outbox limit policy (outbox thread); return events to announce."""
+        ob, lim = self.outbox, self.cfg.outbox
+        assert ob is not None
+        st = ob.stats()
+        reasons = []
+        if lim.max_bytes is not None and st.bytes > lim.max_bytes:
+            reasons.append(f"size {st.bytes} > max_bytes {lim.max_bytes}")
+        if (
+            lim.max_age_days is not None
+            and st.oldest_wall is not None
+            and time.time() - st.oldest_wall > lim.max_age_days * 86400
+        ):
+            reasons.append(f"oldest unacked batch older than {lim.max_age_days} days")
+        free = ob.free_disk_bytes()
+        if free < lim.min_free_disk_bytes:
+            reasons.append(f"free disk {free} < min_free_disk_bytes {lim.min_free_disk_bytes}")
+        if not reasons:
+            if self._limit_alarm:
+                log.info("outbox_limit_cleared", batches=st.batches, bytes=st.bytes)
+            self._limit_alarm = False
+            return []
+        if lim.on_full == "keep" or st.batches <= 1:
+            if not self._limit_alarm:
+                log.error(
+                    "outbox_limit_reached",
+                    policy="keep",
+                    reasons="; ".join(reasons),
+                    batches=st.batches,
+                    bytes=st.bytes,
+                    action="keeping every unacked batch; check the collector and the link",
+                )
+            self._limit_alarm = True
+            return []
+        dropped = ob.drop_oldest(max(1, st.batches // 10))
+        if dropped is None:
+            return []
+        log.error(
+            "outbox_dropped",
+            policy="drop_oldest",
+            reasons="; ".join(reasons),
+            first_seq=dropped[0],
+            last_seq=dropped[1],
+        )
+        return [{"type": "outbox_dropped", "first_seq": dropped[0], "last_seq": dropped[1]}]
+
+    # -- status ----------------------------------------------------------------------------
+
+    def _birth(self) -> bytes:
+        return encode_payload(
+            {
+                "online": True,
+                "agent_version": AGENT_VERSION,
+                "config_hash": self.cfg.config_hash,
+                "kid": self.kid,
+                "industry": self.cfg.industry,
+                "catalogue": self.catalogue,
+                "clock": self.clock.state(),
+                "ts": self.clock.now_ms(),
+            }
+        )

@@ -1,0 +1,239 @@
+"""The durable outbox: every signed batch is committed here before it is published.
+
+SQLite in WAL mode with ``synchronous=FULL``: in WAL mode FULL fsyncs the WAL on every
+commit, so a committed batch survives kill -9 *and* power loss (NORMAL would survive kill -9
+but could lose the last commits on power loss, which would let a restarted agent reuse a seq
+it had already published — an equivocation). One commit per batch keeps the fsync cost small.
+
+What is stored: per batch its seq, prev, payload hash, creation time, number of readings and
+the envelope bytes exactly as published; the chain head (seq, hash) and the highest acked seq
+in ``meta``; and a snapshot of derived-parameter state, committed in the same transaction as
+the batch that reflects it, so a restart neither double-counts nor forgets a running total.
+
+Batches are deleted only by ``ack(through)``. Limits (``max_bytes``, ``max_age_days``, free
+disk) never silently drop evidence: with ``on_full: keep`` the agent alarms and keeps
+everything; with ``drop_oldest`` it deletes the oldest unacked batches and reports the range.
+
+Not thread-safe by design: the agent uses it from one dedicated thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS batches (
+    seq INTEGER PRIMARY KEY,
+    prev TEXT,
+    hash TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    committed_wall REAL NOT NULL,
+    readings INTEGER NOT NULL,
+    envelope BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS derived_state (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+"""
+
+
+class OutboxError(Exception):
+    """The outbox refused an operation (chain mismatch, identity mismatch)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBatch:
+    seq: int
+    prev: str | None
+    hash: str
+    envelope: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRow:
+    """What the outbox keeps of a signed batch."""
+
+    seq: int
+    prev: str | None
+    hash: str
+    created_ms: int
+    readings: int
+    envelope: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    batches: int
+    bytes: int
+    first_seq: int | None
+    last_seq: int
+    acked_through: int
+    oldest_wall: float | None
+
+
+class Outbox:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        site: str,
+        agent: str,
+        synchronous: str = "FULL",
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError("synchronous must be FULL or NORMAL")
+        self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db.executescript(SCHEMA)
+        self._identity(site, agent)
+        self.head_seq, self.head_hash = self._load_head()
+        self.acked_through = int(self._meta("acked_through") or 0)
+
+    # -- identity and head ---------------------------------------------------------------
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT v FROM meta WHERE k=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _identity(self, site: str, agent: str) -> None:
+        """An outbox belongs to one (site, agent) chain; refuse to continue another's chain."""
+        ident = f"{site}/{agent}"
+        have = self._meta("identity")
+        if have is None:
+            self._db.execute("INSERT INTO meta VALUES ('identity', ?)", (ident,))
+        elif have != ident:
+            raise OutboxError(
+                f"outbox {self.path} holds the chain of {have}, not {ident}; use another data_dir"
+            )
+
+    def _load_head(self) -> tuple[int, str | None]:
+        seq = self._meta("head_seq")
+        return (int(seq), self._meta("head_hash")) if seq is not None else (0, None)
+
+    # -- writing -------------------------------------------------------------------------
+
+    def commit(
+        self,
+        seq: int,
+        prev: str | None,
+        hash_: str,
+        created_ms: int,
+        readings: int,
+        envelope: bytes,
+        derived_state: dict[str, Any] | None = None,
+    ) -> None:
+        """Durably append the next batch (and derived state) in one transaction."""
+        self.commit_many(
+            [BatchRow(seq, prev, hash_, created_ms, readings, envelope)], derived_state
+        )
+
+    def commit_many(
+        self, rows: list[BatchRow], derived_state: dict[str, Any] | None = None
+    ) -> None:
+        """Durably append consecutive batches and the derived state in one transaction."""
+        seq, head = self.head_seq, self.head_hash
+        for row in rows:
+            if row.seq != seq + 1 or row.prev != head:
+                raise OutboxError(
+                    f"batch seq {row.seq} does not extend the chain head {seq} ({head})"
+                )
+            seq, head = row.seq, row.hash
+        db = self._db
+        now = time.time()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(
+                "INSERT INTO batches VALUES (?,?,?,?,?,?,?)",
+                [(r.seq, r.prev, r.hash, r.created_ms, now, r.readings, r.envelope) for r in rows],
+            )
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('head_seq', ?)", (str(seq),))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('head_hash', ?)", (head or "",))
+            if derived_state is not None:
+                db.executemany(
+                    "INSERT OR REPLACE INTO derived_state VALUES (?, ?)",
+                    [(k, json.dumps(v, allow_nan=False)) for k, v in derived_state.items()],
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self.head_seq, self.head_hash = seq, head
+
+    def ack(self, through: int) -> int:
+        """Delete every batch with seq ≤ ``through``; return how many were deleted."""
+        through = min(through, self.head_seq)  # an ack beyond our head is someone else's
+        if through <= self.acked_through:
+            return 0
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = db.execute("DELETE FROM batches WHERE seq <= ?", (through,))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('acked_through', ?)", (str(through),))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self.acked_through = through
+        return cur.rowcount
+
+    def drop_oldest(self, count: int) -> tuple[int, int] | None:
+        """Delete the ``count`` oldest unacked batches (limit policy); return the seq range."""
+        rows = self._db.execute("SELECT seq FROM batches ORDER BY seq LIMIT ?", (count,)).fetchall()
+        if not rows:
+            return None
+        first, last = rows[0][0], rows[-1][0]
+        self._db.execute("DELETE FROM batches WHERE seq BETWEEN ? AND ?", (first, last))
+        return first, last
+
+    # -- reading -------------------------------------------------------------------------
+
+    def unacked(self, after: int = 0, limit: int = 100) -> list[StoredBatch]:
+        """Unacked batches with seq > ``after``, in seq order."""
+        rows = self._db.execute(
+            "SELECT seq, prev, hash, envelope FROM batches WHERE seq > ? ORDER BY seq LIMIT ?",
+            (max(after, self.acked_through), limit),
+        ).fetchall()
+        return [StoredBatch(r[0], r[1], r[2], bytes(r[3])) for r in rows]
+
+    def iter_all(self) -> Iterator[StoredBatch]:
+        for r in self._db.execute("SELECT seq, prev, hash, envelope FROM batches ORDER BY seq"):
+            yield StoredBatch(r[0], r[1], r[2], bytes(r[3]))
+
+    def derived_state(self) -> dict[str, Any]:
+        return {k: json.loads(v) for k, v in self._db.execute("SELECT k, v FROM derived_state")}
+
+    def stats(self) -> OutboxStats:
+        n, size, first, oldest = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(envelope)), 0), MIN(seq), MIN(committed_wall) "
+            "FROM batches"
+        ).fetchone()
+        return OutboxStats(n, size, first, self.head_seq, self.acked_through, oldest)
+
+    def free_disk_bytes(self) -> int:
+        return shutil.disk_usage(self.path.parent).free
+
+    def close(self) -> None:
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            self._db.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def outbox_path(data_dir: Path) -> Path:
+    return Path(os.fspath(data_dir)) / "outbox.sqlite3"

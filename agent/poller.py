@@ -1,0 +1,247 @@
+"""Polling: one task per (connection, poll group), on slots aligned to the plant clock.
+
+Every slot yields exactly one reading per point: a value, or ``value: null, quality: bad``
+with the reason (``timeout``, ``connection``, ``exception:02`` …). A device that failed a
+whole poll backs off exponentially; during back-off its slots yield ``bad`` readings at once
+so the cadence (and the evidence that the device was down) is kept without waiting on it.
+Tasks for different connections are independent, so a dead device never delays another;
+devices sharing a connection (an RS-485 line, a gateway) take turns under its lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from agent.clock import AgentClock
+from agent.config import DeviceConfig
+from agent.derived.base import ReadingTuple
+from agent.logs import get_logger
+from agent.modbus_io import ModbusLink, ReadFailed
+from agent.plan import PlannedPoint, Request, plan_requests
+
+log = get_logger("agent.poller")
+Sink = Callable[[list[ReadingTuple]], None]
+
+_INF = math.inf
+
+
+@dataclass(slots=True)
+class DeviceState:
+    """Back-off and frozen-value bookkeeping of one device."""
+
+    failures: int = 0
+    retry_at: float = 0.0  # monotonic
+    last_reason: str = "connection"
+    last_values: dict[str, tuple[object, int]] = field(default_factory=dict)
+    ok_polls: int = 0
+    bad_polls: int = 0
+
+
+def decode_into(
+    out: list[ReadingTuple],
+    req: Request,
+    regs: list[int],
+    ts: int,
+    state: DeviceState,
+) -> None:
+    """Turn one response into readings (the hot path: plain tuples, no models)."""
+    append = out.append
+    for p in req.points:
+        dec = p.decode
+        try:
+            if dec is None:
+                value: float | int | None = regs[p.offset]
+            else:
+                v = dec(regs[p.offset : p.offset + p.count])
+                value = float(v) if isinstance(v, bool) else v  # type: ignore[assignment]
+        except Exception as exc:  # a codec fault must not take the poll down
+            append((p.id, ts, None, "bad", f"decode:{type(exc).__name__}", None))
+            continue
+        if value != value or value == _INF or value == -_INF:  # NaN / ±inf from a float
+            append((p.id, ts, None, "bad", "not_finite", None))
+            continue
+        if (p.min is not None and value < p.min) or (p.max is not None and value > p.max):  # type: ignore[operator]
+            append((p.id, ts, value, "uncertain", "out_of_range", None))
+            continue
+        if p.frozen_polls is not None and _frozen(state, p, value):
+            append((p.id, ts, value, "uncertain", "frozen", None))
+            continue
+        append((p.id, ts, value, "good", None, None))
+
+
+def _frozen(state: DeviceState, p: PlannedPoint, value: object) -> bool:
+    last = state.last_values.get(p.id)
+    n = last[1] + 1 if last is not None and last[0] == value else 1
+    state.last_values[p.id] = (value, n)
+    return p.frozen_polls is not None and n >= p.frozen_polls
+
+
+def bad_readings(out: list[ReadingTuple], req: Request, ts: int, reason: str) -> None:
+    out.extend((p.id, ts, None, "bad", reason, None) for p in req.points)
+
+
+class DevicePoll:
+    """The requests of one device in one poll group, and the device's failure state."""
+
+    def __init__(self, device: DeviceConfig, requests: list[Request], state: DeviceState) -> None:
+        self.device = device
+        self.requests = requests
+        self.state = state
+
+    async def poll(self, link: ModbusLink, ts: int, out: list[ReadingTuple]) -> None:
+        dev, st = self.device, self.state
+        if time.monotonic() < st.retry_at:
+            for req in self.requests:
+                bad_readings(out, req, ts, st.last_reason)
+            return
+        q = dev.quirks
+        ok = 0
+        reason = "connection"
+        async with link.lock:
+            try:
+                fresh = not link.connected
+                await link.connect()
+                if fresh and q.connect_delay:
+                    await asyncio.sleep(q.connect_delay)
+            except ReadFailed as exc:
+                for req in self.requests:
+                    bad_readings(out, req, ts, exc.reason)
+                self._failed(exc.reason)
+                return
+            for i, req in enumerate(self.requests):
+                if i and q.request_delay:
+                    await asyncio.sleep(q.request_delay)
+                regs: list[int] | None = None
+                for attempt in range(dev.retries + 1):
+                    try:
+                        if not link.connected:
+                            await link.connect()
+                        regs = await link.read(req.table, req.address, req.count, req.unit)  # type: ignore[arg-type]
+                        break
+                    except ReadFailed as exc:
+                        reason = exc.reason
+                        if reason.startswith("exception:"):
+                            break  # the device answered; asking again will not change it
+                        if attempt < dev.retries and reason == "connection":
+                            await asyncio.sleep(min(0.05 * (attempt + 1), dev.timeout))
+                if regs is None:
+                    bad_readings(out, req, ts, reason)
+                    if reason in ("connection", "timeout") and ok == 0:
+                        # The device is unreachable: do not spend a timeout per request.
+                        for rest in self.requests[i + 1 :]:
+                            bad_readings(out, rest, ts, reason)
+                        break
+                    continue
+                ok += 1
+                decode_into(out, req, regs, ts, st)
+            if q.close_after_poll:
+                link.close()
+        if ok:
+            if st.failures:
+                log.info("device_recovered", device=dev.name, after_failures=st.failures)
+            st.failures = 0
+            st.retry_at = 0.0
+            st.ok_polls += 1
+        else:
+            self._failed(reason)
+
+    def _failed(self, reason: str) -> None:
+        st, dev = self.state, self.device
+        st.failures += 1
+        st.bad_polls += 1
+        st.last_reason = reason
+        delay = min(dev.backoff.initial * 2 ** (st.failures - 1), dev.backoff.max)
+        st.retry_at = time.monotonic() + delay
+        log.warning(
+            "device_failed", device=dev.name, reason=reason, failures=st.failures, backoff_s=delay
+        )
+
+
+class GroupPoller:
+    """Polls every device of one connection in one poll group, slot after slot."""
+
+    def __init__(
+        self,
+        link: ModbusLink,
+        group: str,
+        interval_s: float,
+        devices: list[DevicePoll],
+        clock: AgentClock,
+        sink: Sink,
+    ) -> None:
+        self.link = link
+        self.group = group
+        self.interval_ms = max(1, round(interval_s * 1000))
+        self.devices = devices
+        self.clock = clock
+        self.sink = sink
+        self.overruns = 0
+
+    async def poll_once(self, ts: int) -> list[ReadingTuple]:
+        out: list[ReadingTuple] = []
+        for dp in self.devices:
+            await dp.poll(self.link, ts, out)
+        return out
+
+    async def run(self) -> None:
+        interval = self.interval_ms
+        due = (self.clock.now_ms() // interval + 1) * interval  # aligned to the clock
+        while True:
+            delay = self.clock.wall_delay_s(due)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            now = self.clock.now_ms()
+            if now - due >= interval:
+                missed = (now - due) // interval
+                self.overruns += 1
+                log.warning(
+                    "poll_overrun", group=self.group, link=self.link.describe(), missed_slots=missed
+                )
+                due += missed * interval
+            readings = await self.poll_once(due)
+            self.sink(readings)
+            due += interval
+
+
+def build_pollers(
+    devices: list[DeviceConfig],
+    poll_groups: dict[str, float],
+    clock: AgentClock,
+    sink: Sink,
+    links: dict[str, ModbusLink],
+) -> list[GroupPoller]:
+    """One ``GroupPoller`` per (connection, poll group) that has points."""
+    from agent.modbus_io import Endpoint
+
+    states: dict[str, DeviceState] = {}
+    by_key: dict[tuple[str, str], list[DevicePoll]] = {}
+    for dev in devices:
+        ep = dev.endpoint()
+        if ep not in links:
+            endpoint = Endpoint(
+                dev.transport,
+                host=dev.host,
+                port=dev.port,
+                serial_port=dev.serial.port if dev.serial else None,
+                baudrate=dev.serial.baudrate if dev.serial else 9600,
+                parity=dev.serial.parity if dev.serial else "N",
+                stopbits=dev.serial.stopbits if dev.serial else 1,
+                bytesize=dev.serial.bytesize if dev.serial else 8,
+            )
+            links[ep] = ModbusLink(endpoint, dev.timeout)
+        state = states.setdefault(dev.name, DeviceState())
+        groups: dict[str, list] = {}
+        for pt in dev.points:
+            groups.setdefault(pt.poll_group, []).append(pt)
+        for group, pts in groups.items():
+            by_key.setdefault((ep, group), []).append(
+                DevicePoll(dev, plan_requests(dev, pts), state)
+            )
+    return [
+        GroupPoller(links[ep], group, poll_groups[group], dps, clock, sink)
+        for (ep, group), dps in by_key.items()
+    ]

@@ -1,0 +1,172 @@
+"""The MQTT side: connect with back-off, birth/will, publish the outbox in seq order, take acks.
+
+Delivery rules (DESIGN.md "Delivery"): a batch leaves the outbox only when the collector's
+retained ``ack`` covers it — a PUBACK only means the broker has it. After every (re)connect
+the publisher starts again from the oldest unacked batch; if the ack makes no progress for
+``ack_timeout`` while batches are outstanding, it republishes from the oldest unacked batch
+too (and doubles the timeout until the ack moves, so a dead collector is not flooded). At
+most ``window`` batches are published ahead of the ack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from agent.config import AgentConfig
+from agent.logs import get_logger
+from agent.mqtt_io import MqttError, MqttSession
+from agent.outbox import Outbox, StoredBatch
+from protocols.payload import Ack, encode_payload
+from protocols.topics import ack_topic, data_topic, status_topic
+
+log = get_logger("agent.publisher")
+
+OFFLINE = encode_payload({"online": False})
+
+
+class Publisher:
+    def __init__(
+        self,
+        cfg: AgentConfig,
+        outbox: Outbox,
+        db: Callable[..., Awaitable[Any]],
+        birth: Callable[[], bytes],
+    ) -> None:
+        self.cfg = cfg
+        self.outbox = outbox
+        self.db = db
+        self.birth = birth
+        self.data_topic = data_topic(cfg.site, cfg.agent)
+        self.status_topic = status_topic(cfg.site, cfg.agent)
+        self.ack_topic = ack_topic(cfg.site, cfg.agent)
+        self.wake = asyncio.Event()
+        self.connected = asyncio.Event()
+        self.cursor = 0  # highest seq published on the current connection
+        self.published = 0  # publishes done (for metrics and tests)
+        self.republished = 0
+        self.connects = 0
+        self._stopping = False
+        self._session: MqttSession | None = None
+
+    def notify(self) -> None:
+        """A new batch was committed."""
+        self.wake.set()
+
+    async def run(self) -> None:
+        reconnect = self.cfg.broker.reconnect
+        delay = reconnect.initial
+        while not self._stopping:
+            try:
+                session = MqttSession(
+                    self.cfg.broker,
+                    self.cfg.client_id,
+                    will_topic=self.status_topic,
+                    will_payload=OFFLINE,
+                )
+                async with session:
+                    self._session = session
+                    self.connects += 1
+                    delay = reconnect.initial
+                    await self._connected(session)
+            except MqttError as exc:
+                log.warning("broker_disconnected", error=str(exc), retry_in_s=round(delay, 2))
+            except OSError as exc:
+                log.warning("broker_unreachable", error=str(exc), retry_in_s=round(delay, 2))
+            finally:
+                self._session = None
+                self.connected.clear()
+            if self._stopping:
+                break
+            await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
+            delay = min(delay * 2, reconnect.max)
+
+    async def _connected(self, session: MqttSession) -> None:
+        await session.subscribe(self.ack_topic, qos=1)
+        await session.publish(self.status_topic, self.birth(), qos=1, retain=True)
+        log.info("broker_connected", host=self.cfg.broker.host, port=self.cfg.broker.port)
+        self.cursor = self.outbox.acked_through  # republish everything not yet acked
+        self.connected.set()
+        reader = asyncio.create_task(self._read_acks(session), name="ack-reader")
+        try:
+            await self._send(session)
+            if self._stopping:
+                await session.publish(self.status_topic, OFFLINE, qos=1, retain=True)
+                log.info("broker_goodbye", published_through=self.cursor)
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, MqttError):
+                await reader
+
+    async def _read_acks(self, session: MqttSession) -> None:
+        async for topic, payload in session.messages():
+            if topic != self.ack_topic:
+                continue
+            try:
+                through = Ack.model_validate_json(payload).through
+            except ValueError:
+                log.warning("ack_invalid", payload=payload[:200].decode("utf-8", "replace"))
+                continue
+            if through > self.outbox.head_seq:
+                log.warning("ack_beyond_head", through=through, head=self.outbox.head_seq)
+            deleted = await self.db(self.outbox.ack, through)
+            if deleted:
+                log.info("acked", through=self.outbox.acked_through, deleted=deleted)
+            self.wake.set()
+        raise MqttError("message stream ended")
+
+    async def _send(self, session: MqttSession) -> None:
+        pub = self.cfg.publish
+        ack_timeout = pub.ack_timeout
+        last_progress = time.monotonic()
+        last_acked = self.outbox.acked_through
+        while True:
+            acked = self.outbox.acked_through
+            if acked != last_acked:
+                last_acked, last_progress, ack_timeout = acked, time.monotonic(), pub.ack_timeout
+            self.cursor = max(self.cursor, acked)
+            room = pub.window - (self.cursor - acked)
+            if room > 0:
+                batches: list[StoredBatch] = await self.db(
+                    self.outbox.unacked, self.cursor, min(room, 64)
+                )
+                if batches:
+                    for b in batches:
+                        await session.publish(self.data_topic, b.envelope, qos=1)
+                        self.cursor = b.seq
+                        self.published += 1
+                    if self.cursor - acked == len(batches):
+                        last_progress = time.monotonic()  # the timer starts at first send
+                    continue
+            if self._stopping and (room <= 0 or self.cursor >= self.outbox.head_seq):
+                return
+            self.wake.clear()
+            timeout = None
+            if self.cursor > self.outbox.acked_through:
+                timeout = max(0.0, last_progress + ack_timeout - time.monotonic())
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout)
+            except TimeoutError:
+                log.warning(
+                    "ack_timeout",
+                    acked_through=self.outbox.acked_through,
+                    published_through=self.cursor,
+                    republish_from=self.outbox.acked_through + 1,
+                    next_timeout_s=min(ack_timeout * 2, pub.ack_timeout * 16),
+                )
+                self.republished += self.cursor - self.outbox.acked_through
+                self.cursor = self.outbox.acked_through
+                last_progress = time.monotonic()
+                ack_timeout = min(ack_timeout * 2, pub.ack_timeout * 16)
+
+    def request_stop(self) -> None:
+        """Finish: publish what is committed, say goodbye on ``status``, then disconnect.
+
+        The caller awaits the ``run`` task with a grace period and cancels it after that.
+        """
+        self._stopping = True
+        self.wake.set()
