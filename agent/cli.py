@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import signal
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from agent.check import check_devices, print_check, print_probe, probe_decodings
+from agent.config import AgentConfig, ConfigError, load_config
+from agent.core import Agent
+from agent.logs import configure as configure_logs
+from agent.modbus_io import ReadFailed, read_once
+from agent.outbox import OutboxError
 from protocols.errors import MrvError
-from protocols.keys import write_key_pair
+from protocols.keys import load_private_key, write_key_pair
 
 app = typer.Typer(
     help="Plant MRV edge agent: read Modbus devices, compute key parameters, publish signed batches.",
@@ -34,24 +43,92 @@ def keygen(
         key_path, jwk_path = write_key_pair(out, overwrite=force)
     except (MrvError, OSError) as exc:
         fail(str(exc))
-    import json
 
     kid = json.loads(jwk_path.read_text())["kid"]
     typer.echo(f"wrote {key_path} (private, mode 0600) and {jwk_path}\nkid {kid}")
 
 
+def _load(config: Path) -> AgentConfig:
+    try:
+        return load_config(config)
+    except ConfigError as exc:
+        for line in exc.lines:
+            typer.echo(f"error: {line}", err=True)
+        raise typer.Exit(2) from None
+
+
 @app.command()
-def run(config: Annotated[Path, typer.Option("-c", "--config", help="Agent YAML config")]) -> None:
-    """Run the agent from a YAML config."""
-    fail("mrv-agent run: not yet available (issue 4)")
+def run(
+    config: Annotated[Path, typer.Option("-c", "--config", help="Agent YAML config")],
+) -> None:
+    """Run the agent from a YAML config until SIGTERM/SIGINT."""
+    cfg = _load(config)
+    configure_logs(cfg.log_level)
+    try:
+        agent = Agent(cfg)
+    except (MrvError, OSError) as exc:
+        fail(str(exc))
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, agent.request_stop)
+        await agent.run()
+
+    try:
+        asyncio.run(main())
+    except OutboxError as exc:
+        fail(str(exc))
 
 
 @app.command()
 def check(
     config: Annotated[Path, typer.Option("-c", "--config", help="Agent YAML config")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    broker: Annotated[bool, typer.Option(help="Also try to connect to the broker")] = True,
 ) -> None:
-    """Validate the config and try each device once."""
-    fail("mrv-agent check: not yet available (issue 4)")
+    """Validate the config and try each device once; print what was read (exit 1 on failure)."""
+    cfg = _load(config)
+    try:
+        load_private_key(cfg.key_file)
+    except MrvError as exc:
+        fail(str(exc))
+    report = asyncio.run(check_devices(cfg, broker=broker))
+    if as_json:
+        typer.echo(json.dumps(report, ensure_ascii=False))
+    else:
+        print_check(report)
+    raise typer.Exit(0 if report["ok"] else 1)
+
+
+@app.command()
+def probe(
+    host: Annotated[str, typer.Option(help="Device host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Device TCP port")] = 502,
+    unit: Annotated[int, typer.Option(help="Modbus unit id")] = 1,
+    table: Annotated[str, typer.Option(help="holding or input")] = "holding",
+    address: Annotated[int, typer.Option(help="0-based protocol address")] = 0,
+    count: Annotated[int, typer.Option(help="Registers to read (1..125)")] = 4,
+    timeout: Annotated[float, typer.Option(help="Seconds")] = 2.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Read raw registers and print every decoding (u16..f64 x ABCD/BADC/CDAB/DCBA)."""
+    if table not in ("holding", "input"):
+        fail(f"--table must be holding or input, got {table!r}")
+    if not 1 <= count <= 125:
+        fail(f"--count must be 1..125, got {count}")
+    if not 0 <= address <= 65535 or address + count > 65536:
+        fail(f"--address {address} with --count {count} does not fit 0..65535")
+    try:
+        regs = asyncio.run(read_once(host, port, unit, table, address, count, timeout))  # type: ignore[arg-type]
+    except ReadFailed as exc:
+        typer.echo(f"error: reading {host}:{port} unit {unit}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    result = probe_decodings(regs, address)
+    if as_json:
+        typer.echo(json.dumps({"host": host, "port": port, "unit": unit, "table": table, **result}))
+    else:
+        print_probe(result)
 
 
 def main() -> None:
