@@ -1,0 +1,293 @@
+"""One pass over batch payloads into per-parameter interval accumulators.
+
+This is the hot path of a monthly record (millions of readings), so payloads are read with
+``json.loads`` after their signature was checked — no per-reading model objects — and each
+reading touches a few typed arrays. Accumulation is *order independent*: an interval's first
+value sits in a float array and further values in a side list, and the interval value is
+formed later with ``math.fsum`` (exactly rounded, so the order of addends does not matter);
+sample coverage is integer per-mille. Hence partials built from any split of the batches
+(e.g. one per CPU core) merge into exactly the same numbers as one sequential pass, and the
+builder and the verifier agree bit for bit whatever parallelism each used.
+
+Per reading (``{"id","ts","value","quality",...}``, DESIGN.md wire contract):
+
+* its interval ``k`` is found under ``settings.interval_stamp``; readings outside the month
+  are only counted (and kept for cumulative counters, which need boundary readings);
+* ``quality == "bad"`` or ``value is None`` (or not finite): counted as bad, not used;
+* ``uncertain``: used, and counted so the record flags it;
+* coverage: a reading with ``count``/``expected`` (an interval aggregate) covers
+  ``min(1, count/expected)`` of one expected sample, floored to per-mille; any other
+  reading covers one sample.
+
+A batch whose ``clock`` says ``synced: false`` or ``|offset_ms| > clock_max_offset_ms``
+marks every interval it has readings in. Events kept: ``anode_effect`` (overlapping the
+month), ``meter_replacement`` (``{"param","ts","old_final","new_initial"}``, for counters)
+and clock events (``clock_jump``/``clock_step``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocols.catalogue import parameter as catalogue_parameter
+from protocols.record.settings import RecordError, RecordSettings
+
+__all__ = ["BatchMeta", "Partial", "SeriesAcc", "accumulate", "merge_partials", "rule_for"]
+
+NAN = math.nan
+CLOCK_EVENTS = frozenset({"clock_jump", "clock_step"})
+
+
+def rule_for(settings: RecordSettings, pid: str) -> tuple[str, bool]:
+    """(aggregation rule, catalogued?) of a parameter id for this record."""
+    try:
+        p = catalogue_parameter(pid)
+    except KeyError:
+        p = None
+    rule = settings.aggregation.get(pid)
+    if rule is None:
+        rule = p.aggregation.value if p is not None else "time_weighted_mean"
+    return rule, p is not None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchMeta:
+    """What the evidence needs of one batch."""
+
+    site: str
+    agent: str
+    seq: int
+    prev: str | None
+    hash: str
+    readings: int
+    events: int
+
+
+@dataclass(slots=True)
+class SeriesAcc:
+    """One parameter's month: first value per interval, extra values, counts, coverage."""
+
+    val: array  # 'd', NaN = no value yet
+    n: array  # 'l', readings used per interval
+    cov: array  # 'l', coverage in per-mille samples
+    extras: dict[int, list[float]] = field(default_factory=dict)
+    bad: dict[int, int] = field(default_factory=dict)
+    uncertain: dict[int, int] = field(default_factory=dict)
+    clock: set[int] = field(default_factory=set)
+    reasons: dict[str, int] = field(default_factory=dict)
+    outside: int = 0
+    lo: int = -1  # touched interval range, -1 = none
+    hi: int = -1
+    counter: list[tuple[int, float]] | None = None  # (ts, raw) of a cumulative counter
+
+    @classmethod
+    def new(cls, n_intervals: int, is_counter: bool) -> SeriesAcc:
+        return cls(
+            array("d", [NAN]) * n_intervals,
+            array("l", [0]) * n_intervals,
+            array("l", [0]) * n_intervals,
+            counter=[] if is_counter else None,
+        )
+
+
+@dataclass(slots=True)
+class Partial:
+    """The accumulation of some batches; partials of disjoint batch sets merge exactly."""
+
+    n_intervals: int
+    series: dict[str, SeriesAcc] = field(default_factory=dict)
+    batches: list[BatchMeta] = field(default_factory=list)
+    anode_effects: list[dict[str, Any]] = field(default_factory=list)
+    replacements: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    clock_events: list[dict[str, Any]] = field(default_factory=list)
+    unsynced_batches: list[tuple[str, int]] = field(default_factory=list)
+
+
+def _batch_error(meta: str, msg: str) -> RecordError:
+    return RecordError(f"batch {meta}: {msg}", reason="batch")
+
+
+def accumulate(settings: RecordSettings, payloads: Iterable[bytes]) -> Partial:
+    """Accumulate payload bytes (already signature-checked) into a :class:`Partial`."""
+    w = settings.window
+    start, end = w.start_ms, w.end_ms
+    iv = settings.interval_ms
+    nk = settings.n_intervals
+    off = start + 1 if settings.interval_stamp == "end" else start
+    max_off = settings.clock_max_offset_ms
+    site = settings.site
+    part = Partial(nk)
+    series = part.series
+    rules: dict[str, bool] = {}
+    for payload in payloads:
+        try:
+            p = json.loads(payload)
+            agent, seq, prev = p["agent"], p["seq"], p["prev"]
+            readings = p["readings"]
+            events = p.get("events") or []
+            clock = p.get("clock") or {}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise _batch_error("?", f"payload is not a v1 batch: {exc}") from None
+        where = f"{p.get('site')}/{agent} seq {seq}"
+        if p.get("v") != 1:
+            raise _batch_error(where, f"payload version {p.get('v')!r} is not 1")
+        if p.get("site") != site:
+            raise _batch_error(where, f"belongs to site {p.get('site')!r}, not {site!r}")
+        part.batches.append(
+            BatchMeta(
+                site,
+                agent,
+                seq,
+                prev,
+                hashlib.sha256(payload).hexdigest(),
+                len(readings),
+                len(events),
+            )
+        )
+        off_ms = clock.get("offset_ms")
+        unsynced = clock.get("synced") is False or (
+            isinstance(off_ms, int | float) and abs(off_ms) > max_off
+        )
+        if unsynced:
+            part.unsynced_batches.append((agent, seq))
+        try:
+            for r in readings:
+                pid = r["id"]
+                s = series.get(pid)
+                if s is None:
+                    is_counter = rules.get(pid)
+                    if is_counter is None:
+                        is_counter = rules[pid] = rule_for(settings, pid)[0] == "counter_delta"
+                    s = series[pid] = SeriesAcc.new(nk, is_counter)
+                ts = r["ts"]
+                v = r["value"]
+                q = r["quality"]
+                k = (ts - off) // iv
+                good = v is not None and q != "bad" and v - v == 0  # v - v: NaN/inf test
+                if s.counter is not None and good:
+                    s.counter.append((ts, v))
+                if k < 0 or k >= nk:
+                    s.outside += 1
+                    continue
+                if not good:
+                    s.bad[k] = s.bad.get(k, 0) + 1
+                    reason = r.get("reason") or "no value"
+                    s.reasons[reason] = s.reasons.get(reason, 0) + 1
+                    continue
+                if q != "good":
+                    s.uncertain[k] = s.uncertain.get(k, 0) + 1
+                c = r.get("count")
+                if c is None:
+                    c1000 = 1000
+                else:
+                    e = r.get("expected")
+                    c1000 = 1000 if not e else min(1000, c * 1000 // e)
+                val = s.val
+                x = val[k]
+                if x != x:
+                    val[k] = v
+                else:
+                    ex = s.extras.get(k)
+                    if ex is None:
+                        s.extras[k] = [float(v)]
+                    else:
+                        ex.append(float(v))
+                s.n[k] += 1
+                s.cov[k] += c1000
+                if k > s.hi:
+                    s.hi = k
+                if k < s.lo or s.lo < 0:
+                    s.lo = k
+                if unsynced:
+                    s.clock.add(k)
+        except (KeyError, TypeError) as exc:
+            raise _batch_error(where, f"reading without a valid {exc}") from None
+        for e in events:
+            t = e.get("type") if isinstance(e, dict) else None
+            if t == "anode_effect":
+                a, b = e.get("start"), e.get("end")
+                if isinstance(a, int) and isinstance(b, int) and a < end and b > start:
+                    part.anode_effects.append({**e, "agent": agent, "seq": seq})
+            elif t == "meter_replacement":
+                part.replacements.setdefault(str(e.get("param")), []).append(
+                    {**e, "agent": agent, "seq": seq}
+                )
+            elif t in CLOCK_EVENTS:
+                part.clock_events.append({**e, "agent": agent, "seq": seq})
+    return part
+
+
+def _merge_series(a: SeriesAcc, b: SeriesAcc) -> None:
+    """Add ``b`` into ``a``: element-wise where both touched, slice copies elsewhere."""
+    if b.lo < 0:
+        pass
+    elif a.lo < 0 or b.hi < a.lo or b.lo > a.hi:
+        a.val[b.lo : b.hi + 1] = b.val[b.lo : b.hi + 1]
+        a.n[b.lo : b.hi + 1] = b.n[b.lo : b.hi + 1]
+        a.cov[b.lo : b.hi + 1] = b.cov[b.lo : b.hi + 1]
+    else:
+        lo, hi = max(a.lo, b.lo), min(a.hi, b.hi)
+        if b.lo < lo:
+            a.val[b.lo : lo] = b.val[b.lo : lo]
+            a.n[b.lo : lo] = b.n[b.lo : lo]
+            a.cov[b.lo : lo] = b.cov[b.lo : lo]
+        if b.hi > hi:
+            a.val[hi + 1 : b.hi + 1] = b.val[hi + 1 : b.hi + 1]
+            a.n[hi + 1 : b.hi + 1] = b.n[hi + 1 : b.hi + 1]
+            a.cov[hi + 1 : b.hi + 1] = b.cov[hi + 1 : b.hi + 1]
+        for k in range(lo, hi + 1):
+            y = b.val[k]
+            if y != y:
+                continue
+            x = a.val[k]
+            if x != x:
+                a.val[k] = y
+            else:
+                a.extras.setdefault(k, []).append(y)
+            a.n[k] += b.n[k]
+            a.cov[k] += b.cov[k]
+    for k, ex in b.extras.items():
+        a.extras.setdefault(k, []).extend(ex)
+    for src, dst in ((b.bad, a.bad), (b.uncertain, a.uncertain), (b.reasons, a.reasons)):
+        for key, cnt in src.items():
+            dst[key] = dst.get(key, 0) + cnt
+    a.clock |= b.clock
+    a.outside += b.outside
+    if b.lo >= 0:
+        a.lo = b.lo if a.lo < 0 else min(a.lo, b.lo)
+        a.hi = max(a.hi, b.hi)
+    if b.counter:
+        if a.counter is None:
+            a.counter = []
+        a.counter.extend(b.counter)
+
+
+def merge_partials(parts: Iterable[Partial]) -> Partial:
+    """Merge partials of disjoint batch sets (any order gives the same record)."""
+    it = iter(parts)
+    try:
+        out = next(it)
+    except StopIteration:
+        raise RecordError("no partials to merge") from None
+    for p in it:
+        if p.n_intervals != out.n_intervals:
+            raise RecordError("partials of different months cannot be merged")
+        for pid, s in p.series.items():
+            mine = out.series.get(pid)
+            if mine is None:
+                out.series[pid] = s
+            else:
+                _merge_series(mine, s)
+        out.batches.extend(p.batches)
+        out.anode_effects.extend(p.anode_effects)
+        for pid, reps in p.replacements.items():
+            out.replacements.setdefault(pid, []).extend(reps)
+        out.clock_events.extend(p.clock_events)
+        out.unsynced_batches.extend(p.unsynced_batches)
+    return out

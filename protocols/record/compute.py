@@ -1,0 +1,821 @@
+"""The monthly computation: accumulated batches + settings → the body of ``record.json``.
+
+``mrv-collector record build`` and ``mrv-verify BUNDLE_DIR`` both call :func:`compute_record`
+(or :func:`accumulate` + :func:`finish_record` on partials), so they cannot disagree: the
+verifier recomputes the body and compares every value exactly. Exactness holds because every
+floating-point sum is ``math.fsum`` (exactly rounded, independent of addend order) or runs in
+a fixed index order.
+
+Per parameter (rule from the catalogue, ``settings.aggregation`` overriding; ids not in the
+catalogue default to ``time_weighted_mean`` and are flagged ``uncatalogued``):
+
+1. **Interval values** on the month's grid of ``interval_s``: ``time_weighted_mean`` — the
+   mean of the interval's readings (readings are regular samples or the agent's
+   time-weighted interval means, so the grid mean is the time-weighted mean); ``sum`` — the
+   sum of the interval's readings; ``counter_delta`` — the counter's movement apportioned to
+   the interval by ``protocols.methods.counters.interval_deltas`` (rollover, reset, glitch
+   and ``meter_replacement`` events handled there, spread linearly across gaps).
+2. **Validity**: expected samples per interval ``E`` = ``interval_s / sample_period_s`` from
+   the settings, else inferred as the most frequent number of readings per touched interval
+   (ties → the larger). An interval is valid when its coverage ≥ ``valid_fraction`` × E
+   (``protocols.methods.data_quality.interval_valid``); completeness = valid ÷ expected.
+3. **Gaps** = runs of invalid intervals (``data_quality.gap_spans``), with local times.
+4. **Substitution** of invalid intervals by ``data_quality.substitute`` (Part 75-style tiers
+   SUB1–SUB3, direction ``high`` unless the catalogue says lower is conservative). For a
+   counter, invalid intervals lying between two readings keep their apportioned share of
+   the measured movement (rule ``COUNTER_SPAN``: the month total stays exact from boundary
+   readings); only intervals outside the readings' span are substituted by the tiers.
+5. **Value**: ``time_weighted_mean`` → fsum(filled intervals) ÷ their number; ``sum`` and
+   ``counter_delta`` → fsum(filled intervals). Each substitution reports its contribution
+   (to the sum, or to the mean) and the parameter its substituted share.
+
+Derived results (aluminium) use ``protocols.methods`` only: Faraday estimate from mean line
+current, mean operating cells, month days and ``settings.faraday_ce``; implied current
+efficiency from measured metal (flag outside ``ce_range``); AEM = AE minutes ÷ cell-days
+(``ae_minutes``/``operating_cell_days`` parameters, else anode-effect events and mean cells ×
+days) with the AE definition; PFC by ``settings.pfc``; specific DC energy measured
+(``dc_energy_mwh`` ÷ ``al_production_t``) and by Faraday (2.980 × V ÷ CE), flagged outside
+``specific_dc_energy_range``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocols.catalogue import catalogue as industry_catalogue
+from protocols.catalogue import industries
+from protocols.catalogue import parameter as catalogue_parameter
+from protocols.methods.aem import aem as aem_method
+from protocols.methods.counters import (
+    CounterSpec,
+    Replacement,
+    counter_total,
+    interval_deltas,
+)
+from protocols.methods.data_quality import (
+    check_current_efficiency,
+    check_specific_dc_energy,
+    completeness,
+    gap_spans,
+    interval_valid,
+    substitute,
+)
+from protocols.methods.errors import MethodError
+from protocols.methods.faraday import (
+    faraday_production,
+    implied_current_efficiency,
+    specific_dc_energy_kwh_per_kg,
+)
+from protocols.methods.pfc import pfc as pfc_method
+from protocols.methods.pfc import smelter_specific_coefficients
+from protocols.record.accumulate import (
+    BatchMeta,
+    Partial,
+    SeriesAcc,
+    accumulate,
+    rule_for,
+)
+from protocols.record.settings import COMPUTATION_VERSION, MonthWindow, RecordSettings
+
+__all__ = [
+    "ParameterResult",
+    "RecordComputation",
+    "compute_record",
+    "evidence_of",
+    "finish_parameter",
+    "finish_record",
+]
+
+Mapper = Callable[..., Iterable[Any]]
+
+
+@dataclass(slots=True)
+class ParameterResult:
+    """A parameter's record entry plus its filled interval series (for charts and CSV)."""
+
+    entry: dict[str, Any]
+    values: list[float | None]  # filled interval values (None: nothing to fill with)
+    valid: list[bool]
+    substituted: list[bool]
+
+
+@dataclass(slots=True)
+class RecordComputation:
+    """The record body (what the verifier compares) and the series behind it."""
+
+    body: dict[str, Any]
+    series: dict[str, ParameterResult] = field(default_factory=dict)
+
+
+def _flag(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"code": code, "message": message, **extra}
+
+
+def _expected_samples(settings: RecordSettings, pid: str, s: SeriesAcc) -> tuple[float, str]:
+    p = settings.sample_period_s.get(pid)
+    if p is not None:
+        return settings.interval_s / p, "settings"
+    tally = Tally(s.n)
+    tally.pop(0, None)
+    if not tally:
+        return 1.0, "inferred"
+    best = max(tally.items(), key=lambda kv: (kv[1], kv[0]))
+    return float(best[0]), "inferred"
+
+
+def _interval_values(s: SeriesAcc, mean: bool) -> list[float | None]:
+    vals: list[float | None] = [None if x != x else x for x in s.val.tolist()]
+    n = s.n
+    for k, ex in s.extras.items():
+        first = vals[k]
+        if first is None:
+            continue
+        total = math.fsum([first, *ex])
+        vals[k] = total / n[k] if mean else total
+    return vals
+
+
+def _runs(mask: Sequence[bool]) -> list[tuple[int, int]]:
+    """Runs [a, b) where mask is True."""
+    return [(g.start_index, g.end_index) for g in gap_spans([not m for m in mask])]
+
+
+def _counter_values(
+    settings: RecordSettings, pid: str, s: SeriesAcc, reps: list[dict[str, Any]]
+) -> tuple[list[float], list[bool], dict[str, Any], list[dict[str, Any]]]:
+    """Interval deltas, covered mask, counter info and flags of a cumulative counter."""
+    w = settings.window
+    cs = settings.counters.get(pid)
+    spec = (
+        CounterSpec(cs.width_bits, cs.max_raw, cs.scale, cs.max_rate_per_s)
+        if cs is not None
+        else CounterSpec()
+    )
+    readings = sorted(s.counter or ())
+    replacements = sorted(
+        (
+            Replacement(int(r["ts"]), r["old_final"], r["new_initial"])
+            for r in reps
+            if isinstance(r.get("ts"), int)
+            and isinstance(r.get("old_final"), int | float)
+            and isinstance(r.get("new_initial"), int | float)
+        ),
+        key=lambda r: r.ts_ms,
+    )
+    flags: list[dict[str, Any]] = []
+    iv = settings.interval_ms
+    nk = settings.n_intervals
+    if not readings:
+        return [0.0] * nk, [False] * nk, {"readings": 0}, flags
+    deltas = interval_deltas(readings, w.start_ms, w.end_ms, iv, spec, replacements)
+    values = [d.delta for d in deltas]
+    if len(values) != nk:  # pragma: no cover - the counters module guarantees the grid
+        raise MethodError(f"{pid}: counter grid has {len(values)} intervals, expected {nk}")
+    total = counter_total(readings, w.start_ms, w.end_ms, spec, replacements)
+    first = (
+        min(readings[0][0], *(r.ts_ms for r in replacements)) if replacements else readings[0][0]
+    )
+    last = (
+        max(readings[-1][0], *(r.ts_ms for r in replacements)) if replacements else readings[-1][0]
+    )
+    covered = [
+        w.start_ms + k * iv >= first and w.start_ms + (k + 1) * iv <= last for k in range(nk)
+    ]
+    info = {
+        "readings": len(readings),
+        "boundary_total": total.total,
+        "start_bracketed": total.start_bracketed,
+        "end_bracketed": total.end_bracketed,
+        "kinds": sorted(total.kinds),
+        "replacements": [
+            {
+                "ts": r.ts_ms,
+                "at": w.iso(r.ts_ms),
+                "old_final": r.old_final_raw,
+                "new_initial": r.new_initial_raw,
+            }
+            for r in replacements
+        ],
+        "spec": {
+            "width_bits": spec.width_bits,
+            "max_raw": spec.max_raw,
+            "scale": spec.scale,
+            "max_rate_per_s": spec.max_rate_per_s,
+        },
+    }
+    for kind in sorted(total.kinds):
+        flags.append(_flag(f"counter_{kind}", f"counter step of kind {kind} in the month"))
+    if not total.start_bracketed:
+        flags.append(
+            _flag("start_not_bracketed", "no counter reading at or before the month start")
+        )
+    if not total.end_bracketed:
+        flags.append(_flag("end_not_bracketed", "no counter reading at or after the month end"))
+    if total.frozen:
+        flags.append(_flag("counter_frozen", "counter did not change for the configured time"))
+    return values, covered, info, flags
+
+
+def finish_parameter(
+    settings: RecordSettings,
+    pid: str,
+    s: SeriesAcc | None,
+    replacements: list[dict[str, Any]] | None = None,
+) -> ParameterResult:
+    """One parameter's entry: value, validity, gaps, substitutions, flags."""
+    w = settings.window
+    nk = settings.n_intervals
+    iv = settings.interval_ms
+    rule, _ = rule_for(settings, pid)
+    site_ids = {p.id for p in _site_catalogue(settings)}
+    try:
+        cat = catalogue_parameter(pid)
+    except KeyError:
+        cat = None
+    if s is None:
+        s = SeriesAcc.new(nk, rule == "counter_delta")
+    direction = "high" if cat is None or cat.higher_is_conservative else "low"
+    e_samples, basis = _expected_samples(settings, pid, s)
+    threshold_cov = 1000.0 * e_samples
+    vf = settings.valid_fraction
+    # data_quality.interval_valid(cov, expected) per interval, evaluated once per distinct
+    # coverage value (a month has few distinct coverages and 10^4–10^5 intervals).
+    memo: dict[int, bool] = {}
+    valid = []
+    for c in s.cov:
+        ok = memo.get(c)
+        if ok is None:
+            ok = memo[c] = interval_valid(c, threshold_cov, vf)  # type: ignore[arg-type]
+        valid.append(ok)
+    flags: list[dict[str, Any]] = []
+    counter_info: dict[str, Any] | None = None
+    sub = settings.substitution
+    substitutions: list[dict[str, Any]] = []
+    substituted = [False] * nk
+    if rule == "counter_delta":
+        values, covered, counter_info, cflags = _counter_values(
+            settings, pid, s, replacements or []
+        )
+        flags.extend(cflags)
+        filled: list[float | None] = list(values)
+        for a, b in _runs([not v and c for v, c in zip(valid, covered, strict=True)]):
+            contrib = math.fsum(values[a:b])
+            substitutions.append(
+                {
+                    "start": w.iso(w.start_ms + a * iv),
+                    "end": w.iso(w.start_ms + b * iv),
+                    "start_index": a,
+                    "intervals": b - a,
+                    "rule": "COUNTER_SPAN",
+                    "value": None,
+                    "contribution": contrib,
+                    "basis": "counter movement between the readings around the gap",
+                }
+            )
+            for k in range(a, b):
+                substituted[k] = True
+        if not all(covered):
+            res = substitute(
+                values,
+                valid=covered,
+                direction=direction,
+                short_gap_max=sub.short_gap_max,
+                lookback=sub.lookback,
+                availability_threshold=sub.availability_threshold,
+            )
+            for sb in res.substitutions:
+                for k in range(sb.start_index, sb.end_index):
+                    filled[k] = sb.value
+                    substituted[k] = True
+                substitutions.append(_sub_entry(w, iv, sb, sb.contribution))
+        present = [v for v in filled if v is not None]
+        value: float | None = math.fsum(present) if counter_info["readings"] else None
+    else:
+        mean = rule == "time_weighted_mean"
+        vals = _interval_values(s, mean)
+        res = substitute(
+            vals,
+            valid=valid,
+            direction=direction,
+            short_gap_max=sub.short_gap_max,
+            lookback=sub.lookback,
+            availability_threshold=sub.availability_threshold,
+        )
+        filled = list(res.values)
+        present = [v for v in filled if v is not None]
+        n_present = len(present)
+        if not any(valid):
+            value = None
+            filled = [None] * nk
+            present = []
+        else:
+            value = math.fsum(present) / n_present if mean else math.fsum(present)
+            for sb in res.substitutions:
+                for k in range(sb.start_index, sb.end_index):
+                    substituted[k] = sb.value is not None
+                contrib = sb.contribution / n_present if mean else sb.contribution
+                substitutions.append(_sub_entry(w, iv, sb, contrib))
+    comp = completeness(valid)
+    gaps = [
+        {
+            "start": w.iso(w.start_ms + g.start_index * iv),
+            "end": w.iso(w.start_ms + g.end_index * iv),
+            "start_index": g.start_index,
+            "intervals": g.length,
+        }
+        for g in comp.gaps
+    ]
+    sub_total = math.fsum(x["contribution"] for x in substitutions)
+    n_bad = sum(s.bad.values())
+    n_unc = sum(s.uncertain.values())
+    n_used = sum(s.n)
+    if value is None:
+        flags.append(_flag("no_data", "no valid interval in the month; no value"))
+    if pid not in site_ids:
+        flags.append(
+            _flag(
+                "uncatalogued",
+                f"not in the {settings.industry} catalogue; aggregated by {rule} (default)",
+            )
+        )
+    if n_unc:
+        flags.append(
+            _flag(
+                "uncertain_quality",
+                f"{n_unc} readings of uncertain quality used",
+                readings=n_unc,
+                intervals=len(s.uncertain),
+            )
+        )
+    if n_bad:
+        top = sorted(s.reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+        flags.append(
+            _flag(
+                "bad_quality",
+                f"{n_bad} bad readings not used",
+                readings=n_bad,
+                intervals=len(s.bad),
+                reasons=[{"reason": r, "readings": c} for r, c in top],
+            )
+        )
+    if s.clock:
+        flags.append(
+            _flag(
+                "clock_unsynced",
+                "readings from batches whose clock was not trusted",
+                intervals=len(s.clock),
+            )
+        )
+    if comp.completeness < sub.availability_threshold and value is not None:
+        flags.append(
+            _flag(
+                "low_completeness",
+                f"completeness {comp.completeness:.3f} below "
+                f"{sub.availability_threshold:g}: conservative substitution tiers",
+            )
+        )
+    flags.sort(key=lambda f: f["code"])
+    unit = cat.unit if cat is not None else settings.units.get(pid)
+    entry: dict[str, Any] = {
+        "id": pid,
+        "name_en": cat.name_en if cat is not None else None,
+        "name_zh": cat.name_zh if cat is not None else None,
+        "unit": unit,
+        "catalogued": pid in site_ids,
+        "aggregation": rule,
+        "method": _method_text(rule, settings, direction),
+        "value": value,
+        "expected_intervals": comp.expected_intervals,
+        "valid_intervals": comp.valid_intervals,
+        "completeness": comp.completeness,
+        "expected_samples_per_interval": e_samples,
+        "expected_samples_basis": basis,
+        "readings": {"used": n_used, "bad": n_bad, "uncertain": n_unc, "outside_month": s.outside},
+        "gaps": gaps,
+        "substitutions": substitutions,
+        "substituted_intervals": sum(substituted),
+        "substituted_contribution": sub_total,
+        "substituted_share": (sub_total / value) if value else 0.0,
+        "flags": flags,
+    }
+    if counter_info is not None:
+        entry["counter"] = counter_info
+    return ParameterResult(entry, filled, valid, substituted)
+
+
+def _sub_entry(w: MonthWindow, iv: int, sb: Any, contribution: float) -> dict[str, Any]:
+    return {
+        "start": w.iso(w.start_ms + sb.start_index * iv),
+        "end": w.iso(w.start_ms + sb.end_index * iv),
+        "start_index": sb.start_index,
+        "intervals": sb.intervals,
+        "rule": sb.rule,
+        "value": sb.value,
+        "contribution": contribution,
+        "basis": f"{len(sb.basis)} valid interval value(s)",
+    }
+
+
+def _method_text(rule: str, settings: RecordSettings, direction: str) -> str:
+    iv = f"{settings.interval_s} s intervals"
+    sub = f"invalid intervals substituted by data_quality.substitute (direction {direction})"
+    if rule == "counter_delta":
+        return (
+            f"counter delta from boundary readings (protocols.methods.counters) on {iv}; "
+            f"gaps between readings keep their apportioned movement; intervals outside the "
+            f"readings' span: {sub}"
+        )
+    if rule == "sum":
+        return f"sum of interval sums on {iv}; {sub}"
+    return f"time-weighted mean of interval means on {iv}; {sub}"
+
+
+def _site_catalogue(settings: RecordSettings) -> tuple[Any, ...]:
+    return industry_catalogue(settings.industry) if settings.industry in industries() else ()
+
+
+def evidence_of(batches: Iterable[BatchMeta]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Per agent, contiguous seq segments: ``{site, agent, first_seq, first_prev, last_seq,
+    last_hash, batches}``; and flags for holes between segments."""
+    by_agent: dict[tuple[str, str], dict[int, BatchMeta]] = {}
+    for b in batches:
+        by_agent.setdefault((b.site, b.agent), {}).setdefault(b.seq, b)
+    out: list[dict[str, Any]] = []
+    flags: list[dict[str, Any]] = []
+    for (site, agent), seqs in sorted(by_agent.items()):
+        ordered = [seqs[k] for k in sorted(seqs)]
+        seg: list[BatchMeta] = []
+        for b in ordered:
+            if seg and b.seq != seg[-1].seq + 1:
+                flags.append(
+                    _flag(
+                        "evidence_gap",
+                        f"{site}/{agent}: seq {seg[-1].seq + 1}..{b.seq - 1} missing",
+                        agent=agent,
+                        first_missing=seg[-1].seq + 1,
+                        last_missing=b.seq - 1,
+                    )
+                )
+                out.append(_segment(seg))
+                seg = []
+            seg.append(b)
+        if seg:
+            out.append(_segment(seg))
+    return out, flags
+
+
+def _segment(seg: list[BatchMeta]) -> dict[str, Any]:
+    return {
+        "site": seg[0].site,
+        "agent": seg[0].agent,
+        "first_seq": seg[0].seq,
+        "first_prev": seg[0].prev,
+        "last_seq": seg[-1].seq,
+        "last_hash": seg[-1].hash,
+        "batches": len(seg),
+    }
+
+
+def _value(series: dict[str, ParameterResult], pid: str) -> float | None:
+    r = series.get(pid)
+    return None if r is None else r.entry["value"]
+
+
+def _derived_aluminium(
+    settings: RecordSettings,
+    series: dict[str, ParameterResult],
+    effects: list[dict[str, Any]],
+) -> tuple[dict[str, Any], dict[str, tuple[float | None, list[str], str]], list[dict[str, Any]]]:
+    """Derived results, derived parameter values (value, inputs, method) and cross-check flags."""
+    w = settings.window
+    days = w.days
+    flags: list[dict[str, Any]] = []
+    derived: dict[str, Any] = {}
+    params: dict[str, tuple[float | None, list[str], str]] = {}
+    current = _value(series, "line_current_ka")
+    cells = _value(series, "operating_cells")
+    voltage = _value(series, "cell_voltage_avg_v")
+    measured = _value(series, "al_production_t")
+    dc = _value(series, "dc_energy_mwh")
+
+    def attempt(what: str, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except (MethodError, ValueError, ZeroDivisionError) as exc:
+            flags.append(_flag(f"{what}_not_computed", f"{what}: {exc}"))
+            return None
+
+    # Metal production: measured, and the Faraday estimate as a cross-check.
+    prod: dict[str, Any] = {"measured_t": measured, "faraday": None, "implied_ce": None}
+    far = None
+    if current is not None and cells is not None:
+        far = attempt(
+            "faraday", lambda: faraday_production(current, settings.faraday_ce, cells, days)
+        )
+        prod["faraday"] = far.to_dict() if far is not None else None
+    else:
+        flags.append(_flag("faraday_not_computed", "line_current_ka or operating_cells missing"))
+    implied = None
+    if measured is not None and current is not None and cells is not None:
+        implied = attempt(
+            "implied_ce", lambda: implied_current_efficiency(measured, current, cells, days)
+        )
+        prod["implied_ce"] = implied
+        if implied is not None:
+            f = check_current_efficiency(implied, *settings.ce_range)
+            if f is not None:
+                flags.append(f.to_dict())
+    prod["ce_range"] = list(settings.ce_range)
+    derived["production"] = prod
+    params["al_production_faraday_t"] = (
+        far.aluminium_t if far is not None else None,
+        ["line_current_ka", "operating_cells"],
+        "protocols.methods.faraday.faraday_production",
+    )
+    params["current_efficiency"] = (
+        implied,
+        ["al_production_t", "line_current_ka", "operating_cells"],
+        "protocols.methods.faraday.implied_current_efficiency",
+    )
+
+    # Anode effects and AEM.
+    start, end = w.start_ms, w.end_ms
+    ev_minutes = math.fsum(
+        (min(e["end"], end) - max(e["start"], start)) / 60_000.0 for e in effects
+    )
+    ev_count = sum(1 for e in effects if start <= e["start"] < end)
+    ae_min = _value(series, "ae_minutes")
+    ae_src = "parameter ae_minutes"
+    if ae_min is None:
+        ae_min, ae_src = ev_minutes, "anode_effect events"
+    cell_days = _value(series, "operating_cell_days")
+    cd_src = "parameter operating_cell_days"
+    if cell_days is None and cells is not None:
+        cell_days, cd_src = cells * days, "mean operating_cells × days"
+    ae_count_p = _value(series, "ae_count")
+    ae_count = round(ae_count_p) if ae_count_p is not None else ev_count
+    aem_res = None
+    if cell_days is not None:
+        aem_res = attempt(
+            "aem",
+            lambda: aem_method(
+                ae_min,
+                cell_days,
+                trigger_v=settings.anode_effect_trigger_v,
+                min_duration_s=settings.anode_effect_min_duration_ms / 1000.0,
+                ae_count=ae_count,
+            ),
+        )
+    else:
+        flags.append(_flag("aem_not_computed", "no operating cell-days"))
+    derived["aem"] = {
+        **(aem_res.to_dict() if aem_res is not None else {"aem": None}),
+        "sources": {"ae_minutes": ae_src, "cell_days": cd_src},
+        "events": {"count": ev_count, "minutes_in_month": ev_minutes},
+    }
+    params["aem"] = (
+        aem_res.aem if aem_res is not None else None,
+        ["ae_minutes", "operating_cell_days"],
+        "protocols.methods.aem.aem",
+    )
+
+    # PFC by the configured method.
+    p = settings.pfc
+    mp = measured if measured is not None else (far.aluminium_t if far is not None else None)
+    pfc_res = None
+    if mp is not None:
+        if measured is None:
+            flags.append(
+                _flag(
+                    "pfc_on_faraday_production", "no measured metal: PFC uses the Faraday estimate"
+                )
+            )
+        coeffs: Any = p.coefficients
+        if p.coefficients == "smelter":
+            coeffs = attempt(
+                "pfc",
+                lambda: smelter_specific_coefficients(
+                    p.s_cf4, p.f_c2f6_cf4, p.measured_on or "", technology=p.technology
+                ),
+            )  # type: ignore[arg-type]
+        if coeffs is not None:
+            pfc_res = attempt(
+                "pfc",
+                lambda: pfc_method(
+                    p.method,
+                    production_t=mp,
+                    aem=aem_res.aem if aem_res is not None else None,
+                    technology=p.technology,
+                    coefficients=coeffs,
+                    gwp=p.gwp,
+                ),
+            )
+    else:
+        flags.append(_flag("pfc_not_computed", "no metal production (measured or Faraday)"))
+    derived["pfc"] = pfc_res.to_dict() if pfc_res is not None else None
+    for pid, attr in (("cf4_t", "cf4_t"), ("c2f6_t", "c2f6_t"), ("pfc_co2e_t", "co2e_t")):
+        params[pid] = (
+            getattr(pfc_res, attr) if pfc_res is not None else None,
+            ["aem", "al_production_t"],
+            "protocols.methods.pfc.pfc",
+        )
+
+    # Specific energy: measured, and Faraday's 2.980 × V / CE.
+    se_measured = None
+    if dc is not None and measured:
+        se_measured = dc / measured  # MWh / t = kWh / kg
+        f = check_specific_dc_energy(se_measured, *settings.specific_dc_energy_range)
+        if f is not None:
+            flags.append(f.to_dict())
+    se_faraday = None
+    if voltage is not None:
+        lo, hi = settings.ce_range
+        ce = implied if implied is not None and lo <= implied <= hi else settings.faraday_ce
+        se_faraday = attempt("specific_energy", lambda: specific_dc_energy_kwh_per_kg(voltage, ce))
+    derived["specific_energy"] = {
+        "measured_kwh_per_kg": se_measured,
+        "faraday_kwh_per_kg": se_faraday,
+        "range": list(settings.specific_dc_energy_range),
+    }
+    params["specific_dc_energy_kwh_per_kg"] = (
+        se_measured,
+        ["dc_energy_mwh", "al_production_t"],
+        "dc_energy_mwh / al_production_t",
+    )
+    return derived, params, flags
+
+
+def _anode_table(settings: RecordSettings, effects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    w = settings.window
+    seen: set[tuple[str, int]] = set()
+    rows = []
+    for e in sorted(effects, key=lambda e: (e["start"], str(e.get("cell")), e["agent"], e["seq"])):
+        key = (str(e.get("cell")), e["start"])
+        if key in seen:
+            continue
+        seen.add(key)
+        rows.append(
+            {
+                "cell": e.get("cell"),
+                "start": w.iso(e["start"]),
+                "end": w.iso(e["end"]),
+                "duration_s": (e["end"] - e["start"]) / 1000.0,
+                "peak_v": e.get("peak_v"),
+                "trigger_v": e.get("trigger_v"),
+                "min_duration_ms": e.get("min_duration_ms"),
+                "agent": e["agent"],
+                "seq": e["seq"],
+            }
+        )
+    return rows
+
+
+def _finish_one(
+    args: tuple[RecordSettings, str, SeriesAcc | None, list[dict[str, Any]]],
+) -> ParameterResult:
+    return finish_parameter(*args)
+
+
+def finish_record(
+    settings: RecordSettings, partial: Partial, *, mapper: Mapper = map
+) -> RecordComputation:
+    """Turn merged accumulations into the record body. ``mapper`` may be a process pool's
+    ``map`` (parameters are independent); results do not depend on it."""
+    w = settings.window
+    cat = _site_catalogue(settings)
+    ids = [p.id for p in cat if rule_for(settings, p.id)[0] != "derived"]
+    ids += sorted(pid for pid in partial.series if pid not in set(ids))
+    derived_ids = [p.id for p in cat if rule_for(settings, p.id)[0] == "derived"]
+    ids = [pid for pid in ids if pid not in derived_ids]
+    jobs = [
+        (settings, pid, partial.series.get(pid), partial.replacements.get(pid, [])) for pid in ids
+    ]
+    results = dict(zip(ids, mapper(_finish_one, jobs), strict=True))
+    effects = partial.anode_effects
+    flags: list[dict[str, Any]] = []
+    derived: dict[str, Any] = {}
+    dparams: dict[str, tuple[float | None, list[str], str]] = {}
+    if settings.industry == "aluminium":
+        derived, dparams, dflags = _derived_aluminium(settings, results, effects)
+        flags.extend(dflags)
+    entries = [results[pid].entry for pid in ids]
+    for pid in derived_ids:
+        cp = catalogue_parameter(pid)
+        value, inputs, method = dparams.get(pid, (None, list(cp.derived_from), cp.method or ""))
+        comps = [results[i].entry["completeness"] for i in inputs if i in results]
+        sent = partial.series.get(pid)
+        pflags = []
+        if value is None:
+            pflags.append(_flag("no_data", "inputs missing; not computed"))
+        if sent is not None:
+            pflags.append(
+                _flag(
+                    "agent_values_not_used",
+                    "the agent's own readings of this derived id are not used; the "
+                    "record derives it from the month's inputs",
+                    readings=sum(sent.n),
+                )
+            )
+        entries.append(
+            {
+                "id": pid,
+                "name_en": cp.name_en,
+                "name_zh": cp.name_zh,
+                "unit": cp.unit,
+                "catalogued": True,
+                "aggregation": "derived",
+                "method": method,
+                "inputs": inputs,
+                "value": value,
+                "expected_intervals": settings.n_intervals,
+                "valid_intervals": None,
+                "completeness": min(comps) if comps else 0.0,
+                "gaps": [],
+                "substitutions": [],
+                "flags": pflags,
+            }
+        )
+    evidence, eflags = evidence_of(partial.batches)
+    flags.extend(eflags)
+    if partial.unsynced_batches:
+        flags.append(
+            _flag(
+                "clock_unsynced_batches",
+                f"{len(partial.unsynced_batches)} batches with an untrusted clock",
+                batches=[{"agent": a, "seq": q} for a, q in sorted(partial.unsynced_batches)][:100],
+            )
+        )
+    clock_events = sorted(
+        (
+            {
+                "agent": e["agent"],
+                "seq": e["seq"],
+                "type": e.get("type"),
+                "ts": e.get("ts"),
+                "start": e.get("start"),
+                "end": e.get("end"),
+            }
+            for e in partial.clock_events
+        ),
+        key=lambda e: (e["agent"], e["seq"], e["ts"] or 0, e["start"] or 0),
+    )
+    if clock_events:
+        flags.append(_flag("clock_events", f"{len(clock_events)} clock events reported by agents"))
+    flags.sort(key=lambda f: (f["code"], f["message"]))
+    body: dict[str, Any] = {
+        "format": "plant-mrv/monthly-record",
+        "computation_version": COMPUTATION_VERSION,
+        "site": settings.site,
+        "month": settings.month,
+        "period": {
+            "timezone": settings.timezone,
+            "start": w.iso(w.start_ms),
+            "end": w.iso(w.end_ms),
+            "start_ms": w.start_ms,
+            "end_ms": w.end_ms,
+            "days": w.days,
+            "interval_s": settings.interval_s,
+            "intervals": settings.n_intervals,
+            "interval_stamp": settings.interval_stamp,
+        },
+        "settings": settings.to_dict(),
+        "parameters": entries,
+        "derived": derived,
+        "anode_effects": _anode_table(settings, effects),
+        "clock_events": clock_events,
+        "flags": flags,
+        "evidence": evidence,
+        "summary": {
+            "batches": len(partial.batches),
+            "agents": len({(b.site, b.agent) for b in partial.batches}),
+            "readings": sum(b.readings for b in partial.batches),
+            "events": sum(b.events for b in partial.batches),
+            "parameters": len(entries),
+        },
+    }
+    for e in body["parameters"]:
+        _check_finite(e, e["id"])
+    return RecordComputation(body, results)
+
+
+def _check_finite(obj: Any, where: str) -> None:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        raise MethodError(f"{where}: non-finite number in the record")
+    if isinstance(obj, dict):
+        for v in obj.values():
+            _check_finite(v, where)
+    elif isinstance(obj, list):
+        for v in obj:
+            _check_finite(v, where)
+
+
+def compute_record(
+    settings: RecordSettings, payloads: Iterable[bytes], *, mapper: Mapper = map
+) -> RecordComputation:
+    """The whole computation in one call: payload bytes (signature already checked) in,
+    record body out. Builder and verifier both end here."""
+    return finish_record(settings, accumulate(settings, payloads), mapper=mapper)
