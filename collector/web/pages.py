@@ -1,0 +1,271 @@
+"""Server-rendered pages (Jinja2) for verifiers and operators, bilingual 中文 / English.
+
+Pages read the same ``WebSource`` as the API; the chart on the parameter page fetches the
+series API with the session cookie. The login form is parsed by hand (urlencoded) so the
+app needs no multipart dependency.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.templating import Jinja2Templates
+
+from collector.web.api import _agent_dict, _event_dict, _quarantine_dict, bundle_response
+from collector.web.auth import COOKIE_NAME, page_principal, require_download, require_site
+from collector.web.records import RecordsReader, RecordVersion
+from collector.web.source import WebSource, month_bounds
+from collector.web.tokens import TokenInfo, TokenStore
+from protocols.ids import ID_PATTERN
+
+router = APIRouter(include_in_schema=False)
+
+User = Annotated[TokenInfo, Depends(page_principal)]
+SiteId = Annotated[str, Path(pattern=ID_PATTERN)]
+MonthRe = r"^\d{4}-(0[1-9]|1[0-2])$"
+MonthQ = Annotated[str | None, Query(pattern=MonthRe)]
+
+
+def _render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+    templates: Jinja2Templates = request.app.state.templates
+    ctx.setdefault("who", getattr(request.state, "principal", None))
+    return templates.TemplateResponse(request, name, ctx, status_code=status)
+
+
+def _src(request: Request) -> WebSource:
+    return request.app.state.source  # type: ignore[no-any-return]
+
+
+def _records(request: Request) -> RecordsReader:
+    return request.app.state.records  # type: ignore[no-any-return]
+
+
+def _site(request: Request, who: TokenInfo, site: str) -> WebSource:
+    require_site(who, site)
+    src = _src(request)
+    if not src.has_site(site):
+        raise HTTPException(404, f"site {site!r} not found")
+    return src
+
+
+def _shift_month(month: str, delta: int) -> str:
+    y, m = (int(x) for x in month.split("-"))
+    m += delta
+    y += (m - 1) // 12
+    m = (m - 1) % 12 + 1
+    return f"{y:04d}-{m:02d}"
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site relative paths: the login form must not become an open redirect."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+# -- login / logout ------------------------------------------------------------------------
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str | None = None) -> HTMLResponse:
+    return _render(request, "login.html", next=_safe_next(next), error=None, who=None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request) -> Response:
+    body = (await request.body())[:8192].decode("utf-8", errors="replace")
+    form = parse_qs(body)
+    token = (form.get("token") or [""])[0].strip()
+    target = _safe_next((form.get("next") or ["/"])[0])
+    tokens: TokenStore = request.app.state.tokens
+    who = tokens.authenticate(token)
+    if who is None:
+        return _render(
+            request,
+            "login.html",
+            status=401,
+            next=target,
+            error="令牌无效或已撤销 · The token is not valid or has been revoked.",
+            who=None,
+        )
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        COOKIE_NAME,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=bool(request.app.state.secure_cookies),
+        max_age=12 * 3600,
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+def logout() -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE_NAME, path="/")
+    return response
+
+
+# -- pages -----------------------------------------------------------------------------------
+@router.get("/", response_class=HTMLResponse)
+def index(request: Request, who: User) -> HTMLResponse:
+    src = _src(request)
+    rows = []
+    for s in src.sites():
+        if not who.can_read(s.id):
+            continue
+        agents = src.agents(s.id)
+        rows.append(
+            {
+                "site": s,
+                "agents": len(agents),
+                "online": sum(1 for a in agents if a.online),
+                "gaps": sum(len(a.gaps) for a in agents),
+                "quarantined": sum(a.quarantined for a in agents),
+                "latest": src.latest_ts(s.id),
+            }
+        )
+    return _render(request, "index.html", rows=rows)
+
+
+@router.get("/sites/{site}", response_class=HTMLResponse)
+def overview(request: Request, who: User, site: SiteId, month: MonthQ = None) -> HTMLResponse:
+    src = _site(request, who, site)
+    info = src.site(site)
+    m = month or src.default_month(site)
+    agents = [_agent_dict(a) for a in src.agents(site)]
+    catalogue = {p.id: p for p in src.catalogue(site)}
+    comp = src.completeness(site, m)
+    start, end = month_bounds(m, info.timezone)
+    effects = src.anode_effects(site, start, end)
+    versions = _records(request).versions(site, m)
+    return _render(
+        request,
+        "overview.html",
+        site=info,
+        month=m,
+        prev_month=_shift_month(m, -1),
+        next_month=_shift_month(m, 1),
+        agents=agents,
+        online=sum(1 for a in agents if a["online"]),
+        open_gaps=sum(len(a["open_gaps"]) for a in agents),
+        quarantined=src.quarantine_count(site),
+        completeness=[(catalogue.get(c.param), c) for c in comp],
+        effects=[_event_dict(e) for e in effects[-20:]],
+        effect_count=len(effects),
+        record=versions[0] if versions else None,
+        month_running=start <= time.time() * 1000 < end,
+    )
+
+
+@router.get("/sites/{site}/parameters/{param}", response_class=HTMLResponse)
+def parameter(
+    request: Request,
+    who: User,
+    site: SiteId,
+    param: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")],
+    month: MonthQ = None,
+) -> HTMLResponse:
+    src = _site(request, who, site)
+    info = src.site(site)
+    p = src.param(site, param)
+    if p is None:
+        raise HTTPException(404, f"parameter {param!r} is not known at site {site!r}")
+    m = month or src.default_month(site)
+    start, end = month_bounds(m, info.timezone)
+    return _render(
+        request,
+        "parameter.html",
+        site=info,
+        param=p,
+        month=m,
+        prev_month=_shift_month(m, -1),
+        next_month=_shift_month(m, 1),
+        start=start,
+        end=end,
+        has_data=bool(p.agents),
+        api_url=f"/api/v1/sites/{site}/parameters/{param}/series",
+    )
+
+
+@router.get("/sites/{site}/records", response_class=HTMLResponse)
+def records(request: Request, who: User, site: SiteId) -> HTMLResponse:
+    src = _site(request, who, site)
+    months: dict[str, list[RecordVersion]] = {}
+    for v in _records(request).versions(site):
+        months.setdefault(v.month, []).append(v)
+    return _render(request, "records.html", site=src.site(site), months=months)
+
+
+def _pick(request: Request, site: str, month: str, version: int | None) -> RecordVersion:
+    found = _records(request).versions(site, month)
+    if version is not None:
+        found = [v for v in found if v.version == version]
+    if not found:
+        raise HTTPException(404, f"no record for {site} {month} yet")
+    return found[0]
+
+
+@router.get("/sites/{site}/records/{month}", response_class=HTMLResponse)
+def record(
+    request: Request,
+    who: User,
+    site: SiteId,
+    month: Annotated[str, Path(pattern=MonthRe)],
+    version: Annotated[int | None, Query(ge=1)] = None,
+) -> HTMLResponse:
+    src = _site(request, who, site)
+    v = _pick(request, site, month, version)
+    try:
+        data = _records(request).record(v)
+    except (OSError, ValueError):
+        raise HTTPException(500, "the record file cannot be read") from None
+    catalogue = {p.id: p for p in src.catalogue(site)}
+    return _render(
+        request,
+        "record.html",
+        site=src.site(site),
+        month=month,
+        version=v,
+        versions=_records(request).versions(site, month),
+        record=data,
+        catalogue=catalogue,
+        can_download=who.can_download(site),
+    )
+
+
+@router.get("/sites/{site}/records/{month}/bundle")
+def record_bundle(
+    request: Request,
+    who: User,
+    site: SiteId,
+    month: Annotated[str, Path(pattern=MonthRe)],
+    version: Annotated[int | None, Query(ge=1)] = None,
+) -> StreamingResponse:
+    _site(request, who, site)
+    require_download(who, site)
+    return bundle_response(_pick(request, site, month, version))
+
+
+@router.get("/sites/{site}/quarantine", response_class=HTMLResponse)
+def quarantine(
+    request: Request,
+    who: User,
+    site: SiteId,
+    before_id: Annotated[int | None, Query(ge=1)] = None,
+) -> HTMLResponse:
+    src = _site(request, who, site)
+    limit = 100
+    entries = src.quarantine(site, limit=limit, before_id=before_id)
+    return _render(
+        request,
+        "quarantine.html",
+        site=src.site(site),
+        entries=[_quarantine_dict(q) for q in entries],
+        next_before_id=entries[-1].id if len(entries) == limit else None,
+        can_download=who.can_download(site),
+    )

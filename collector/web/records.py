@@ -1,0 +1,173 @@
+"""Monthly records and their versions as the web layer reads them, and bundle zips.
+
+The record builder writes each version as a bundle directory holding ``record.json``.
+``BundleDirRecords`` finds them by scanning a records directory for ``record.json`` files
+and reading site, month and version from the JSON itself, so it does not depend on how the
+builder names its folders. Zips are streamed from disk in chunks, never built in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class RecordVersion:
+    site: str
+    month: str
+    version: int
+    created_at: str | None
+    reason: str | None
+    bundle_dir: Path
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "site": self.site,
+            "month": self.month,
+            "version": self.version,
+            "created_at": self.created_at,
+            "reason": self.reason,
+        }
+
+
+class RecordsReader(Protocol):
+    def versions(self, site: str, month: str | None = None) -> list[RecordVersion]:
+        """Versions of a site's records, newest month first, then newest version first."""
+        ...
+
+    def record(self, version: RecordVersion) -> dict[str, Any]: ...
+
+
+class NoRecords:
+    """No records directory configured: every site simply has no records yet."""
+
+    def versions(self, site: str, month: str | None = None) -> list[RecordVersion]:
+        return []
+
+    def record(self, version: RecordVersion) -> dict[str, Any]:
+        raise FileNotFoundError(version.bundle_dir / "record.json")
+
+
+class BundleDirRecords:
+    """Records found as bundle directories below ``root`` (any layout, depth ≤ 5)."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self._lock = threading.Lock()
+        self._cache: dict[Path, tuple[float, RecordVersion | None]] = {}
+
+    def _scan(self) -> list[RecordVersion]:
+        found: list[RecordVersion] = []
+        if not self.root.is_dir():
+            return found
+        base_depth = len(self.root.parts)
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            if len(Path(dirpath).parts) - base_depth >= 5:
+                dirnames.clear()
+            if "record.json" not in filenames:
+                continue
+            path = Path(dirpath) / "record.json"
+            try:
+                mtime = path.stat().st_mtime
+            except OSError:
+                continue
+            with self._lock:
+                cached = self._cache.get(path)
+            if cached is None or cached[0] != mtime:
+                cached = (mtime, _read_version(path))
+                with self._lock:
+                    self._cache[path] = cached
+            if cached[1] is not None:
+                found.append(cached[1])
+        return found
+
+    def versions(self, site: str, month: str | None = None) -> list[RecordVersion]:
+        out = [v for v in self._scan() if v.site == site and (month is None or v.month == month)]
+        out.sort(key=lambda v: (v.month, v.version), reverse=True)
+        return out
+
+    def record(self, version: RecordVersion) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((version.bundle_dir / "record.json").read_bytes())
+        return data
+
+
+def _read_version(path: Path) -> RecordVersion | None:
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("site"), str):
+        return None
+    month = data.get("month")
+    if not isinstance(month, str):
+        return None
+    version = data.get("version", 1)
+    if isinstance(version, dict):  # {"number": N, "reason": ...} style
+        reason = version.get("reason")
+        created = version.get("created_at") or version.get("built_at")
+        version = version.get("number", version.get("version", 1))
+    else:
+        reason = data.get("reason") or data.get("version_reason")
+        created = data.get("created_at") or data.get("built_at") or data.get("generated_at")
+    try:
+        number = int(version)
+    except (TypeError, ValueError):
+        number = 1
+    return RecordVersion(
+        site=data["site"],
+        month=month,
+        version=number,
+        created_at=None if created is None else str(created),
+        reason=None if reason is None else str(reason),
+        bundle_dir=path.parent,
+    )
+
+
+def records_for(root: Path | str | None) -> RecordsReader:
+    return BundleDirRecords(root) if root is not None else NoRecords()
+
+
+class _Pipe:
+    """A write-only file object that hands out what ``zipfile`` wrote since the last read."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.pos = 0
+
+    def write(self, data: bytes) -> int:
+        self.buf += data
+        self.pos += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.pos
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        out = bytes(self.buf)
+        self.buf.clear()
+        return out
+
+
+def zip_stream(directory: Path, prefix: str, chunk: int = 1 << 16) -> Iterator[bytes]:
+    """Stream a zip of ``directory`` (files under ``prefix/``) without holding it in memory."""
+    pipe = _Pipe()
+    with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_DEFLATED) as zf:  # type: ignore[arg-type]
+        for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+            arcname = f"{prefix}/{path.relative_to(directory).as_posix()}"
+            with path.open("rb") as src, zf.open(arcname, "w", force_zip64=True) as dst:
+                while data := src.read(chunk):
+                    dst.write(data)
+                    if len(pipe.buf) >= chunk:
+                        yield pipe.take()
+            yield pipe.take()
+    yield pipe.take()

@@ -1,0 +1,555 @@
+"""The web layer's read side: everything pages and API show, on top of the evidence store.
+
+The store (``collector.evidence_store.EvidenceStore``) answers agents, series, events and
+quarantine. Two queries the UI needs are not part of its interface and are added here,
+read-only, without touching the store's code:
+
+* downsampled time series — ``GROUP BY`` bucket with MIN/MAX/AVG/COUNT inside SQLite, walking
+  the ``readings`` primary key ``(series_id, ts, seq)``, so a month of one-minute data comes
+  back as ~1000 buckets in milliseconds instead of 43 200 Python objects;
+* gaps — ``LAG(ts)`` over the same index, returning only the holes.
+
+Both run on a private read-only connection to the store's SQLite file. For any other backend
+the same results come from one pass over ``store.readings`` (``downsample.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from collector.models import AgentState, QuarantineEntry, SeriesInfo, StoredEvent, StoredReading
+from collector.web.downsample import (
+    Series,
+    bucket_width,
+    downsample,
+    find_gaps,
+    typical_interval,
+)
+
+
+class EvidenceReader(Protocol):
+    """The part of ``EvidenceStore`` the web layer reads; ``SqliteEvidenceStore`` has it."""
+
+    def sites(self) -> list[str]: ...
+
+    def agents(self, site: str | None = None) -> list[AgentState]: ...
+
+    def series(self, site: str, agent: str | None = None) -> list[SeriesInfo]: ...
+
+    def readings(
+        self,
+        site: str,
+        start: int | None = None,
+        end: int | None = None,
+        *,
+        param: str | None = None,
+        agent: str | None = None,
+    ) -> Any: ...  # Iterator[StoredReading]
+
+    def events(
+        self,
+        site: str,
+        start: int | None = None,
+        end: int | None = None,
+        *,
+        type: str | None = None,
+        agent: str | None = None,
+    ) -> list[StoredEvent]: ...
+
+    def quarantine_entries(
+        self,
+        *,
+        site: str | None = None,
+        agent: str | None = None,
+        reason: str | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+    ) -> list[QuarantineEntry]: ...
+
+    def quarantine_entry(self, entry_id: int) -> QuarantineEntry | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SiteInfo:
+    id: str
+    name: str
+    industry: str
+    timezone: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "industry": self.industry,
+            "timezone": self.timezone,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ParamInfo:
+    """A key parameter as the UI labels it; names fall back to the id when unknown."""
+
+    id: str
+    name_en: str
+    name_zh: str
+    unit: str
+    aggregation: str
+    key: bool = True  # listed in the site's catalogue (vs. only seen in the data)
+    agents: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name_en": self.name_en,
+            "name_zh": self.name_zh,
+            "unit": self.unit,
+            "aggregation": self.aggregation,
+            "in_catalogue": self.key,
+            "agents": list(self.agents),
+        }
+
+
+@dataclass(slots=True)
+class TimeSeriesResult:
+    site: str
+    param: str
+    start: int
+    end: int
+    interval_ms: int
+    series: Series
+    gaps: list[tuple[int, int]]
+    flagged: list[dict[str, Any]] = field(default_factory=list)
+    anode_effects: list[dict[str, Any]] = field(default_factory=list)
+    readings: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "site": self.site,
+            "param": self.param,
+            "start": self.start,
+            "end": self.end,
+            "interval_ms": self.interval_ms,
+            "readings": self.readings,
+            **self.series.as_dict(),
+            "gaps": [list(g) for g in self.gaps],
+            "flagged_readings": self.flagged,
+            "anode_effects": self.anode_effects,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ParamCompleteness:
+    param: str
+    interval_ms: int
+    expected: int
+    valid: int
+    readings: int
+    last_ts: int | None
+
+    @property
+    def completeness(self) -> float:
+        return self.valid / self.expected if self.expected else 0.0
+
+
+def month_bounds(month: str, tz: str) -> tuple[int, int]:
+    """``YYYY-MM`` in the site's time zone → ``[start, end)`` in UTC epoch ms."""
+    year, mon = (int(x) for x in month.split("-"))
+    zone = ZoneInfo(tz)
+    start = datetime(year, mon, 1, tzinfo=zone)
+    end = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=zone)
+    return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+
+
+def month_of(ms: int, tz: str) -> str:
+    return datetime.fromtimestamp(ms / 1000, ZoneInfo(tz)).strftime("%Y-%m")
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+MAX_FLAGGED = 500
+
+
+class WebSource:
+    """Read-only view over the evidence store, the site config and the parameter catalogue."""
+
+    def __init__(
+        self,
+        store: EvidenceReader,
+        *,
+        sites: dict[str, Any] | None = None,
+        database: Path | str | None = None,
+    ) -> None:
+        self.store = store
+        self.site_config = dict(sites or {})
+        path = database if database is not None else getattr(store, "path", None)
+        self.database = Path(path) if path is not None else None
+        self._local = threading.local()
+
+    # -- connection for the SQL fast path -------------------------------------------------
+    def _db(self) -> sqlite3.Connection | None:
+        if self.database is None:
+            return None
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(
+                f"file:{self.database}?mode=ro", uri=True, check_same_thread=False, timeout=30
+            )
+            db.execute("PRAGMA busy_timeout = 30000")
+            db.execute("PRAGMA query_only = ON")
+            self._local.db = db
+        return db
+
+    def _series_ids(self, site: str, param: str, agent: str | None) -> list[int] | None:
+        db = self._db()
+        if db is None:
+            return None
+        try:
+            rows = db.execute(
+                "SELECT s.id FROM series s JOIN agents a ON a.id = s.agent_id "
+                "WHERE a.site = ?1 AND s.param = ?2 AND (?3 IS NULL OR a.agent = ?3)",
+                (site, param, agent),
+            ).fetchall()
+        except sqlite3.Error:
+            return None  # not the schema we know: use the store's interface instead
+        return [r[0] for r in rows]
+
+    # -- sites and catalogue ------------------------------------------------------------
+    def sites(self) -> list[SiteInfo]:
+        ids = set(self.store.sites()) | set(self.site_config)
+        return [self.site(s) for s in sorted(ids)]
+
+    def site(self, site: str) -> SiteInfo:
+        cfg = self.site_config.get(site)
+        return SiteInfo(
+            id=site,
+            name=(getattr(cfg, "name", None) or site),
+            industry=getattr(cfg, "industry", None) or "other",
+            timezone=getattr(cfg, "timezone", None) or "Asia/Shanghai",
+        )
+
+    def has_site(self, site: str) -> bool:
+        return site in self.site_config or site in self.store.sites()
+
+    def agents(self, site: str) -> list[AgentState]:
+        return self.store.agents(site)
+
+    def catalogue(self, site: str) -> list[ParamInfo]:
+        """Key parameters: the industry catalogue, what agents announced at birth, what is stored."""
+        info = self.site(site)
+        found: dict[str, ParamInfo] = {}
+        for entry in _industry_catalogue(info.industry):
+            found[entry.id] = entry
+        announced: dict[str, dict[str, Any]] = {}
+        for agent in self.store.agents(site):
+            for item in (agent.status or {}).get("catalogue") or []:
+                if isinstance(item, dict) and isinstance(item.get("id"), str):
+                    announced.setdefault(item["id"], item)
+        for pid, item in announced.items():
+            if pid not in found:
+                found[pid] = ParamInfo(
+                    id=pid,
+                    name_en=str(item.get("name_en") or item.get("name") or pid),
+                    name_zh=str(item.get("name_zh") or ""),
+                    unit=str(item.get("unit") or ""),
+                    aggregation=str(item.get("aggregation") or ""),
+                )
+        by_param: dict[str, list[str]] = {}
+        for s in self.store.series(site):
+            by_param.setdefault(s.param, []).append(s.agent)
+        for pid, agents in by_param.items():
+            base = found.get(pid) or _known_param(pid) or ParamInfo(pid, pid, "", "", "", key=False)
+            found[pid] = ParamInfo(
+                base.id,
+                base.name_en,
+                base.name_zh,
+                base.unit,
+                base.aggregation,
+                base.key,
+                tuple(sorted(agents)),
+            )
+        return list(found.values())  # catalogue order first, then what only the data shows
+
+    def param(self, site: str, param: str) -> ParamInfo | None:
+        return next((p for p in self.catalogue(site) if p.id == param), None)
+
+    def latest_ts(self, site: str) -> int | None:
+        lasts = [s.last_ts for s in self.store.series(site) if s.last_ts is not None]
+        return max(lasts) if lasts else None
+
+    def default_month(self, site: str) -> str:
+        """The month of the newest data (this month while data flows), else this month."""
+        tz = self.site(site).timezone
+        return month_of(self.latest_ts(site) or _now_ms(), tz)
+
+    # -- time series --------------------------------------------------------------------
+    def interval_ms(self, site: str, param: str, agent: str | None = None) -> int:
+        ids = self._series_ids(site, param, agent)
+        db = self._db()
+        if ids and db is not None:
+            times = [
+                r[0]
+                for r in db.execute(
+                    "SELECT DISTINCT ts FROM readings WHERE series_id = ? ORDER BY ts DESC LIMIT 64",
+                    (ids[0],),
+                )
+            ]
+            times.reverse()
+        else:
+            times = []
+            for r in self.store.readings(site, param=param, agent=agent):
+                times.append(r.ts)
+                if len(times) >= 64:
+                    break
+        return typical_interval(times)
+
+    def timeseries(
+        self,
+        site: str,
+        param: str,
+        start: int,
+        end: int,
+        *,
+        buckets: int,
+        agent: str | None = None,
+    ) -> TimeSeriesResult:
+        interval = self.interval_ms(site, param, agent)
+        ids = self._series_ids(site, param, agent)
+        db = self._db()
+        if ids is not None and db is not None:
+            series, gaps, flagged, count = self._timeseries_sql(
+                db, ids, start, end, buckets, interval
+            )
+        else:
+            rows = [
+                (r.ts, r.value, r.quality, r.reason)
+                for r in self.store.readings(site, start, end, param=param, agent=agent)
+            ]
+            rows.sort(key=lambda r: r[0])
+            series = downsample(((t, v, q) for t, v, q, _ in rows), start, end, buckets)
+            gaps = find_gaps((r[0] for r in rows), start, end, interval)
+            flagged = [
+                {"ts": t, "value": v, "quality": q, "reason": why}
+                for t, v, q, why in rows
+                if q != "good"
+            ][:MAX_FLAGGED]
+            count = len(rows)
+        gaps = _bad_as_gaps(gaps, flagged, interval)
+        effects = [
+            {
+                "agent": e.agent,
+                "cell": e.cell,
+                "start": e.start,
+                "end": e.end,
+                "peak_v": e.peak_v,
+            }
+            for e in self.store.events(site, start, end, type="anode_effect")
+        ]
+        return TimeSeriesResult(
+            site, param, start, end, interval, series, gaps, flagged, effects, count
+        )
+
+    def _timeseries_sql(
+        self,
+        db: sqlite3.Connection,
+        ids: list[int],
+        start: int,
+        end: int,
+        buckets: int,
+        interval: int,
+    ) -> tuple[Series, list[tuple[int, int]], list[dict[str, Any]], int]:
+        marks = ",".join("?" * len(ids))
+        where = f"series_id IN ({marks}) AND ts >= ? AND ts < ?"
+        args: list[Any] = [*ids, start, end]
+        (count,) = db.execute(f"SELECT count(*) FROM readings WHERE {where}", args).fetchone()
+        out = Series()
+        if count <= buckets:
+            for ts, value, quality in db.execute(
+                f"SELECT ts, value, quality FROM readings WHERE {where} ORDER BY ts", args
+            ):
+                out.t.append(ts)
+                out.mean.append(value)
+                out.min.append(value)
+                out.max.append(value)
+                out.n.append(0 if value is None else 1)
+                out.flagged.append(0 if quality == "good" else 1)
+        else:
+            width = bucket_width(start, end, buckets)
+            out.bucket_ms = width
+            for b, mean, lo, hi, n, bad in db.execute(
+                f"SELECT (ts - ?) / ? AS b, avg(value), min(value), max(value), count(value), "
+                f"sum(quality != 'good') FROM readings WHERE {where} GROUP BY b ORDER BY b",
+                [start, width, *args],
+            ):
+                out.t.append(start + b * width + width // 2)
+                out.mean.append(mean)
+                out.min.append(lo)
+                out.max.append(hi)
+                out.n.append(n)
+                out.flagged.append(bad or 0)
+        limit = interval * 3 // 2
+        gaps: list[tuple[int, int]] = [
+            (prev, ts)
+            for prev, ts in db.execute(
+                f"SELECT prev, ts FROM (SELECT ts, lag(ts) OVER (ORDER BY ts) AS prev "
+                f"FROM readings WHERE {where}) WHERE ts - prev > ?",
+                [*args, limit],
+            )
+        ]
+        flagged = [
+            {"ts": ts, "value": value, "quality": quality, "reason": reason}
+            for ts, value, quality, reason in db.execute(
+                f"SELECT ts, value, quality, reason FROM readings WHERE {where} "
+                f"AND quality != 'good' ORDER BY ts LIMIT {MAX_FLAGGED}",
+                args,
+            )
+        ]
+        return out, gaps, flagged, count
+
+    # -- completeness so far ------------------------------------------------------------
+    def completeness(
+        self, site: str, month: str, now: int | None = None
+    ) -> list[ParamCompleteness]:
+        """Per parameter: valid ÷ expected intervals from the month's start until now (or its end).
+
+        An interval reading is valid when it carries a value, is not ``bad`` and, when it
+        reports ``count``/``expected`` samples, has at least 80 % of them (data_quality).
+        """
+        from protocols.methods.data_quality import VALID_FRACTION
+
+        tz = self.site(site).timezone
+        start, end = month_bounds(month, tz)
+        until = min(end, now if now is not None else _now_ms())
+        out: list[ParamCompleteness] = []
+        db = self._db()
+        for p in self.catalogue(site):
+            interval = self.interval_ms(site, p.id) if p.agents else 60_000
+            expected = max(0, (until - start) // interval) if until > start else 0
+            valid = n = 0
+            last: int | None = None
+            ids = self._series_ids(site, p.id, None) if p.agents else []
+            if ids and db is not None:
+                marks = ",".join("?" * len(ids))
+                valid, n, last = db.execute(
+                    f"SELECT count(DISTINCT CASE WHEN value IS NOT NULL AND quality != 'bad' AND "
+                    f"(expected IS NULL OR expected = 0 OR count >= ? * expected) THEN ts END), "
+                    f"count(*), max(ts) FROM readings WHERE series_id IN ({marks}) "
+                    f"AND ts >= ? AND ts < ?",
+                    [VALID_FRACTION - 1e-9, *ids, start, until],
+                ).fetchone()
+            elif p.agents:
+                seen: set[int] = set()
+                for r in self.store.readings(site, start, until, param=p.id):
+                    n += 1
+                    last = r.ts
+                    if _reading_valid(r, VALID_FRACTION):
+                        seen.add(r.ts)
+                valid = len(seen)
+            out.append(
+                ParamCompleteness(
+                    p.id,
+                    interval,
+                    int(expected),
+                    min(int(valid), int(expected)) if expected else int(valid),
+                    int(n),
+                    last,
+                )
+            )
+        return out
+
+    # -- events and quarantine ----------------------------------------------------------
+    def anode_effects(self, site: str, start: int | None, end: int | None) -> list[StoredEvent]:
+        return self.store.events(site, start, end, type="anode_effect")
+
+    def events(
+        self, site: str, start: int | None, end: int | None, type: str | None
+    ) -> list[StoredEvent]:
+        return self.store.events(site, start, end, type=type)
+
+    def quarantine(
+        self,
+        site: str | None,
+        *,
+        limit: int = 100,
+        before_id: int | None = None,
+        reason: str | None = None,
+    ) -> list[QuarantineEntry]:
+        return self.store.quarantine_entries(
+            site=site, limit=limit, before_id=before_id, reason=reason
+        )
+
+    def quarantine_count(self, site: str) -> int:
+        return sum(a.quarantined for a in self.store.agents(site))
+
+    def quarantine_entry(self, entry_id: int) -> QuarantineEntry | None:
+        return self.store.quarantine_entry(entry_id)
+
+
+def _reading_valid(r: StoredReading, fraction: float) -> bool:
+    if r.value is None or r.quality == "bad":
+        return False
+    if r.expected:
+        return (r.count or 0) >= fraction * r.expected - 1e-9
+    return True
+
+
+def _bad_as_gaps(
+    gaps: list[tuple[int, int]], flagged: list[dict[str, Any]], interval: int
+) -> list[tuple[int, int]]:
+    """Readings without a value are holes too: shade their interval like a missing one."""
+    spans = list(gaps)
+    for f in flagged:
+        if f["value"] is None:
+            spans.append((f["ts"] - interval, f["ts"]))
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for s, e in spans:
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+        else:
+            merged.append((s, e))
+    return merged
+
+
+def _param_info(p: Any, *, key: bool = True) -> ParamInfo:
+    return ParamInfo(
+        id=p.id,
+        name_en=p.name_en,
+        name_zh=p.name_zh,
+        unit=p.unit,
+        aggregation=str(p.aggregation),
+        key=key,
+    )
+
+
+def _industry_catalogue(industry: str) -> list[ParamInfo]:
+    """The shared parameter catalogue (``protocols.catalogue``) for the site's industry."""
+    from protocols import catalogue
+
+    try:
+        return [_param_info(p) for p in catalogue.catalogue(industry)]
+    except (KeyError, ValueError):
+        return []  # "other": no fixed catalogue, names come from agents and data
+
+
+def _known_param(pid: str) -> ParamInfo | None:
+    """Names and unit of a parameter outside the site's industry list, if the catalogue has it."""
+    from protocols import catalogue
+
+    try:
+        return _param_info(catalogue.parameter(pid), key=False)
+    except (KeyError, ValueError):
+        return None
+
+
+def decode_json(text: str | None) -> Any:
+    return json.loads(text) if text else None
