@@ -420,6 +420,13 @@ def _semantic_checks(cfg: AgentConfig, file: str) -> list[str]:
                     f"{file}: derived[{i}]: input {inp!r} is not a point or derived parameter "
                     "of this agent"
                 )
+    if not errs:
+        from agent.derived.engine import dependency_order
+
+        try:
+            dependency_order(cfg.derived)
+        except ValueError as exc:
+            errs.append(f"{file}: derived: {exc}")
     if cfg.clock.source == "simulated":
         try:
             cfg.clock.start_ms()

@@ -25,7 +25,7 @@ from agent.batch import BatchSigner, SignedBatch
 from agent.catalogue import build_catalogue
 from agent.clock import AgentClock
 from agent.config import AgentConfig
-from agent.derived.base import Interval, ReadingTuple
+from agent.derived.base import DerivedContext, Interval, PointInfo, ReadingTuple
 from agent.derived.engine import DerivedEngine
 from agent.logs import get_logger
 from agent.modbus_io import ModbusLink
@@ -41,6 +41,22 @@ T = TypeVar("T")
 AGENT_VERSION = "0.1.0"
 
 
+def derived_context(cfg: AgentConfig, now_ms: int) -> DerivedContext:
+    """The batch grid (aligned like the batch loop) and the points derived kinds read."""
+    interval = max(1, round(cfg.publish.interval * 1000))
+    points = {
+        p.id: PointInfo(
+            scale=p.scale,
+            type=p.type.value,
+            interval_ms=max(1, round(cfg.poll_groups[p.poll_group].interval * 1000)),
+        )
+        for _, p in cfg.all_points()
+    }
+    return DerivedContext(
+        start_ms=now_ms // interval * interval, interval_ms=interval, points=points
+    )
+
+
 class Agent:
     """One edge agent. Use as an async context manager, or ``await run()`` until ``stop()``."""
 
@@ -50,7 +66,7 @@ class Agent:
         self.kid = public_jwk(self.key)["kid"]
         self.clock = AgentClock(config.clock)
         self.signer = BatchSigner(config.site, config.agent, self.key, self.kid)
-        self.engine = DerivedEngine(config.derived)
+        self.engine = DerivedEngine(config.derived, derived_context(config, self.clock.now_ms()))
         self.catalogue = build_catalogue(config)
         self._spool: list[ReadingTuple] = []
         self._events: list[dict[str, Any]] = []

@@ -8,7 +8,16 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field
 
-from agent.derived.base import REGISTRY, Derived, DerivedSpecBase, Interval, Output, register
+from agent.derived.base import (
+    REGISTRY,
+    Derived,
+    DerivedContext,
+    DerivedSpecBase,
+    Interval,
+    Output,
+    PointInfo,
+    register,
+)
 
 for _mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
     if _mod.name not in {"base", "engine"}:
@@ -25,16 +34,18 @@ def spec_union() -> Any:
     return Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007
 
 
-def create(spec: DerivedSpecBase) -> Derived:
-    return REGISTRY[spec.kind](spec)  # type: ignore[attr-defined]
+def create(spec: DerivedSpecBase, ctx: DerivedContext) -> Derived:
+    return REGISTRY[spec.kind](spec, ctx)  # type: ignore[attr-defined]
 
 
 __all__ = [
     "REGISTRY",
     "Derived",
+    "DerivedContext",
     "DerivedSpecBase",
     "Interval",
     "Output",
+    "PointInfo",
     "create",
     "register",
     "spec_union",

@@ -45,6 +45,26 @@ class DerivedSpecBase(BaseModel):
         return [self.id]
 
 
+@dataclass(frozen=True, slots=True)
+class PointInfo:
+    """What a derived kind may need to know about an input that is a Modbus point."""
+
+    scale: float
+    type: str
+    interval_ms: int  # the point's poll interval (plant ms)
+
+
+@dataclass(slots=True)
+class DerivedContext:
+    """The grid derived kinds aggregate on: batch intervals of ``interval_ms`` from
+    ``start_ms`` (plant time), and the points of the agent by parameter id."""
+
+    start_ms: int
+    interval_ms: int
+    points: dict[str, PointInfo] = field(default_factory=dict)
+    outputs: set[str] = field(default_factory=set)  # every derived output id
+
+
 @dataclass(slots=True)
 class Interval:
     """The batch interval being closed, in plant time (epoch ms), ``start`` exclusive."""
@@ -65,8 +85,13 @@ class Derived(ABC):
     kind: ClassVar[str]
     spec_model: ClassVar[type[DerivedSpecBase]]
 
-    def __init__(self, spec: DerivedSpecBase) -> None:
+    def __init__(self, spec: DerivedSpecBase, ctx: DerivedContext) -> None:
         self.spec = spec
+        self.ctx = ctx
+
+    def inputs(self) -> list[str]:
+        """The parameter ids this instance observes (patterns resolved)."""
+        return self.spec.input_ids()
 
     @abstractmethod
     def observe(self, param: str, ts_ms: int, value: float | None, quality: str) -> None:
@@ -83,6 +108,16 @@ class Derived(ABC):
     def restore(self, state: dict[str, Any]) -> None:
         """Take back what ``state`` returned before a restart."""
         return None
+
+
+def interval_quality(covered_ms: int, length_ms: int) -> tuple[str, str | None]:
+    """Quality of an interval value from its time coverage: ≥ 80 % good (EU MRR Art. 44(2)
+    style validity), some coverage uncertain, none bad."""
+    if covered_ms <= 0 or length_ms <= 0:
+        return "bad", "no_data"
+    if covered_ms >= 0.8 * length_ms:
+        return "good", None
+    return "uncertain", "low_coverage"
 
 
 REGISTRY: dict[str, type[Derived]] = {}

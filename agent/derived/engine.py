@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from agent.derived.base import Derived, DerivedSpecBase, Interval, Output, ReadingTuple
+from agent.derived.base import (
+    Derived,
+    DerivedContext,
+    DerivedSpecBase,
+    Interval,
+    Output,
+    ReadingTuple,
+)
 
 
 def dependency_order(specs: Sequence[DerivedSpecBase]) -> list[DerivedSpecBase]:
@@ -39,13 +46,14 @@ def dependency_order(specs: Sequence[DerivedSpecBase]) -> list[DerivedSpecBase]:
 
 
 class DerivedEngine:
-    def __init__(self, specs: Sequence[DerivedSpecBase]) -> None:
+    def __init__(self, specs: Sequence[DerivedSpecBase], ctx: DerivedContext) -> None:
         from agent.derived import create
 
-        self.items: list[Derived] = [create(s) for s in dependency_order(specs)]
+        ctx.outputs = {o for s in specs for o in s.output_ids()}
+        self.items: list[Derived] = [create(s, ctx) for s in dependency_order(specs)]
         self.by_input: dict[str, list[Derived]] = {}
         for d in self.items:
-            for inp in d.spec.input_ids():
+            for inp in d.inputs():
                 self.by_input.setdefault(inp, []).append(d)
 
     def __bool__(self) -> bool:
