@@ -6,6 +6,7 @@ Every route depends on ``api_principal`` (401 without a token) and checks the si
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
@@ -15,7 +16,7 @@ from pydantic import BaseModel, Field
 from collector.web.auth import api_principal, require_admin, require_download, require_site
 from collector.web.downsample import DEFAULT_BUCKETS, MAX_BUCKETS
 from collector.web.records import RecordsReader, RecordVersion, zip_stream
-from collector.web.source import WebSource, month_bounds
+from collector.web.source import WebSource, month_bounds, month_of
 from collector.web.tokens import TokenError, TokenInfo, TokenStore
 from protocols.ids import ID_PATTERN
 
@@ -158,7 +159,54 @@ def series(
         raise HTTPException(404, f"parameter {param!r} is not known at site {site!r}")
     lo, hi = time_range(src, site, start, end, month)
     result = src.timeseries(site, param, lo, hi, buckets=buckets, agent=agent)
-    return {"parameter": info.as_dict(), **result.as_dict()}
+    subs = record_substitutions(_records(request), site, param, lo, hi, src.site(site).timezone)
+    return {"parameter": info.as_dict(), **result.as_dict(), "substitutions": subs}
+
+
+def record_substitutions(
+    records: RecordsReader, site: str, param: str, start: int, end: int, tz: str
+) -> list[dict[str, Any]]:
+    """Substituted spans of ``param`` from the latest record version of each month in range."""
+    out: list[dict[str, Any]] = []
+    month = month_of(start, tz)
+    last = month_of(max(start, end - 1), tz)
+    for _ in range(240):  # at most 20 years of months
+        versions = records.versions(site, month)
+        if versions:
+            try:
+                record = records.record(versions[0])
+            except (OSError, ValueError):
+                record = {}
+            for p in record.get("parameters") or []:
+                if not isinstance(p, dict) or p.get("id") != param:
+                    continue
+                for sub in p.get("substitutions") or []:
+                    try:
+                        s_ms = _iso_ms(sub["start"])
+                        e_ms = _iso_ms(sub["end"])
+                    except (KeyError, TypeError, ValueError):
+                        continue
+                    if e_ms > start and s_ms < end:
+                        out.append(
+                            {
+                                "start": s_ms,
+                                "end": e_ms,
+                                "rule": sub.get("rule"),
+                                "value": sub.get("value"),
+                                "record_version": versions[0].version,
+                            }
+                        )
+        if month == last:
+            break
+        y, m = (int(x) for x in month.split("-"))
+        month = f"{y + m // 12:04d}-{m % 12 + 1:02d}"
+    return out
+
+
+def _iso_ms(value: Any) -> int:
+    if isinstance(value, int):
+        return value
+    return int(datetime.fromisoformat(str(value)).timestamp() * 1000)
 
 
 @router.get("/sites/{site}/completeness", summary="Completeness so far per key parameter")

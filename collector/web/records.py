@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -116,6 +117,13 @@ def _read_version(path: Path) -> RecordVersion | None:
     else:
         reason = data.get("reason") or data.get("version_reason")
         created = data.get("created_at") or data.get("built_at") or data.get("generated_at")
+    if "version" not in data:
+        # The builder names each version's directory SITE_YYYY-MM_vN (collector.records.bundle).
+        m = re.search(r"_v(\d+)$", path.parent.name)
+        version = int(m.group(1)) if m else 1
+        meta = _sidecar(path.parent)
+        reason = reason or meta.get("reason")
+        created = created or meta.get("created_at") or meta.get("built_at")
     try:
         number = int(version)
     except (TypeError, ValueError):
@@ -128,6 +136,18 @@ def _read_version(path: Path) -> RecordVersion | None:
         reason=None if reason is None else str(reason),
         bundle_dir=path.parent,
     )
+
+
+def _sidecar(directory: Path) -> dict[str, Any]:
+    """Version metadata written beside record.json, if the builder keeps any."""
+    for name in ("version.json", "meta.json"):
+        try:
+            data = json.loads((directory / name).read_bytes())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            return data
+    return {}
 
 
 def records_for(root: Path | str | None) -> RecordsReader:

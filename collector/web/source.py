@@ -373,20 +373,28 @@ class WebSource:
         (count,) = db.execute(f"SELECT count(*) FROM readings WHERE {where}", args).fetchone()
         out = Series()
         if count <= buckets:
-            for ts, value, quality in db.execute(
-                f"SELECT ts, value, quality FROM readings WHERE {where} ORDER BY ts", args
+            for ts, value, quality, lo, hi in db.execute(
+                f"SELECT ts, value, quality, CASE WHEN value IS NULL THEN NULL "
+                f"ELSE coalesce(min, value) END, CASE WHEN value IS NULL THEN NULL "
+                f"ELSE coalesce(max, value) END FROM readings WHERE {where} ORDER BY ts",
+                args,
             ):
                 out.t.append(ts)
                 out.mean.append(value)
-                out.min.append(value)
-                out.max.append(value)
+                out.min.append(lo)
+                out.max.append(hi)
                 out.n.append(0 if value is None else 1)
                 out.flagged.append(0 if quality == "good" else 1)
         else:
             width = bucket_width(start, end, buckets)
             out.bucket_ms = width
             for b, mean, lo, hi, n, bad in db.execute(
-                f"SELECT (ts - ?) / ? AS b, avg(value), min(value), max(value), count(value), "
+                # An interval reading's own min/max (of its samples) widen the band: a spike
+                # shorter than the interval still shows.
+                f"SELECT (ts - ?) / ? AS b, avg(value), "
+                f"min(CASE WHEN value IS NULL THEN NULL ELSE coalesce(min, value) END), "
+                f"max(CASE WHEN value IS NULL THEN NULL ELSE coalesce(max, value) END), "
+                f"count(value), "
                 f"sum(quality != 'good') FROM readings WHERE {where} GROUP BY b ORDER BY b",
                 [start, width, *args],
             ):

@@ -226,6 +226,18 @@
       gapCount++;
     });
 
+    // substitutions from the month's record: orange strip along the bottom
+    var subCount = 0;
+    (data.substitutions || []).forEach(function (sb) {
+      if (sb.end < view.start || sb.start > view.end) return;
+      var el = addBox("sub", Math.max(PAD.left, X(sb.start)), Math.min(PAD.left + pw, X(sb.end)),
+        "替代 substituted (record v" + sb.record_version + "): " + sb.rule + " = " + fmtNum(sb.value) +
+        " · " + fmtDateTime.format(new Date(sb.start)) + " → " + fmtDateTime.format(new Date(sb.end)));
+      el.style.top = "auto";
+      el.style.height = "6px";
+      subCount++;
+    });
+
     // the series: band, then mean line broken at gaps
     var t = data.t, mean = data.mean, mn = data.min, mx = data.max;
     var step0 = Math.max(data.bucket_ms || 0, data.interval_ms || 60000);
@@ -244,8 +256,15 @@
         }
         for (var b = seg.length - 1; b >= 0; b--) ctx.lineTo(X(t[seg[b]]), Y(mn[seg[b]]));
         ctx.closePath(); ctx.fill();
-        // one-bucket segments still show their spike as a bar
-        if (seg.length === 1) ctx.fillRect(X(t[seg[0]]) - 1, Y(mx[seg[0]]), 2, Math.max(1, Y(mn[seg[0]]) - Y(mx[seg[0]])));
+        // each bucket's min-max as a vertical stroke: a one-bucket spike stays visible
+        ctx.strokeStyle = "rgba(37, 99, 235, 0.45)";
+        ctx.lineWidth = 1;
+        ctx.beginPath();
+        for (var c = 0; c < seg.length; c++) {
+          var xq = Math.round(X(t[seg[c]])) + 0.5;
+          ctx.moveTo(xq, Y(mx[seg[c]])); ctx.lineTo(xq, Y(mn[seg[c]]) + 0.5);
+        }
+        ctx.stroke();
         seg = [];
       };
       for (var i = 0; i < t.length; i++) {
@@ -303,6 +322,7 @@
     root.dataset.gaps = String(gapCount);
     root.dataset.flagged = String(flaggedDrawn);
     root.dataset.anodeEffects = String(aeCount);
+    root.dataset.substitutions = String(subCount);
     root.dataset.viewStart = String(Math.round(view.start));
     root.dataset.viewEnd = String(Math.round(view.end));
     root.dataset.state = "ready";
@@ -319,6 +339,9 @@
     (data.gaps || []).forEach(function (g) { rows.push(["缺口 gap", g[0], g[1], fmtSpan(g[1] - g[0])]); });
     (data.flagged_readings || []).slice(0, 100).forEach(function (r) {
       rows.push([r.quality, r.ts, null, (r.reason || "") + (r.value === null ? " (no value)" : " · " + fmtNum(r.value))]);
+    });
+    (data.substitutions || []).forEach(function (sb) {
+      rows.push(["替代 substituted", sb.start, sb.end, sb.rule + " = " + fmtNum(sb.value) + " (record v" + sb.record_version + ")"]);
     });
     (data.anode_effects || []).forEach(function (e) {
       rows.push(["阳极效应 anode effect", e.start, e.end, "cell " + e.cell + " · peak " + fmtNum(e.peak_v) + " V"]);
