@@ -17,6 +17,8 @@ from typing import Annotated, Any
 
 import typer
 
+from collector.records.cli import record_app
+
 app = typer.Typer(
     help="Plant MRV collector: verify and store signed batches, build monthly records.",
     no_args_is_help=True,
@@ -25,6 +27,7 @@ app = typer.Typer(
 )
 quarantine_app = typer.Typer(help="Inspect rejected messages.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(record_app, name="record")
 
 ConfigOpt = Annotated[
     Path | None,

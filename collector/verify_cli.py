@@ -214,18 +214,29 @@ def calc_pfc(
     _emit(as_json, r.to_dict(), "PFC emissions", rows)
 
 
-def verify_bundle(bundle_dir: str) -> int:
-    """Verify a bundle; returns the exit code. Placeholder until issue 7 lands."""
-    typer.echo(f"{PROG}: bundle verification not yet available ({bundle_dir})", err=True)
-    return 2
+def verify_bundle(bundle_dir: str, *, as_json: bool = False, **kw: Any) -> int:
+    """Verify a bundle; returns the exit code (logic in ``collector.verify_bundle``)."""
+    from collector.verify_bundle import run_cli
+
+    return run_cli(bundle_dir, as_json=as_json, **kw)
 
 
 @bundle_app.command()
 def _bundle(
     bundle_dir: Annotated[str, typer.Argument(help="Evidence bundle directory")],
+    as_json: JsonOpt = False,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="CPU processes (default: all cores)")
+    ] = None,
+    collector_kid: Annotated[
+        str | None,
+        typer.Option("--collector-kid", help="Require the record to be signed by this key id"),
+    ] = None,
 ) -> None:
-    """Verify BUNDLE_DIR."""
-    raise typer.Exit(verify_bundle(bundle_dir))
+    """Verify BUNDLE_DIR: signatures, chains, evidence ranges, and every value recomputed."""
+    raise typer.Exit(
+        verify_bundle(bundle_dir, as_json=as_json, workers=workers, collector_kid=collector_kid)
+    )
 
 
 def _click_classes(name: str) -> tuple[type[BaseException], ...]:

@@ -1,0 +1,214 @@
+"""``record build``: select a site-month's envelopes, compute, sign, version, write the bundle.
+
+Selection (the boundary rule): for every agent of the site, every envelope holding a reading
+with ``start − boundary_window_s ≤ ts < end + boundary_window_s`` (the store's
+``envelopes_in_range``), plus every envelope between the first and the last of those, so
+each agent's evidence is one contiguous, chain-checkable seq range (several ranges only if the
+store itself has a hole, which the record flags as ``evidence_gap``). The window margin brings
+in the counter readings just before and after the month (``start_bracketed`` /
+``end_bracketed`` say whether they were found).
+
+The computation runs on the written ``batches.jsonl`` through the same runner the verifier
+uses, so the record is computed from exactly the bytes the verifier will read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from collector.models import EnrolledKey, StoredEnvelope
+from collector.records import bundle as B
+from collector.records.csv_writer import write_readings_csv
+from collector.records.report import write_report
+from collector.records.runner import default_workers, finish, scan_batches, worker_pool
+from collector.records.versions import RecordVersion, RecordVersions
+from protocols.keys import Ed25519PrivateKey, public_jwk
+from protocols.record import RecordError, RecordSettings, canonical_bytes
+
+__all__ = ["BuildResult", "EnvelopeSource", "build_record"]
+
+Progress = Callable[[str, float], None]
+
+
+class EnvelopeSource(Protocol):
+    """The part of ``collector.evidence_store.EvidenceStore`` the builder reads."""
+
+    def envelopes(
+        self, site: str, agent: str, first_seq: int = 1, last_seq: int | None = None
+    ) -> Any: ...
+
+    def envelopes_in_range(
+        self, site: str, start: int, end: int, *, agent: str | None = None
+    ) -> Any: ...
+
+    def key(self, kid: str) -> EnrolledKey | None: ...
+
+
+@dataclass
+class BuildResult:
+    bundle_dir: Path
+    version: int
+    record: dict[str, Any]
+    record_sha256: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _iso_utc(ms: int) -> str:
+    return (
+        datetime.fromtimestamp(ms / 1000, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+def _write_batches(
+    store: EnvelopeSource, settings: RecordSettings, path: Path, progress: Progress | None
+) -> int:
+    """Write the selected envelopes byte-exact, one per line, agents in order, seq ascending."""
+    w = settings.window
+    margin = settings.boundary_window_s * 1000
+    lo, hi = w.start_ms - margin, w.end_ms + margin
+    n = 0
+    last: dict[str, int] = {}
+    with path.open("wb") as fh:
+
+        def put(e: StoredEnvelope) -> None:
+            nonlocal n
+            if b"\n" in e.envelope:  # flattened JWS from sign_envelope has none; be safe
+                raise RecordError(f"envelope {e.agent} seq {e.seq} contains a newline")
+            fh.write(e.envelope)
+            fh.write(b"\n")
+            last[e.agent] = e.seq
+            n += 1
+            if progress is not None and n % 64 == 0:
+                progress("select", float(n))
+
+        for e in store.envelopes_in_range(settings.site, lo, hi):
+            prev = last.get(e.agent)
+            if prev is not None and e.seq > prev + 1:
+                for gap in store.envelopes(settings.site, e.agent, prev + 1, e.seq - 1):
+                    put(gap)
+            if prev is None or e.seq > prev:
+                put(e)
+    return n
+
+
+def build_record(
+    store: EnvelopeSource,
+    versions: RecordVersions,
+    settings: RecordSettings,
+    *,
+    signing_key: Ed25519PrivateKey,
+    out_dir: Path,
+    reason: str = "initial build",
+    workers: int | None = None,
+    progress: Progress | None = None,
+    now_ms: int | None = None,
+) -> BuildResult:
+    """Build, sign and store the next version of a site-month; write ``OUT/SITE_MONTH_vN``."""
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    workers = workers or default_workers()
+    prev = versions.latest(settings.site, settings.month)
+    version = 1 if prev is None else prev.version + 1
+    if prev is not None and not reason.strip():
+        raise RecordError("a rebuilt month needs a reason (--reason)")
+    final = out_dir / B.bundle_name(settings.site, settings.month, version)
+    if final.exists():
+        raise RecordError(f"{final} already exists; versions are never overwritten")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / f".{final.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        batches_path = tmp / B.BATCHES
+        n = _write_batches(store, settings, batches_path, progress)
+        if n == 0:
+            raise RecordError(
+                f"no batches for site {settings.site} in {settings.month} "
+                f"({settings.window.iso(settings.window.start_ms)} .. "
+                f"{settings.window.iso(settings.window.end_ms)})"
+            )
+        timings["select_s"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        size = batches_path.stat().st_size
+        done = 0
+
+        def scanned(nbytes: int) -> None:
+            nonlocal done
+            done += nbytes
+            if progress is not None:
+                progress("compute", done / size)
+
+        with worker_pool(workers) as mapper:
+            scan = scan_batches(
+                settings, batches_path, mapper=mapper, workers=workers, progress=scanned
+            )
+            bad = [li for li in scan.lines if li.error]
+            if bad:
+                raise RecordError(f"batches.jsonl line {bad[0].line}: {bad[0].error}")
+            comp = finish(settings, scan.partial, mapper=mapper)
+        timings["compute_s"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        agents: dict[str, tuple[str, str, str, dict[str, Any]]] = {}
+        for li in scan.lines:
+            if li.kid is None or li.meta is None or li.kid in agents:
+                continue
+            k = store.key(li.kid)
+            if k is None:
+                raise RecordError(
+                    f"kid {li.kid} of {li.meta.agent} seq {li.meta.seq} is not enrolled"
+                )
+            if (k.site, k.agent) != (li.meta.site, li.meta.agent):
+                raise RecordError(
+                    f"kid {li.kid} is enrolled for {k.site}/{k.agent}, "
+                    f"not {li.meta.site}/{li.meta.agent}"
+                )
+            agents[li.kid] = (k.site, k.agent, k.kid, k.jwk)
+        created = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+        record = dict(comp.body)
+        record["version"] = version
+        record["reason"] = reason
+        record["created"] = _iso_utc(created)
+        record["collector"] = {"kid": public_jwk(signing_key)["kid"]}
+        record["previous"] = (
+            None
+            if prev is None
+            else {
+                "version": prev.version,
+                "record_sha256": prev.record_sha256,
+                "created": _iso_utc(prev.created),
+                "reason": prev.reason,
+            }
+        )
+        data = canonical_bytes(record)
+        jws = B.sign_record(data, signing_key)
+        (tmp / B.RECORD).write_bytes(data)
+        (tmp / B.SIGNATURE).write_bytes(jws)
+        B.write_json(tmp / B.KEYS, B.keys_document(list(agents.values()), signing_key))
+        if progress is not None:
+            progress("write", 0.0)
+        write_readings_csv(tmp / B.READINGS, settings, comp)
+        write_report(tmp / B.REPORT, record, comp)
+        timings["write_s"] = time.perf_counter() - t2
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    sha = hashlib.sha256(data).hexdigest()
+    versions.add(
+        RecordVersion(settings.site, settings.month, version, created, reason, sha, str(final)),
+        data,
+        jws,
+    )
+    timings["total_s"] = time.perf_counter() - t0
+    return BuildResult(final, version, record, sha, timings)

@@ -1,0 +1,113 @@
+"""The evidence bundle's files and the collector's signature over ``record.json``.
+
+``record.jws`` is a flattened JWS with a *detached* payload (RFC 7515 §7.2.2 and Appendix F):
+``{"protected": B64(header), "signature": B64(sig)}`` where the header is
+``{"alg":"EdDSA","kid":KID}`` and the signing input is
+``B64(header) + "." + B64(bytes of record.json)``. Any JOSE library verifies it by putting
+``B64(record.json)`` in as the ``payload`` member. ``record.json`` stays readable as-is and
+its exact bytes are what is signed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+
+from protocols.keys import (
+    Ed25519PrivateKey,
+    b64url,
+    b64url_decode,
+    jwk_thumbprint,
+    public_jwk,
+    public_key_from_jwk,
+)
+
+__all__ = [
+    "BATCHES",
+    "KEYS",
+    "READINGS",
+    "RECORD",
+    "REPORT",
+    "SIGNATURE",
+    "JwsError",
+    "bundle_name",
+    "keys_document",
+    "sign_record",
+    "verify_record_signature",
+]
+
+RECORD = "record.json"
+SIGNATURE = "record.jws"
+BATCHES = "batches.jsonl"
+KEYS = "keys.json"
+READINGS = "readings.csv"
+REPORT = "report.html"
+
+
+class JwsError(Exception):
+    """record.jws is malformed or does not verify."""
+
+
+def bundle_name(site: str, month: str, version: int) -> str:
+    """``SITE_YYYY-MM_vN``: one directory per version, never overwritten."""
+    return f"{site}_{month}_v{version}"
+
+
+def sign_record(record_bytes: bytes, key: Ed25519PrivateKey) -> bytes:
+    """The detached flattened JWS over ``record_bytes`` (record.jws content)."""
+    kid = public_jwk(key)["kid"]
+    header = json.dumps({"alg": "EdDSA", "kid": kid}, separators=(",", ":")).encode()
+    protected = b64url(header)
+    sig = key.sign(f"{protected}.{b64url(record_bytes)}".encode("ascii"))
+    doc = {"protected": protected, "signature": b64url(sig)}
+    return (json.dumps(doc, separators=(",", ":"), sort_keys=True) + "\n").encode("ascii")
+
+
+def verify_record_signature(jws_bytes: bytes, record_bytes: bytes, jwk: dict[str, Any]) -> str:
+    """Check record.jws over record.json with the collector's JWK; return the kid."""
+    try:
+        doc = json.loads(jws_bytes)
+        protected = doc["protected"]
+        sig = b64url_decode(doc["signature"])
+        header = json.loads(b64url_decode(protected))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise JwsError(f"record.jws is not a flattened JWS: {exc}") from None
+    if not isinstance(header, dict) or header.get("alg") != "EdDSA":
+        raise JwsError("record.jws: protected header must say alg EdDSA")
+    payload = doc.get("payload")
+    if payload not in (None, "") and b64url_decode(payload) != record_bytes:
+        raise JwsError("record.jws embeds a payload that is not record.json")
+    kid = header.get("kid")
+    expected = jwk_thumbprint(jwk)
+    if kid != expected:
+        raise JwsError(
+            f"record.jws was signed with kid {kid}, but keys.json names the collector key {expected}"
+        )
+    try:
+        public_key_from_jwk(jwk).verify(sig, f"{protected}.{b64url(record_bytes)}".encode("ascii"))
+    except (InvalidSignature, ValueError):
+        raise JwsError(
+            f"record.jws does not verify over record.json with the collector key {kid}"
+        ) from None
+    return kid
+
+
+def keys_document(
+    agents: list[tuple[str, str, str, dict[str, Any]]], collector: Ed25519PrivateKey
+) -> dict[str, Any]:
+    """keys.json: ``{"agents": [{site, agent, kid, jwk}], "collector": {kid, jwk}}``."""
+    cj = public_jwk(collector)
+    return {
+        "agents": [
+            {"site": s, "agent": a, "kid": kid, "jwk": jwk}
+            for s, a, kid, jwk in sorted(agents, key=lambda x: (x[0], x[1], x[2]))
+        ],
+        "collector": {"kid": cj["kid"], "jwk": cj},
+    }
+
+
+def write_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n", "utf-8")

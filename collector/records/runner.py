@@ -1,0 +1,216 @@
+"""Run the record computation over a ``batches.jsonl`` file on several CPU cores.
+
+The builder (after writing the file) and the verifier (reading a bundle) both call
+:func:`scan_batches`: the file is cut at line boundaries into one chunk per worker; each
+worker parses its envelopes, optionally checks their signatures, and accumulates its
+payloads with ``protocols.record.accumulate``. Partials merge exactly (see that module), so
+the record does not depend on the number of workers. Parameters are then finished in
+parallel too (:func:`finish`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from protocols.envelope import parse_envelope, verify_signature
+from protocols.errors import EnvelopeError
+from protocols.keys import Ed25519PublicKey, public_key_from_jwk
+from protocols.record import (
+    BatchMeta,
+    Partial,
+    RecordComputation,
+    RecordError,
+    RecordSettings,
+    accumulate,
+    finish_record,
+    merge_partials,
+)
+from protocols.record.accumulate import SeriesAcc
+
+__all__ = ["LineInfo", "ScanResult", "default_workers", "scan_batches", "worker_pool"]
+
+
+@dataclass(slots=True)
+class LineInfo:
+    """One line of batches.jsonl: its envelope's kid, the batch it carries, what failed."""
+
+    line: int  # 1-based
+    kid: str | None = None
+    meta: BatchMeta | None = None
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class ScanResult:
+    partial: Partial
+    lines: list[LineInfo] = field(default_factory=list)
+
+
+def default_workers() -> int:
+    return max(1, min(len(os.sched_getaffinity(0)), 8))
+
+
+def _chunks(data_len: int, path: Path, n: int) -> list[tuple[int, int, int]]:
+    """(start, end, first line number) byte ranges cut after newlines."""
+    if n <= 1 or data_len == 0:
+        return [(0, data_len, 1)]
+    bounds = [0]
+    with path.open("rb") as fh:
+        for i in range(1, n):
+            fh.seek(max(bounds[-1], data_len * i // n))
+            fh.readline()
+            pos = fh.tell()
+            if pos >= data_len:
+                break
+            if pos > bounds[-1]:
+                bounds.append(pos)
+    bounds.append(data_len)
+    out = []
+    line = 1
+    with path.open("rb") as fh:
+        for a, b in itertools.pairwise(bounds):
+            out.append((a, b, line))
+            fh.seek(a)
+            line += fh.read(b - a).count(b"\n")
+    return out
+
+
+def _pack(part: Partial) -> Partial:
+    """Trim each series' arrays to the touched range before sending to the parent."""
+    for s in part.series.values():
+        if s.lo < 0:
+            s.val, s.n, s.cov = s.val[:0], s.n[:0], s.cov[:0]
+        else:
+            s.val, s.n, s.cov = s.val[s.lo : s.hi + 1], s.n[s.lo : s.hi + 1], s.cov[s.lo : s.hi + 1]
+    return part
+
+
+def _unpack(part: Partial) -> Partial:
+    nk = part.n_intervals
+    for s in part.series.values():
+        full = SeriesAcc.new(nk, False)
+        if s.lo >= 0:
+            full.val[s.lo : s.hi + 1] = s.val
+            full.n[s.lo : s.hi + 1] = s.n
+            full.cov[s.lo : s.hi + 1] = s.cov
+        s.val, s.n, s.cov = full.val, full.n, full.cov
+    return part
+
+
+_Keys = dict[str, tuple[str, str, dict[str, Any]]]  # kid -> (site, agent, jwk)
+
+
+def _work(
+    args: tuple[dict[str, Any], str, int, int, int, _Keys | None],
+) -> tuple[Partial, list[LineInfo]]:
+    settings_d, path, start, end, first_line, keys = args
+    settings = RecordSettings.from_dict(settings_d)
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        data = fh.read(end - start)
+    pubs: dict[str, Ed25519PublicKey] = {}
+    lines: list[LineInfo] = []
+    payloads: list[bytes] = []
+    used: list[LineInfo] = []
+    for i, raw in enumerate(data.split(b"\n")):
+        if not raw.strip():
+            continue
+        info = LineInfo(first_line + i)
+        lines.append(info)
+        try:
+            env = parse_envelope(raw)
+        except EnvelopeError as exc:
+            info.error = f"not a valid envelope: {exc}"
+            continue
+        info.kid = env.kid
+        if keys is not None:
+            bound = keys.get(env.kid)
+            if bound is None:
+                info.error = f"kid {env.kid} is not in keys.json"
+            else:
+                pub = pubs.get(env.kid)
+                if pub is None:
+                    try:
+                        pub = pubs[env.kid] = public_key_from_jwk(bound[2])
+                    except ValueError as exc:
+                        info.error = f"key {env.kid} in keys.json is unusable: {exc}"
+                if pub is not None:
+                    try:
+                        verify_signature(env, pub)
+                    except EnvelopeError as exc:
+                        info.error = str(exc)
+        payloads.append(env.payload)
+        used.append(info)
+    try:
+        part = accumulate(settings, payloads)
+        metas = part.batches
+    except RecordError:
+        # Find the faulty payloads one by one so the others still count and each fault
+        # is named by its line.
+        parts = []
+        metas = []
+        for info, pl in zip(used, payloads, strict=True):
+            try:
+                p1 = accumulate(settings, [pl])
+            except RecordError as exc:
+                info.error = f"{info.error}; {exc}" if info.error else str(exc)
+                metas.append(None)
+                continue
+            parts.append(p1)
+            metas.append(p1.batches[0])
+        part = merge_partials(parts) if parts else accumulate(settings, [])
+    for info, meta in zip(used, metas, strict=True):
+        info.meta = meta
+    return _pack(part), lines
+
+
+@contextmanager
+def worker_pool(workers: int) -> Iterator[Callable[..., Any]]:
+    """A ``map`` over ``workers`` processes (fork), or the builtin map for one worker."""
+    if workers <= 1:
+        yield map
+        return
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(workers) as pool:
+        yield pool.imap
+
+
+def scan_batches(
+    settings: RecordSettings,
+    path: Path,
+    *,
+    keys: _Keys | None = None,
+    mapper: Callable[..., Any] = map,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> ScanResult:
+    """Parse, optionally verify (``keys``: kid → (site, agent, jwk)) and accumulate every
+    envelope in ``path``. ``progress`` is called with bytes done."""
+    size = path.stat().st_size
+    chunks = _chunks(size, path, workers)
+    sd = settings.to_dict()
+    jobs = [(sd, str(path), a, b, line, keys) for a, b, line in chunks]
+    parts: list[Partial] = []
+    lines: list[LineInfo] = []
+    for (a, b, _), (part, infos) in zip(chunks, mapper(_work, jobs), strict=True):
+        parts.append(_unpack(part))
+        lines.extend(infos)
+        if progress is not None:
+            progress(b - a)
+    if not parts:
+        parts = [accumulate(settings, [])]
+    return ScanResult(merge_partials(parts), sorted(lines, key=lambda x: x.line))
+
+
+def finish(
+    settings: RecordSettings, partial: Partial, *, mapper: Callable[..., Any] = map
+) -> RecordComputation:
+    """``protocols.record.finish_record`` with parameters spread over the pool."""
+    return finish_record(settings, partial, mapper=mapper)

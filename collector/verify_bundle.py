@@ -1,0 +1,515 @@
+"""Offline verification of an evidence bundle (``mrv-verify BUNDLE_DIR``).
+
+Checks, each reported with where it failed:
+
+1. **keys** — keys.json is well formed; every kid is the RFC 7638 thumbprint of its JWK;
+   agent keys belong to the record's site. (Optionally the collector kid is pinned with
+   ``trusted_collector_kid``: a bundle can only vouch for its own keys.)
+2. **record signature** — record.jws (detached JWS) verifies over record.json's exact bytes
+   with the collector key of keys.json.
+3. **batch signatures** — every line of batches.jsonl is a JWS whose kid is in keys.json,
+   bound to the site/agent its payload names, and whose signature verifies.
+4. **chains** — per evidence range of record.json: ``check_chain`` from its ``first_seq`` /
+   ``first_prev`` over that agent's batches; the range ends at ``last_seq`` with hash
+   ``last_hash``; no batch lies outside the ranges.
+5. **recomputation** — settings are read from record.json, every value is recomputed from
+   the batch payloads with ``protocols.record`` (the builder's own function) and compared
+   exactly with record.json (all members except version metadata: version, reason,
+   created, previous, collector). The computation is deterministic (exactly rounded sums),
+   so no tolerance is needed.
+
+Exit codes (``mrv-verify``): 0 every check passed, 1 a check failed, 2 the bundle cannot be
+read (missing directory or file, unreadable JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from collector.records import bundle as B
+from collector.records.runner import default_workers, finish, scan_batches, worker_pool
+from protocols.chain import ChainLink, check_chain
+from protocols.keys import jwk_thumbprint
+from protocols.record import METADATA_KEYS, RecordError, RecordSettings
+
+__all__ = ["BundleUnreadable", "Problem", "VerifyReport", "verify_bundle"]
+
+MAX_DIFFS = 1000
+
+
+class BundleUnreadable(Exception):
+    """The bundle cannot be verified at all (usage error, exit 2)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One failed check, located precisely."""
+
+    check: str  # keys, record_signature, batch_signature, chain, evidence, settings, value
+    where: str  # e.g. "batches.jsonl line 7 (pot1 seq 7)", "parameters[line_current_ka].value"
+    message: str
+    expected: Any = None  # recomputed / what the check wanted
+    found: Any = None  # what the bundle says
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"check": self.check, "where": self.where, "message": self.message}
+        if self.expected is not None or self.found is not None:
+            d["expected"] = self.expected
+            d["found"] = self.found
+        return d
+
+
+@dataclass
+class VerifyReport:
+    bundle: str
+    site: str | None = None
+    month: str | None = None
+    version: int | None = None
+    checks: dict[str, str] = field(default_factory=dict)  # check → "ok" / "FAILED ..." summary
+    problems: list[Problem] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bundle": self.bundle,
+            "ok": self.ok,
+            "site": self.site,
+            "month": self.month,
+            "version": self.version,
+            "checks": self.checks,
+            "problems": [p.to_dict() for p in self.problems],
+            "stats": self.stats,
+        }
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise BundleUnreadable(f"{path.name} is missing from the bundle ({path.parent})") from None
+    except OSError as exc:
+        raise BundleUnreadable(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _json(name: str, data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BundleUnreadable(f"{name} is not JSON: {exc}") from None
+
+
+def _label(x: Any) -> str:
+    if isinstance(x, dict):
+        for k in ("id", "agent", "code"):
+            if k in x:
+                return str(x[k]) if k != "agent" else f"{x.get('agent')}#{x.get('first_seq')}"
+    return ""
+
+
+def _diff(exp: Any, got: Any, path: str, out: list[Problem]) -> None:
+    """Exact structural comparison; lists of labelled dicts are matched by label."""
+    if len(out) >= MAX_DIFFS:
+        return
+    if isinstance(exp, dict) and isinstance(got, dict):
+        for k in sorted(set(exp) | set(got)):
+            p = f"{path}.{k}" if path else k
+            if k not in got:
+                out.append(Problem("value", p, "missing in record.json", exp[k], None))
+            elif k not in exp:
+                out.append(Problem("value", p, "not produced by the recomputation", None, got[k]))
+            else:
+                _diff(exp[k], got[k], p, out)
+        return
+    if isinstance(exp, list) and isinstance(got, list):
+        le = [_label(x) for x in exp]
+        lg = [_label(x) for x in got]
+        if all(le) and len(set(le)) == len(le) and all(lg) and len(set(lg)) == len(lg):
+            ge = dict(zip(lg, got, strict=True))
+            for lab, x in zip(le, exp, strict=True):
+                if lab not in ge:
+                    out.append(Problem("value", f"{path}[{lab}]", "missing in record.json", lab))
+                else:
+                    _diff(x, ge[lab], f"{path}[{lab}]", out)
+            for lab in lg:
+                if lab not in set(le):
+                    out.append(
+                        Problem(
+                            "value",
+                            f"{path}[{lab}]",
+                            "not produced by the recomputation",
+                            None,
+                            lab,
+                        )
+                    )
+            if le != [x for x in lg if x in set(le)]:
+                out.append(Problem("value", path, "entries are in a different order"))
+            return
+        if len(exp) != len(got):
+            out.append(Problem("value", f"{path}", "list length differs", len(exp), len(got)))
+        for i, (a, b) in enumerate(zip(exp, got, strict=False)):
+            _diff(a, b, f"{path}[{i}]", out)
+        return
+    same = (exp == got and type(exp) is type(got)) or (
+        isinstance(exp, int | float)
+        and isinstance(got, int | float)
+        and not isinstance(exp, bool)
+        and not isinstance(got, bool)
+        and exp == got
+    )
+    if not same:
+        out.append(Problem("value", path, "recomputed value differs", exp, got))
+
+
+def verify_bundle(
+    bundle_dir: Path | str,
+    *,
+    workers: int | None = None,
+    trusted_collector_kid: str | None = None,
+    progress: Callable[[str, float], None] | None = None,
+) -> VerifyReport:
+    """Verify a bundle directory; raises ``BundleUnreadable`` if it cannot even be read."""
+    t0 = time.perf_counter()
+    d = Path(bundle_dir)
+    if not d.is_dir():
+        raise BundleUnreadable(f"{d} is not a directory")
+    record_bytes = _read(d / B.RECORD)
+    jws_bytes = _read(d / B.SIGNATURE)
+    keys_doc = _json(B.KEYS, _read(d / B.KEYS))
+    batches = d / B.BATCHES
+    if not batches.is_file():
+        raise BundleUnreadable(f"{B.BATCHES} is missing from the bundle ({d})")
+    record = _json(B.RECORD, record_bytes)
+    if not isinstance(record, dict):
+        raise BundleUnreadable("record.json is not a JSON object")
+    rep = VerifyReport(str(d), record.get("site"), record.get("month"), record.get("version"))
+    problems = rep.problems
+
+    # 1. keys
+    n0 = len(problems)
+    agent_keys: dict[str, tuple[str, str, dict[str, Any]]] = {}
+    collector_jwk: dict[str, Any] | None = None
+    try:
+        c = keys_doc["collector"]
+        collector_jwk = c["jwk"]
+        if jwk_thumbprint(collector_jwk) != c["kid"]:
+            problems.append(
+                Problem(
+                    "keys",
+                    "keys.json collector",
+                    "kid is not the thumbprint of its JWK (key swapped?)",
+                    jwk_thumbprint(collector_jwk),
+                    c["kid"],
+                )
+            )
+        if trusted_collector_kid is not None and c["kid"] != trusted_collector_kid:
+            problems.append(
+                Problem(
+                    "keys",
+                    "keys.json collector",
+                    "collector key is not the trusted one",
+                    trusted_collector_kid,
+                    c["kid"],
+                )
+            )
+        for i, a in enumerate(keys_doc["agents"]):
+            where = f"keys.json agents[{i}] ({a.get('site')}/{a.get('agent')})"
+            try:
+                tp = jwk_thumbprint(a["jwk"])
+            except (ValueError, KeyError, TypeError) as exc:
+                problems.append(Problem("keys", where, f"unusable JWK: {exc}"))
+                continue
+            if tp != a["kid"]:
+                problems.append(
+                    Problem(
+                        "keys",
+                        where,
+                        "kid is not the thumbprint of its JWK (key swapped?)",
+                        tp,
+                        a["kid"],
+                    )
+                )
+                continue
+            if a["site"] != rep.site:
+                problems.append(
+                    Problem("keys", where, "key belongs to another site", rep.site, a["site"])
+                )
+            agent_keys[a["kid"]] = (a["site"], a["agent"], a["jwk"])
+    except (KeyError, TypeError, ValueError) as exc:
+        problems.append(Problem("keys", "keys.json", f"not a keys document: {exc}"))
+    rep.checks["keys"] = "ok" if len(problems) == n0 else "FAILED"
+
+    # 2. record signature
+    n0 = len(problems)
+    if collector_jwk is None:
+        problems.append(Problem("record_signature", "record.jws", "no collector key to check with"))
+    else:
+        try:
+            B.verify_record_signature(jws_bytes, record_bytes, collector_jwk)
+        except (B.JwsError, ValueError) as exc:
+            problems.append(Problem("record_signature", "record.jws", str(exc)))
+    rep.checks["record_signature"] = "ok" if len(problems) == n0 else "FAILED"
+
+    # settings
+    try:
+        settings = RecordSettings.from_dict(record.get("settings"))
+    except (RecordError, ValueError) as exc:
+        problems.append(Problem("settings", "record.json settings", str(exc)))
+        rep.checks["recompute"] = "not run (settings unusable)"
+        return rep
+    if settings.to_dict() != record.get("settings"):
+        problems.append(
+            Problem(
+                "settings",
+                "record.json settings",
+                "settings do not round-trip",
+                settings.to_dict(),
+                record.get("settings"),
+            )
+        )
+
+    # 3 + 5a. batch signatures and accumulation (one pass, all cores)
+    workers = workers or default_workers()
+    size = batches.stat().st_size
+    done = 0
+
+    def scanned(nbytes: int) -> None:
+        nonlocal done
+        done += nbytes
+        if progress is not None:
+            progress("batches", done / size if size else 1.0)
+
+    t1 = time.perf_counter()
+    with worker_pool(workers) as mapper:
+        scan = scan_batches(
+            settings, batches, keys=agent_keys, mapper=mapper, workers=workers, progress=scanned
+        )
+        n0 = len(problems)
+        for li in scan.lines:
+            m = li.meta
+            where = f"batches.jsonl line {li.line}" + (f" ({m.agent} seq {m.seq})" if m else "")
+            if li.error:
+                problems.append(Problem("batch_signature", where, li.error))
+            elif m is not None and li.kid is not None:
+                site, agent, _ = agent_keys[li.kid]
+                if (site, agent) != (m.site, m.agent):
+                    problems.append(
+                        Problem(
+                            "batch_signature",
+                            where,
+                            f"signed with the key of {site}/{agent}, but the "
+                            f"payload names {m.site}/{m.agent}",
+                        )
+                    )
+        rep.checks["batch_signatures"] = (
+            "ok" if len(problems) == n0 else f"FAILED ({len(problems) - n0} of {len(scan.lines)})"
+        )
+
+        # 4. chains against the record's evidence ranges
+        n0 = len(problems)
+        by_agent: dict[str, list[tuple[int, Any]]] = {}
+        for li in scan.lines:
+            if li.meta is not None:
+                by_agent.setdefault(li.meta.agent, []).append((li.line, li.meta))
+        evidence = record.get("evidence") if isinstance(record.get("evidence"), list) else []
+        claimed: dict[str, list[dict[str, Any]]] = {}
+        for e in evidence:
+            if isinstance(e, dict):
+                claimed.setdefault(str(e.get("agent")), []).append(e)
+        for agent in sorted(set(by_agent) | set(claimed)):
+            items = by_agent.get(agent, [])
+            ranges = sorted(claimed.get(agent, []), key=lambda e: e.get("first_seq") or 0)
+            if not ranges:
+                problems.append(
+                    Problem(
+                        "evidence",
+                        f"agent {agent}",
+                        "batches.jsonl holds "
+                        "batches of an agent the record's evidence does not name",
+                    )
+                )
+                continue
+            for e in ranges:
+                fs, ls = e.get("first_seq"), e.get("last_seq")
+                seg = [
+                    (ln, m)
+                    for ln, m in items
+                    if isinstance(fs, int) and isinstance(ls, int) and fs <= m.seq <= ls
+                ]
+                where = f"evidence {agent} seq {fs}..{ls}"
+                brk = check_chain(
+                    (ChainLink(m.seq, m.prev, m.hash) for _, m in seg),
+                    first_seq=fs if isinstance(fs, int) else 1,
+                    first_prev=e.get("first_prev"),
+                )
+                if brk is not None:
+                    line = next((ln for ln, m in seg if m.seq == brk.seq), None)
+                    at = f" (batches.jsonl line {line})" if line else ""
+                    problems.append(
+                        Problem(
+                            "chain",
+                            f"{where}: {agent} seq {brk.seq}{at}",
+                            f"{brk.kind.value}: {brk.detail}",
+                        )
+                    )
+                    continue
+                if not seg or seg[-1][1].seq != ls:
+                    got = seg[-1][1].seq if seg else None
+                    problems.append(
+                        Problem(
+                            "chain",
+                            where,
+                            f"range should end at seq {ls} but the "
+                            f"batches end at {got} (batch deleted?)",
+                            ls,
+                            got,
+                        )
+                    )
+                elif seg[-1][1].hash != e.get("last_hash"):
+                    problems.append(
+                        Problem(
+                            "chain",
+                            where,
+                            "hash of the last batch differs from the record's last_hash",
+                            e.get("last_hash"),
+                            seg[-1][1].hash,
+                        )
+                    )
+            inside = {
+                m.seq
+                for e in ranges
+                for _, m in items
+                if isinstance(e.get("first_seq"), int)
+                and e["first_seq"] <= m.seq <= e.get("last_seq", -1)
+            }
+            stray = [(ln, m) for ln, m in items if m.seq not in inside]
+            for ln, m in stray[:20]:
+                problems.append(
+                    Problem(
+                        "evidence",
+                        f"batches.jsonl line {ln} ({agent} seq {m.seq})",
+                        "batch lies outside every evidence range of the record",
+                    )
+                )
+        rep.checks["chains"] = "ok" if len(problems) == n0 else "FAILED"
+
+        # 5b. recompute and compare
+        n0 = len(problems)
+        comp = finish(settings, scan.partial, mapper=mapper)
+    expected = comp.body
+    found = {k: v for k, v in record.items() if k not in METADATA_KEYS}
+    # JSON round trip: the recomputed body in the same types the file has
+    expected = json.loads(json.dumps(expected, allow_nan=False))
+    diffs: list[Problem] = []
+    _diff(expected, found, "", diffs)
+    problems.extend(diffs)
+    n_values = sum(1 for _ in _leaves(expected))
+    rep.checks["recompute"] = (
+        f"ok ({n_values} values)"
+        if len(problems) == n0
+        else f"FAILED ({len(problems) - n0} of {n_values} values differ)"
+    )
+    rep.stats = {
+        "batches": len(scan.lines),
+        "readings": expected.get("summary", {}).get("readings"),
+        "parameters": len(expected.get("parameters", [])),
+        "values_compared": n_values,
+        "workers": workers,
+        "seconds": round(time.perf_counter() - t0, 3),
+        "scan_seconds": round(time.perf_counter() - t1, 3),
+    }
+    return rep
+
+
+def _leaves(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        for v in obj.values():
+            yield from _leaves(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _leaves(v)
+    else:
+        yield obj
+
+
+def _short(x: Any, n: int = 80) -> str:
+    s = json.dumps(x, ensure_ascii=False) if not isinstance(x, str) else x
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def run_cli(
+    bundle_dir: str,
+    *,
+    as_json: bool = False,
+    workers: int | None = None,
+    collector_kid: str | None = None,
+) -> int:
+    """``mrv-verify BUNDLE_DIR``: print the summary and every problem; return the exit code."""
+    import sys
+
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    err = Console(stderr=True)
+    try:
+        if as_json or not sys.stderr.isatty():
+            rep = verify_bundle(bundle_dir, workers=workers, trusted_collector_kid=collector_kid)
+        else:
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            ) as bar:
+                task = bar.add_task("verifying batches", total=1.0)
+                rep = verify_bundle(
+                    bundle_dir,
+                    workers=workers,
+                    trusted_collector_kid=collector_kid,
+                    progress=lambda _phase, f: bar.update(task, completed=f),
+                )
+    except BundleUnreadable as exc:
+        err.print(f"mrv-verify: error: {exc}", markup=False, highlight=False)
+        return 2
+    if as_json:
+        sys.stdout.write(json.dumps(rep.to_dict(), ensure_ascii=False, default=str) + "\n")
+        return 0 if rep.ok else 1
+    out = Console()
+    t = Table(title=f"Bundle {rep.site} {rep.month} v{rep.version}", show_header=True)
+    t.add_column("check")
+    t.add_column("result")
+    for name, res in rep.checks.items():
+        t.add_row(name, f"[green]{res}[/green]" if res.startswith("ok") else f"[red]{res}[/red]")
+    out.print(t)
+    if rep.problems:
+        pt = Table(title=f"{len(rep.problems)} problem(s)", show_header=True, show_lines=False)
+        for col in ("check", "where", "what", "expected (recomputed)", "found (bundle)"):
+            pt.add_column(col, overflow="fold")
+        for p in rep.problems:
+            has = p.expected is not None or p.found is not None
+            pt.add_row(
+                p.check,
+                p.where,
+                p.message,
+                _short(p.expected) if has else "",
+                _short(p.found) if has else "",
+            )
+        out.print(pt)
+        out.print("[red bold]FAILED[/red bold]: the bundle does not verify")
+        return 1
+    s = rep.stats
+    out.print(
+        f"[green bold]OK[/green bold]: {s.get('batches')} batches, {s.get('readings')} readings, "
+        f"{s.get('values_compared')} values recomputed and equal ({s.get('seconds')} s)"
+    )
+    return 0
