@@ -29,6 +29,10 @@ quarantine_app = typer.Typer(help="Inspect rejected messages.", no_args_is_help=
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(record_app, name="record")
 
+from collector.web.cli import token_app  # noqa: E402  (API / web UI tokens, issue 8)
+
+app.add_typer(token_app, name="token")
+
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(

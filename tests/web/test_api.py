@@ -478,9 +478,8 @@ async def test_server_error_hides_the_trace(env: Env, client: httpx.AsyncClient)
         json.dumps({"site": SITE, "month": MONTH, "parameters": None, "evidence": 5}),
         encoding="utf-8",
     )
-    r = await client.get(
-        f"/sites/{SITE}/records/{MONTH}", cookies={"mrv_session": env.tokens["admin"]}
-    )
+    client.cookies.set("mrv_session", env.tokens["admin"])
+    r = await client.get(f"/sites/{SITE}/records/{MONTH}")
     assert r.status_code == 500
     assert "Traceback" not in r.text and "internal error" in r.text
 

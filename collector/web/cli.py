@@ -1,0 +1,153 @@
+"""``mrv-collector token add/list/revoke``: API and web UI tokens.
+
+Mounted into ``collector/cli.py`` with ``app.add_typer(token_app, name="token")``. Tokens
+live hashed in the collector's SQLite file (``web_tokens``); the secret is printed once by
+``add`` and can never be shown again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+token_app = typer.Typer(
+    help="Manage API / web UI tokens (roles: viewer, verifier, admin).", no_args_is_help=True
+)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "-c",
+        "--config",
+        help="Collector YAML config (default: $MRV_COLLECTOR_CONFIG, else ./collector.yaml)",
+    ),
+]
+DatabaseOpt = Annotated[
+    Path | None,
+    typer.Option("--database", help="Evidence store SQLite file (instead of the config's)"),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines")]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _tokens(config: Path | None, database: Path | None):  # type: ignore[no-untyped-def]
+    from collector.web.tokens import TokenStore
+
+    if database is None:
+        from collector.config import ConfigError, load_config
+
+        path = config
+        if path is None:
+            env = os.environ.get("MRV_COLLECTOR_CONFIG")
+            path = Path(env) if env else Path("collector.yaml")
+            if not path.exists():
+                _fail(
+                    "no collector config: pass -c FILE, --database FILE or set MRV_COLLECTOR_CONFIG"
+                )
+        try:
+            database = load_config(path).database_path
+        except ConfigError as exc:
+            _fail(str(exc))
+    assert database is not None
+    if not database.parent.exists():
+        _fail(f"directory {database.parent} does not exist")
+    try:
+        return TokenStore(database)
+    except Exception as exc:  # sqlite3 errors: a file that is not a database, no permission
+        _fail(f"cannot open {database}: {exc}")
+
+
+def _when(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+@token_app.command("add")
+def add(
+    role: Annotated[str, typer.Option("--role", help="viewer, verifier or admin")],
+    name: Annotated[str, typer.Option("--name", help="Who or what holds the token")],
+    site: Annotated[
+        list[str] | None,
+        typer.Option("--site", help="A site the token may read (repeat; not for admin)"),
+    ] = None,
+    config: ConfigOpt = None,
+    database: DatabaseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a token and print it once."""
+    from collector.web.tokens import TokenError
+    from protocols.errors import InvalidId
+
+    store = _tokens(config, database)
+    if role == "admin" and site:
+        _fail("an admin token reads every site; drop --site")
+    try:
+        token, info = store.add(name, role, site or [])
+    except (TokenError, InvalidId) as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps({"token": token, **info.as_dict()}))
+        return
+    typer.echo(token)
+    sites = "all sites" if info.role == "admin" else ", ".join(info.sites)
+    typer.echo(
+        f"token {info.id} '{info.name}': {info.role} of {sites}. Store it now: it is not shown again.",
+        err=True,
+    )
+
+
+@token_app.command("list")
+def list_(
+    config: ConfigOpt = None,
+    database: DatabaseOpt = None,
+    active: Annotated[bool, typer.Option("--active", help="Hide revoked tokens")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List tokens (never their secrets)."""
+    tokens = _tokens(config, database).list(include_revoked=not active)
+    if as_json:
+        typer.echo(json.dumps({"tokens": [t.as_dict() for t in tokens]}))
+        return
+    if not tokens:
+        typer.echo("no tokens; create one with: mrv-collector token add --role admin --name NAME")
+        return
+    typer.echo(
+        f"{'id':>4}  {'name':<20} {'role':<9} {'sites':<24} {'hint':<11} {'created':<21} state"
+    )
+    for t in tokens:
+        sites = "*" if t.role == "admin" else ",".join(t.sites)
+        state = f"revoked {_when(t.revoked_at)}" if t.revoked_at else "active"
+        typer.echo(
+            f"{t.id:>4}  {t.name[:20]:<20} {t.role:<9} {sites[:24]:<24} {t.hint + '…':<11} "
+            f"{_when(t.created_at):<21} {state}"
+        )
+
+
+@token_app.command("revoke")
+def revoke(
+    token: Annotated[str, typer.Argument(help="Token id (from `token list`) or its name")],
+    config: ConfigOpt = None,
+    database: DatabaseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Revoke a token: it stops working at once, for the API and signed-in browsers."""
+    from collector.web.tokens import TokenError
+
+    try:
+        info = _tokens(config, database).revoke(token)
+    except TokenError as exc:
+        _fail(str(exc), 1)
+    if as_json:
+        typer.echo(json.dumps(info.as_dict()))
+    else:
+        typer.echo(f"revoked token {info.id} '{info.name}' ({info.role})")
