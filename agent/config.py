@@ -344,10 +344,11 @@ def _format(file: str, err: Any) -> str:
     if kind == "missing":
         return f"{file}: {path}: required field is missing"
     if kind == "union_tag_invalid":
-        return f"{file}: {path}: unknown kind {err.get('input', {})!r}; allowed: " + ", ".join(
-            sorted(REGISTRY)
-        )
+        tag = (err.get("ctx") or {}).get("tag", "?")
+        allowed = ", ".join(sorted(REGISTRY))
+        return f"{file}: {path}.kind: unknown kind {tag!r}; allowed: {allowed}"
     msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    msg = msg.replace("Input should be ", "must be ")
     got = err.get("input")
     if isinstance(got, str | int | float | bool) and kind not in ("value_error",):
         msg += f" (got {got!r})"

@@ -1,0 +1,102 @@
+"""Outbox unit tests: commit before publish, ack deletes, replay order, survives reopen."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from agent.batch import BatchSigner
+from agent.outbox import BatchRow, Outbox, OutboxError
+from protocols.chain import ChainLink, check_chain
+from protocols.envelope import verify_envelope
+from protocols.keys import generate_private_key, public_jwk
+from protocols.payload import parse_payload
+
+
+def _signer() -> tuple[BatchSigner, object]:
+    key = generate_private_key()
+    return BatchSigner("plant1", "agent1", key, public_jwk(key)["kid"]), key.public_key()
+
+
+def _append(ob: Outbox, signer: BatchSigner, n: int, state: dict | None = None) -> None:
+    for _ in range(n):
+        b = signer.build(
+            ob.head_seq + 1,
+            ob.head_hash,
+            1_700_000_000_000 + ob.head_seq,
+            {"source": "system", "synced": True},
+            [("line_current_ka", 1_700_000_000_000, 400.5, "good", None, None)],
+        )
+        ob.commit(b.seq, b.prev, b.hash, b.created_ms, b.readings, b.envelope, state)
+
+
+def test_commit_is_durable_and_replay_is_in_seq_order(tmp_path: Path) -> None:
+    signer, pub = _signer()
+    path = tmp_path / "outbox.sqlite3"
+    with Outbox(path, site="plant1", agent="agent1") as ob:
+        _append(ob, signer, 5, state={"energy_kwh": {"total": 12.5}})
+        assert ob.head_seq == 5
+    # A second connection (as after kill -9) sees everything committed.
+    with Outbox(path, site="plant1", agent="agent1") as ob:
+        assert ob.head_seq == 5 and ob.acked_through == 0
+        batches = ob.unacked()
+        assert [b.seq for b in batches] == [1, 2, 3, 4, 5]
+        links = []
+        for b in batches:
+            parsed = verify_envelope(b.envelope, lambda kid: pub)  # type: ignore[arg-type,return-value]
+            payload = parse_payload(parsed.payload)
+            assert payload.seq == b.seq and payload.prev == b.prev
+            links.append(ChainLink.of(payload.seq, payload.prev, parsed.payload))
+        assert check_chain(links) is None
+        assert ob.derived_state() == {"energy_kwh": {"total": 12.5}}
+        assert [b.seq for b in ob.unacked(after=3)] == [4, 5]
+        _append(ob, signer, 1)  # the chain continues from the persisted head
+        assert ob.head_seq == 6
+
+
+def test_ack_deletes_only_what_it_covers(tmp_path: Path) -> None:
+    signer, _ = _signer()
+    with Outbox(tmp_path / "o.sqlite3", site="plant1", agent="agent1") as ob:
+        _append(ob, signer, 6)
+        assert ob.ack(3) == 3
+        assert [b.seq for b in ob.unacked()] == [4, 5, 6]
+        assert ob.ack(2) == 0  # an older ack changes nothing
+        assert ob.ack(100) == 3  # beyond the head: clamped to it
+        assert ob.acked_through == 6 and ob.unacked() == []
+        assert ob.stats().batches == 0
+        _append(ob, signer, 1)  # seq keeps counting after everything was acked
+        assert ob.head_seq == 7 and [b.seq for b in ob.unacked()] == [7]
+
+
+def test_refuses_to_break_or_fork_the_chain(tmp_path: Path) -> None:
+    signer, _ = _signer()
+    with Outbox(tmp_path / "o.sqlite3", site="plant1", agent="agent1") as ob:
+        _append(ob, signer, 2)
+        b = signer.build(2, None, 0, {}, [])
+        with pytest.raises(OutboxError):
+            ob.commit(b.seq, b.prev, b.hash, 0, 0, b.envelope)  # seq 2 again: equivocation
+        rows = [BatchRow(3, ob.head_hash, "h3", 0, 0, b"x"), BatchRow(5, "h3", "h5", 0, 0, b"y")]
+        with pytest.raises(OutboxError):
+            ob.commit_many(rows)  # a gap inside one transaction
+        assert ob.head_seq == 2 and len(ob.unacked()) == 2
+    with pytest.raises(OutboxError, match="use another data_dir"):
+        Outbox(tmp_path / "o.sqlite3", site="plant1", agent="other")
+
+
+def test_failed_commit_leaves_nothing_behind(tmp_path: Path) -> None:
+    signer, _ = _signer()
+    with Outbox(tmp_path / "o.sqlite3", site="plant1", agent="agent1") as ob:
+        _append(ob, signer, 1)
+        b = signer.build(2, ob.head_hash, 0, {}, [])
+        with pytest.raises(ValueError):  # derived state that is not JSON (NaN)
+            ob.commit(b.seq, b.prev, b.hash, 0, 0, b.envelope, {"x": float("nan")})
+        assert ob.head_seq == 1 and [x.seq for x in ob.unacked()] == [1]
+
+
+def test_wal_and_full_sync(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.sqlite3", site="plant1", agent="agent1"):
+        db = sqlite3.connect(tmp_path / "o.sqlite3")
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        db.close()
