@@ -102,6 +102,9 @@ def run(
 
     cfg = _config(config)
     logs.configure(cfg.log_level)
+    import faulthandler
+
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` dumps every thread's stack
     try:
         asyncio.run(_run(cfg))
     except ConfigError as exc:

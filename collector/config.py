@@ -58,7 +58,9 @@ class BrokerConfig(_Strict):
         try:
             return self.password_file.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ConfigError(f"broker.password_file: cannot read {self.password_file}: {exc}") from None
+            raise ConfigError(
+                f"broker.password_file: cannot read {self.password_file}: {exc}"
+            ) from None
 
 
 class LimitsConfig(_Strict):

@@ -8,9 +8,10 @@ that a batch is stored.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ BrokerError = MqttError
 
 #: How long the broker keeps a persistent MQTT 5 session after the collector disconnects.
 SESSION_EXPIRY_S = 24 * 3600
+DISCONNECT_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,5 +142,13 @@ async def connect(s: MqttSettings) -> AsyncIterator[MqttConnection]:
         timeout=10,
         **kwargs,  # type: ignore[arg-type]
     )
-    async with client:
+    await client.__aenter__()
+    try:
         yield MqttConnection(client)
+    finally:
+        # aiomqtt waits without limit for the broker to confirm a disconnect; a collector
+        # that is shutting down must not hang on a half-dead connection.
+        with suppress(TimeoutError, MqttError):
+            await asyncio.wait_for(
+                asyncio.shield(client.__aexit__(None, None, None)), DISCONNECT_TIMEOUT_S
+            )

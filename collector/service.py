@@ -37,6 +37,9 @@ from protocols.topics import DATA_FILTER, STATUS_FILTER, ack_topic, parse_topic,
 
 log = logging.getLogger("collector.ingest")
 
+#: How long shutdown waits for the group in progress (commit + acks) before cancelling it.
+STOP_TIMEOUT_S = 15.0
+
 #: ``factory(collector) -> ASGI app``: how the HTTP API / web UI plugs into ``run``.
 AppFactory = Callable[["Collector"], Any]
 
@@ -110,6 +113,9 @@ class Collector:
         self._committed = asyncio.Condition()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="mrv-ingest")
         self._tasks: list[asyncio.Task[None]] = []
+        self._ingest_task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._waiting_for_messages = False
         self._conn: MqttConnection | None = None
         self._http_server: Any = None
         self.mirror: Any = None
@@ -124,7 +130,8 @@ class Collector:
         await self.close()
 
     async def start(self) -> None:
-        self._tasks.append(asyncio.create_task(self._ingest_forever(), name="mrv-ingest"))
+        self._ingest_task = asyncio.create_task(self._ingest_forever(), name="mrv-ingest")
+        self._tasks.append(self._ingest_task)
         if self.config.influx.enabled:
             from collector.influx_mirror import InfluxMirror
 
@@ -139,10 +146,23 @@ class Collector:
     async def close(self) -> None:
         if self._http_server is not None:
             self._http_server.should_exit = True
+        # Ingest stops between groups: a group being stored is committed and acked first.
+        self._stopping = True
         for task in self._tasks:
+            if task is not self._ingest_task or self._waiting_for_messages:
+                task.cancel()
+        _, pending = (
+            await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_S)
+            if self._tasks
+            else (set(), set())
+        )
+        for task in pending:
+            log.warning(
+                "task did not stop in time; cancelling", extra={"fields": {"task": task.get_name()}}
+            )
             task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
         # Let a group that is still committing finish before the store closes.
@@ -215,9 +235,14 @@ class Collector:
                     )
                     self.connected.set()
                     await self._republish_acks(conn)
-                    while True:
-                        group = await conn.next_group(self.config.limits.group_max_messages)
+                    while not self._stopping:
+                        self._waiting_for_messages = True
+                        try:
+                            group = await conn.next_group(self.config.limits.group_max_messages)
+                        finally:
+                            self._waiting_for_messages = False
                         await self._handle_group(conn, group)
+                    return
             except BrokerError as exc:
                 self.connected.clear()
                 self._conn = None
@@ -225,6 +250,8 @@ class Collector:
                     "broker connection failed; reconnecting",
                     extra={"fields": {"error": str(exc), "retry_in_s": round(delay, 2)}},
                 )
+            if self._stopping:
+                return
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, cfg.reconnect_max_s)
 
