@@ -430,6 +430,10 @@ def record_version(
 
 
 def bundle_response(v: RecordVersion) -> StreamingResponse:
+    if not (v.bundle_dir / "record.json").is_file():
+        raise HTTPException(
+            404, f"the bundle of {v.site} {v.month} v{v.version} is not on this collector"
+        )
     name = f"mrv-{v.site}-{v.month}-v{v.version}"
     return StreamingResponse(
         zip_stream(v.bundle_dir, name),

@@ -96,7 +96,7 @@ def create_app(
     )
     app.state.source = source
     app.state.tokens = tokens or TokenStore(db_path)  # type: ignore[arg-type]
-    app.state.records = records or records_for(records_dir)
+    app.state.records = records or records_for(records_dir, db_path)
     app.state.secure_cookies = secure_cookies
     app.state.admin_store = admin_store if admin_store is not None else store
     templates = Jinja2Templates(directory=str(HERE / "templates"))

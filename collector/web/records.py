@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,6 +29,7 @@ class RecordVersion:
     created_at: str | None
     reason: str | None
     bundle_dir: Path
+    from_table: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -150,8 +153,77 @@ def _sidecar(directory: Path) -> dict[str, Any]:
     return {}
 
 
-def records_for(root: Path | str | None) -> RecordsReader:
-    return BundleDirRecords(root) if root is not None else NoRecords()
+class SqliteRecords:
+    """Record versions from the ``records`` table the record builder keeps in the store's file
+    (``collector.records.versions``), read here with our own read-only queries. ``record.json``
+    comes from the table (the exact signed bytes); the bundle from its recorded directory.
+    Bundle directories found under ``fallback`` that the table does not list are added."""
+
+    def __init__(self, database: Path | str, fallback: RecordsReader | None = None) -> None:
+        self.database = Path(database)
+        self.fallback = fallback or NoRecords()
+        self._local = threading.local()
+
+    def _db(self) -> sqlite3.Connection | None:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            if not self.database.exists():
+                return None
+            db = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=30)
+            db.execute("PRAGMA busy_timeout = 30000")
+            self._local.db = db
+        return db
+
+    def _rows(self, site: str, month: str | None) -> list[RecordVersion]:
+        db = self._db()
+        if db is None:
+            return []
+        try:
+            rows = db.execute(
+                "SELECT site, month, version, created, reason, bundle_dir FROM records "
+                "WHERE site = ?1 AND (?2 IS NULL OR month = ?2)",
+                (site, month),
+            ).fetchall()
+        except sqlite3.OperationalError:
+            return []  # no record has been built yet: the table does not exist
+        return [
+            RecordVersion(
+                site=r[0],
+                month=r[1],
+                version=int(r[2]),
+                created_at=datetime.fromtimestamp(r[3] / 1000, UTC).isoformat(timespec="seconds"),
+                reason=r[4],
+                bundle_dir=Path(r[5]) if r[5] else Path("/nonexistent"),
+                from_table=True,
+            )
+            for r in rows
+        ]
+
+    def versions(self, site: str, month: str | None = None) -> list[RecordVersion]:
+        found = {(v.month, v.version): v for v in self.fallback.versions(site, month)}
+        for v in self._rows(site, month):
+            found[(v.month, v.version)] = v
+        return sorted(found.values(), key=lambda v: (v.month, v.version), reverse=True)
+
+    def record(self, version: RecordVersion) -> dict[str, Any]:
+        if not version.from_table:
+            return self.fallback.record(version)
+        db = self._db()
+        assert db is not None
+        row = db.execute(
+            "SELECT record_json FROM records WHERE site = ? AND month = ? AND version = ?",
+            (version.site, version.month, version.version),
+        ).fetchone()
+        if row is None:
+            raise FileNotFoundError(f"record {version.site} {version.month} v{version.version}")
+        data: dict[str, Any] = json.loads(bytes(row[0]))
+        return data
+
+
+def records_for(root: Path | str | None, database: Path | str | None = None) -> RecordsReader:
+    """The records table of ``database`` (when given) plus bundle directories under ``root``."""
+    dirs: RecordsReader = BundleDirRecords(root) if root is not None else NoRecords()
+    return SqliteRecords(database, dirs) if database is not None else dirs
 
 
 class _Pipe:

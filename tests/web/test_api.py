@@ -491,3 +491,51 @@ async def test_openapi_docs(client: httpx.AsyncClient) -> None:
     assert "/api/v1/sites/{site}/parameters/{param}/series" in paths
     assert not any(p.startswith("/sites") for p in paths)  # pages are not API
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_records_built_by_the_record_builder(env: Env, client: httpx.AsyncClient) -> None:
+    """The real builder writes the version table and the bundle; the API serves both."""
+    from collector.records.builder import build_record
+    from collector.records.versions import RecordVersions
+    from protocols.keys import generate_private_key
+    from protocols.record import RecordSettings
+
+    settings = RecordSettings.from_dict(
+        {"site": SITE, "month": MONTH, "timezone": "Asia/Shanghai", "industry": "aluminium"}
+    )
+    with RecordVersions(env.store.path) as versions:
+        built = build_record(
+            env.store,
+            versions,
+            settings,
+            signing_key=generate_private_key(),
+            out_dir=env.records_dir,
+            workers=1,
+        )
+    h = auth(env.tokens["verifier"])
+    body = (await client.get(f"{S}/records", headers=h)).json()
+    (entry,) = body["records"]
+    assert entry["month"] == MONTH and entry["versions"][0]["reason"] == "initial build"
+    rec = (await client.get(f"{S}/records/{MONTH}", headers=h)).json()
+    assert rec["version"] == built.version == 1
+    assert rec["record"] == built.record
+    r = await client.get(f"{S}/records/{MONTH}/versions/1/bundle", headers=h)
+    assert r.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(r.content)) as zf:
+        prefix = f"mrv-{SITE}-{MONTH}-v1/"
+        assert zf.read(prefix + "record.json") == (built.bundle_dir / "record.json").read_bytes()
+        assert {prefix + n for n in ("record.jws", "batches.jsonl", "keys.json")} <= set(
+            zf.namelist()
+        )
+    client.cookies.set("mrv_session", env.tokens["verifier"])
+    page = await client.get(f"/sites/{SITE}/records/{MONTH}")
+    assert (
+        page.status_code == 200
+        and "line_current_ka" in page.text
+        and "bundle-download" in page.text
+    )
+    series = (
+        await client.get(f"{S}/parameters/line_current_ka/series?month={MONTH}", headers=h)
+    ).json()
+    assert series["substitutions"], "the outage is substituted in the built record"
+    assert all(s["record_version"] == 1 for s in series["substitutions"])
