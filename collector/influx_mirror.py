@@ -19,7 +19,7 @@ import contextlib
 import json
 import logging
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from influxdb_client import InfluxDBClient, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
@@ -83,7 +83,8 @@ class InfluxMirror:
         self.wake = asyncio.Event()
         self.mirrored_points = 0
         self.failures = 0
-        self.caught_up = asyncio.Event()
+        self.cursor = 0
+        self._progress = asyncio.Condition()
         self._client = InfluxDBClient(
             url=config.url,
             token=config.token(),
@@ -92,6 +93,21 @@ class InfluxMirror:
             retries=False,
         )
         self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
+
+    async def wait_until(
+        self, predicate: Callable[[InfluxMirror], bool], timeout: float = 30
+    ) -> None:
+        """Wait until ``predicate(mirror)`` holds, re-checked after every write attempt."""
+
+        async def _wait() -> None:
+            async with self._progress:
+                await self._progress.wait_for(lambda: predicate(self))
+
+        await asyncio.wait_for(_wait(), timeout)
+
+    async def _notify(self) -> None:
+        async with self._progress:
+            self._progress.notify_all()
 
     def close(self) -> None:
         self._write_api.close()
@@ -121,23 +137,23 @@ class InfluxMirror:
         return last, lines
 
     async def run(self) -> None:
-        cursor = await asyncio.to_thread(self.store.mirror_cursor, CURSOR)
+        cursor = self.cursor = await asyncio.to_thread(self.store.mirror_cursor, CURSOR)
+        await self._notify()
         delay = self.config.retry_initial_s
         while True:
             self.wake.clear()
             last, lines = await asyncio.to_thread(self._next_chunk, cursor)
             if last == cursor:
-                self.caught_up.set()
                 # Woken after each ingest commit; the timeout covers writes by other processes.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), timeout=5)
                 continue
-            self.caught_up.clear()
             try:
                 if lines:
                     await asyncio.to_thread(self._write, lines)
             except Exception as exc:  # any transport or server error: retry later
                 self.failures += 1
+                await self._notify()
                 log.warning(
                     "influx mirror write failed; will retry",
                     extra={"fields": {"error": str(exc)[:300], "retry_in_s": round(delay, 2)}},
@@ -147,5 +163,6 @@ class InfluxMirror:
                 continue
             delay = self.config.retry_initial_s
             await asyncio.to_thread(self.store.set_mirror_cursor, CURSOR, last)
-            cursor = last
+            cursor = self.cursor = last
             self.mirrored_points += len(lines)
+            await self._notify()
