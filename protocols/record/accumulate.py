@@ -45,14 +45,27 @@ CLOCK_EVENTS = frozenset({"clock_jump", "clock_step"})
 
 
 def rule_for(settings: RecordSettings, pid: str) -> tuple[str, bool]:
-    """(aggregation rule, catalogued?) of a parameter id for this record."""
+    """(aggregation rule, catalogued?) of a parameter id for this record.
+
+    ``settings.aggregation`` wins, then the catalogue. Ids in no catalogue get a documented
+    default from the agent's naming of derived parameters: ``*_total`` (a counter's running
+    total) → ``counter_delta``; ``*_interval_*`` (a quantity per interval) → ``sum``;
+    anything else → ``time_weighted_mean``. Such entries are flagged ``uncatalogued``.
+    """
     try:
         p = catalogue_parameter(pid)
     except KeyError:
         p = None
     rule = settings.aggregation.get(pid)
     if rule is None:
-        rule = p.aggregation.value if p is not None else "time_weighted_mean"
+        if p is not None:
+            rule = p.aggregation.value
+        elif pid.endswith("_total"):
+            rule = "counter_delta"  # the agent's running total of a counter ({id}_total)
+        elif "_interval_" in pid:
+            rule = "sum"  # the agent's per-interval quantities (dc_energy_interval_mwh)
+        else:
+            rule = "time_weighted_mean"
     return rule, p is not None
 
 

@@ -7,7 +7,8 @@ floating-point sum is ``math.fsum`` (exactly rounded, independent of addend orde
 a fixed index order.
 
 Per parameter (rule from the catalogue, ``settings.aggregation`` overriding; ids not in the
-catalogue default to ``time_weighted_mean`` and are flagged ``uncatalogued``):
+catalogue get a default by name (``*_total`` → counter_delta, ``*_interval_*`` → sum, else
+``time_weighted_mean``, see ``rule_for``) and are flagged ``uncatalogued``):
 
 1. **Interval values** on the month's grid of ``interval_s``: ``time_weighted_mean`` — the
    mean of the interval's readings (readings are regular samples or the agent's
@@ -339,7 +340,7 @@ def finish_parameter(
         flags.append(
             _flag(
                 "uncatalogued",
-                f"not in the {settings.industry} catalogue; aggregated by {rule} (default)",
+                f"not in the {settings.industry} catalogue; aggregated by {rule}",
             )
         )
     if n_unc:

@@ -176,6 +176,24 @@ class RecordSettings:
     boundary_window_s: int = 3600
 
     def __post_init__(self) -> None:
+        # accept plain mappings for the nested settings (as from YAML) and normalise them
+        if any(isinstance(c, dict) for c in self.counters.values()):
+            object.__setattr__(
+                self,
+                "counters",
+                {
+                    k: _from(CounterSettings, c, f"counters.{k}") if isinstance(c, dict) else c
+                    for k, c in self.counters.items()
+                },
+            )
+        for name, cls in (("substitution", SubstitutionSettings), ("pfc", PfcSettings)):
+            if isinstance(getattr(self, name), dict):
+                object.__setattr__(self, name, _from(cls, getattr(self, name), name))
+        for name in ("ce_range", "specific_dc_energy_range"):
+            r = getattr(self, name)
+            if not isinstance(r, list | tuple) or len(r) != 2:
+                raise RecordError(f"settings.{name} must be [low, high]")
+            object.__setattr__(self, name, (_num(name, r[0]), _num(name, r[1])))
         if not is_valid_id(self.site):
             raise RecordError(f"settings.site {self.site!r} is not a valid site id")
         window = month_window(self.month, self.timezone)  # validates both
@@ -244,23 +262,7 @@ class RecordSettings:
             raise RecordError(f"settings: unknown field(s) {', '.join(sorted(unknown))}")
         d = dict(data)
         try:
-            if "counters" in d:
-                if not isinstance(d["counters"], dict):
-                    raise RecordError("settings.counters must be an object")
-                d["counters"] = {
-                    k: _from(CounterSettings, v, f"counters.{k}") for k, v in d["counters"].items()
-                }
-            if "substitution" in d:
-                d["substitution"] = _from(SubstitutionSettings, d["substitution"], "substitution")
-            if "pfc" in d:
-                d["pfc"] = _from(PfcSettings, d["pfc"], "pfc")
-            for name in ("ce_range", "specific_dc_energy_range"):
-                if name in d:
-                    r = d[name]
-                    if not isinstance(r, list | tuple) or len(r) != 2:
-                        raise RecordError(f"settings.{name} must be [low, high]")
-                    d[name] = (_num(name, r[0]), _num(name, r[1]))
-            for name in ("sample_period_s", "aggregation", "units"):
+            for name in ("counters", "sample_period_s", "aggregation", "units"):
                 if name in d and not isinstance(d[name], dict):
                     raise RecordError(f"settings.{name} must be an object")
             return cls(**d)
