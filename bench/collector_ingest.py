@@ -1,0 +1,218 @@
+"""Benchmark: verified, committed readings per second per CPU core in the collector.
+
+Not a test. Two modes:
+
+* pipeline (default): pre-signed batches go through ``VerificationPipeline.decide`` (size,
+  JWS, kid binding, Ed25519 verify, payload schema, chain) and ``store_batch`` into a fresh
+  SQLite evidence store, one transaction per group of batches, in one thread. Signing is done
+  beforehand and not counted. Reports wall and CPU rates.
+* ``--mqtt``: the full path through a real Mosquitto: a publisher sends the batches at QoS 1,
+  a ``Collector`` verifies, stores, commits and acks; the clock stops at the last ack.
+  Publisher, broker and collector share this machine's cores, so the figure is end to end.
+
+    .venv/bin/python bench/collector_ingest.py --readings 500,1000,5000 --total 200000
+    .venv/bin/python bench/collector_ingest.py --mqtt --readings 1000 --total 200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from collector.evidence_store import SqliteEvidenceStore
+from collector.pipeline import Accepted, VerificationPipeline
+from protocols.envelope import payload_hash, sign_envelope
+from protocols.keys import generate_private_key, public_jwk
+from protocols.payload import encode_payload
+from protocols.topics import data_topic
+
+SITE, AGENT = "bench-site", "bench-agent"
+T0 = 1_767_225_600_000
+PARAMS = 50  # distinct key parameters per agent
+
+
+def make_batches(n_batches: int, per_batch: int) -> tuple[dict[str, str], list[bytes]]:
+    """A realistic chain: interval aggregates of PARAMS parameters, some not good."""
+    key = generate_private_key()
+    jwk = public_jwk(key)
+    rnd = random.Random(7)
+    prev = None
+    out = []
+    for seq in range(1, n_batches + 1):
+        readings = []
+        for i in range(per_batch):
+            ts = T0 + ((seq - 1) * per_batch + i) // PARAMS * 60_000
+            r: dict[str, object] = {
+                "id": f"potline{i % 5}.param{i % PARAMS:02d}",
+                "ts": ts,
+                "value": round(rnd.uniform(0, 500), 4),
+                "quality": "good",
+                "count": 60,
+                "expected": 60,
+                "min": 1.25,
+                "max": 499.5,
+            }
+            if i % 97 == 0:
+                r["quality"] = "uncertain"
+                r["reason"] = "samples_missing"
+                r["count"] = 50
+            readings.append(r)
+        body = encode_payload(
+            {
+                "v": 1,
+                "site": SITE,
+                "agent": AGENT,
+                "seq": seq,
+                "prev": prev,
+                "created": T0 + seq * 1000,
+                "clock": {"source": "ntp", "synced": True, "offset_ms": 0.4},
+                "readings": readings,
+                "events": [],
+            }
+        )
+        out.append(sign_envelope(body, key, jwk["kid"]))
+        prev = payload_hash(body)
+    return jwk, out
+
+
+def bench_pipeline(per_batch: int, total: int, group: int, workdir: Path) -> dict[str, float]:
+    n_batches = max(1, total // per_batch)
+    jwk, envs = make_batches(n_batches, per_batch)
+    db = workdir / f"bench-{per_batch}.sqlite"
+    store = SqliteEvidenceStore(db)
+    store.enroll_key(SITE, AGENT, jwk)
+    pipeline = VerificationPipeline(max_envelope_bytes=16 * 1024 * 1024)
+    topic = data_topic(SITE, AGENT)
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    for lo in range(0, n_batches, group):
+        with store.ingest() as tx:
+            for env in envs[lo : lo + group]:
+                d = pipeline.decide(topic, env, tx)
+                assert isinstance(d, Accepted), d
+                tx.store_batch(d, 0)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    st = store.agent_state(SITE, AGENT)
+    assert st is not None and st.contiguous_through == n_batches
+    store.close()
+    readings = n_batches * per_batch
+    return {
+        "readings_per_batch": per_batch,
+        "batches": n_batches,
+        "readings": readings,
+        "wall_s": round(wall, 3),
+        "cpu_s": round(cpu, 3),
+        "readings_per_s": round(readings / wall),
+        "readings_per_cpu_s": round(readings / cpu),
+        "db_mb": round(
+            db.stat().st_size / 1e6
+            + (
+                db.with_suffix(".sqlite-wal").stat().st_size / 1e6
+                if db.with_suffix(".sqlite-wal").exists()
+                else 0
+            ),
+            1,
+        ),
+    }
+
+
+async def bench_mqtt(per_batch: int, total: int, workdir: Path) -> dict[str, float]:
+    from collector import Collector
+    from collector.config import parse_config
+    from collector.mqtt_adapter import MqttSettings, connect
+    from protocols.topics import ack_topic
+    from tests.support.servers import Mosquitto
+
+    n_batches = max(1, total // per_batch)
+    jwk, envs = make_batches(n_batches, per_batch)
+    broker = Mosquitto(workdir / f"mosquitto-{per_batch}")
+    broker.start()
+    try:
+        cfg = parse_config(
+            {
+                "data_dir": str(workdir / f"mqtt-data-{per_batch}"),
+                "broker": {"port": broker.port, "client_id": "bench-collector"},
+                "limits": {"max_envelope_bytes": 16 * 1024 * 1024},
+            }
+        )
+        async with Collector(cfg) as c:
+            c.store.enroll_key(SITE, AGENT, jwk)
+            await c.connected.wait()
+            settings = MqttSettings("127.0.0.1", broker.port, "bench-agent")
+            async with connect(settings) as pub:
+                await pub.subscribe([ack_topic(SITE, AGENT)])
+                wall0, cpu0 = time.perf_counter(), time.process_time()
+                topic = data_topic(SITE, AGENT)
+                sender = asyncio.create_task(_send_all(pub, topic, envs))
+                while True:
+                    (msg,) = await pub.next_group(1)
+                    if json.loads(msg.payload)["through"] >= n_batches:
+                        break
+                await sender
+                wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    finally:
+        broker.stop()
+    readings = n_batches * per_batch
+    return {
+        "readings_per_batch": per_batch,
+        "batches": n_batches,
+        "readings": readings,
+        "wall_s": round(wall, 3),
+        "readings_per_s_end_to_end": round(readings / wall),
+        "collector_process_cpu_s": round(cpu, 3),
+    }
+
+
+async def _send_all(pub: object, topic: str, envs: list[bytes]) -> None:
+    for env in envs:
+        await pub.publish(topic, env, qos=1)  # type: ignore[attr-defined]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--readings", default="500,1000,5000", help="readings per batch, comma-separated"
+    )
+    ap.add_argument("--total", type=int, default=200_000, help="readings per run")
+    ap.add_argument("--group", type=int, default=16, help="batches per transaction (pipeline mode)")
+    ap.add_argument("--mqtt", action="store_true", help="end to end through a real Mosquitto")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    sizes = [int(x) for x in args.readings.split(",")]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="mrv-bench-") as tmp:
+        for n in sizes:
+            if args.mqtt:
+                results.append(asyncio.run(bench_mqtt(n, args.total, Path(tmp))))
+            else:
+                results.append(bench_pipeline(n, args.total, args.group, Path(tmp)))
+    cmd = " ".join(
+        shlex.quote(a) for a in [".venv/bin/python", "bench/collector_ingest.py", *sys.argv[1:]]
+    )
+    if args.json:
+        print(json.dumps({"results": results, "cpus": os.cpu_count(), "command": cmd}, indent=2))
+        return
+    mode = (
+        "MQTT end to end"
+        if args.mqtt
+        else f"pipeline + SQLite commit, {args.group} batches/transaction, 1 thread"
+    )
+    print(f"collector ingest benchmark ({mode}; {os.cpu_count()} CPUs)")
+    for r in results:
+        print("  " + ", ".join(f"{k}={v}" for k, v in r.items()))
+    print(f"reproduce: {cmd}")
+
+
+if __name__ == "__main__":
+    main()
