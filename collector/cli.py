@@ -86,6 +86,13 @@ def _parse_time(text: str | None, what: str) -> int | None:
     return int(dt.timestamp() * 1000)
 
 
+def _console() -> Any:
+    """A console that does not squeeze tables to 80 columns when piped into a file."""
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
 def _fmt_ms(ms: int | None) -> str:
     if ms is None:
         return "-"
@@ -232,7 +239,6 @@ def keys(
             )
         )
         return
-    from rich.console import Console
     from rich.table import Table
 
     t = Table("site", "agent", "kid", "valid from", "valid to", "revoked")
@@ -245,7 +251,7 @@ def keys(
             _fmt_ms(k.valid_to),
             _fmt_ms(k.revoked_at),
         )
-    Console().print(t)
+    _console().print(t)
 
 
 @app.command()
@@ -256,7 +262,6 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         typer.echo(json.dumps(summary.as_dict(), indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
 
     t = Table(
@@ -285,7 +290,7 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
             _fmt_ms(a.last_seen),
             online,
         )
-    console = Console()
+    console = _console()
     console.print(t)
     if summary.quarantine_by_reason:
         reasons = ", ".join(f"{r}: {n}" for r, n in summary.quarantine_by_reason.items())
@@ -323,7 +328,6 @@ def quarantine_list(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
 
     t = Table("id", "received", "topic", "reason", "seq", "size", "message")
@@ -337,7 +341,7 @@ def quarantine_list(
             str(r["size"]),
             r["message"][:80],
         )
-    Console().print(t)
+    _console().print(t)
 
 
 @quarantine_app.command("show")
