@@ -67,7 +67,6 @@ class Agent:
         self.clock = AgentClock(config.clock)
         self.signer = BatchSigner(config.site, config.agent, self.key, self.kid)
         self.engine = DerivedEngine(config.derived, derived_context(config, self.clock.now_ms()))
-        self.catalogue = build_catalogue(config)
         self._spool: list[ReadingTuple] = []
         self._events: list[dict[str, Any]] = []
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="outbox")
@@ -343,7 +342,8 @@ class Agent:
                 "config_hash": self.cfg.config_hash,
                 "kid": self.kid,
                 "industry": self.cfg.industry,
-                "catalogue": self.catalogue,
+                # Built on demand: with thousands of points it is megabytes we need not keep.
+                "catalogue": build_catalogue(self.cfg),
                 "clock": self.clock.state(),
                 "ts": self.clock.now_ms(),
             }

@@ -94,6 +94,7 @@ class Outbox:
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError("synchronous must be FULL or NORMAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db.execute("PRAGMA cache_size=-1024")  # 1 MB: batches are written once, read rarely
         self._db.executescript(SCHEMA)
         self._identity(site, agent)
         self.head_seq, self.head_hash = self._load_head()

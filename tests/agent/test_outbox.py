@@ -100,3 +100,41 @@ def test_wal_and_full_sync(tmp_path: Path) -> None:
         db = sqlite3.connect(tmp_path / "o.sqlite3")
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         db.close()
+
+
+def test_fast_payload_bytes_equal_encode_payload() -> None:
+    """The batch builder's fast path produces exactly the canonical payload bytes."""
+    from protocols.payload import encode_payload
+
+    signer, _ = _signer()
+    readings = [
+        ("line_current_ka", 1, 400.125, "good", None, None),
+        ("cells", 2, 24, "good", None, None),
+        ("tiny", 3, 1e-300, "good", None, None),
+        ("big", 4, 18446744073709551615, "good", None, None),
+        ("dead", 5, None, "bad", "timeout", None),
+        ("hot", 6, 999.0, "uncertain", "out_of_range", None),
+        ("agg", 7, 3.5, "good", None, {"count": 9, "expected": 10, "min": 1.0, "max": 6.0}),
+        ("nan", 8, float("nan"), "good", None, None),
+    ]
+    events = [{"type": "anode_effect", "cell": "c1", "start": 1, "end": 2, "peak_v": 30.5}]
+    clock = {"source": "system", "synced": True}
+    with pytest.raises(ValueError):  # NaN never reaches the wire
+        signer.build(1, None, 9, clock, readings, events)
+    readings.pop()
+    b = signer.build(1, None, 9, clock, readings, events)
+    expected = encode_payload(
+        {
+            "v": 1, "site": "plant1", "agent": "agent1", "seq": 1, "prev": None, "created": 9,
+            "clock": clock,
+            "readings": [
+                {"id": r[0], "ts": r[1], "value": r[2], "quality": r[3]}
+                | ({"reason": r[4]} if r[4] else {})
+                | (r[5] or {})
+                for r in readings
+            ],
+            "events": events,
+        }
+    )  # fmt: skip
+    assert b.payload == expected
+    parse_payload(b.payload)
