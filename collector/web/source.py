@@ -264,8 +264,8 @@ class WebSource:
                     aggregation=str(item.get("aggregation") or ""),
                 )
         by_param: dict[str, list[str]] = {}
-        for s in self.store.series(site):
-            by_param.setdefault(s.param, []).append(s.agent)
+        for agent, param in self._series_names(site):
+            by_param.setdefault(param, []).append(agent)
         for pid, agents in by_param.items():
             base = found.get(pid) or _known_param(pid) or ParamInfo(pid, pid, "", "", "", key=False)
             found[pid] = ParamInfo(
@@ -282,8 +282,34 @@ class WebSource:
     def param(self, site: str, param: str) -> ParamInfo | None:
         return next((p for p in self.catalogue(site) if p.id == param), None)
 
+    def _series_names(self, site: str) -> list[tuple[str, str]]:
+        """(agent, param) of every stored series, without ``store.series``'s row counts."""
+        db = self._db()
+        if db is not None:
+            try:
+                return db.execute(
+                    "SELECT a.agent, s.param FROM series s JOIN agents a ON a.id = s.agent_id "
+                    "WHERE a.site = ? ORDER BY a.agent, s.param",
+                    (site,),
+                ).fetchall()
+            except sqlite3.Error:
+                pass
+        return [(x.agent, x.param) for x in self.store.series(site)]
+
     def latest_ts(self, site: str) -> int | None:
-        lasts = [s.last_ts for s in self.store.series(site) if s.last_ts is not None]
+        """Newest reading of the site: one index probe per series on the SQLite path."""
+        db = self._db()
+        if db is not None:
+            try:
+                (last,) = db.execute(
+                    "SELECT max((SELECT max(ts) FROM readings r WHERE r.series_id = s.id)) "
+                    "FROM series s JOIN agents a ON a.id = s.agent_id WHERE a.site = ?",
+                    (site,),
+                ).fetchone()
+                return None if last is None else int(last)
+            except sqlite3.Error:
+                pass
+        lasts = [x.last_ts for x in self.store.series(site) if x.last_ts is not None]
         return max(lasts) if lasts else None
 
     def default_month(self, site: str) -> str:
@@ -370,8 +396,19 @@ class WebSource:
         marks = ",".join("?" * len(ids))
         where = f"series_id IN ({marks}) AND ts >= ? AND ts < ?"
         args: list[Any] = [*ids, start, end]
-        (count,) = db.execute(f"SELECT count(*) FROM readings WHERE {where}", args).fetchone()
         out = Series()
+        width = bucket_width(start, end, buckets)
+        grouped = db.execute(
+            # An interval reading's own min/max (of its samples) widen the band: a spike
+            # shorter than the interval still shows.
+            f"SELECT (ts - ?) / ? AS b, avg(value), "
+            f"min(CASE WHEN value IS NULL THEN NULL ELSE coalesce(min, value) END), "
+            f"max(CASE WHEN value IS NULL THEN NULL ELSE coalesce(max, value) END), "
+            f"count(value), sum(quality != 'good'), count(*) "
+            f"FROM readings WHERE {where} GROUP BY b ORDER BY b",
+            [start, width, *args],
+        ).fetchall()
+        count = sum(row[6] for row in grouped)
         if count <= buckets:
             for ts, value, quality, lo, hi in db.execute(
                 f"SELECT ts, value, quality, CASE WHEN value IS NULL THEN NULL "
@@ -386,33 +423,18 @@ class WebSource:
                 out.n.append(0 if value is None else 1)
                 out.flagged.append(0 if quality == "good" else 1)
         else:
-            width = bucket_width(start, end, buckets)
             out.bucket_ms = width
-            for b, mean, lo, hi, n, bad in db.execute(
-                # An interval reading's own min/max (of its samples) widen the band: a spike
-                # shorter than the interval still shows.
-                f"SELECT (ts - ?) / ? AS b, avg(value), "
-                f"min(CASE WHEN value IS NULL THEN NULL ELSE coalesce(min, value) END), "
-                f"max(CASE WHEN value IS NULL THEN NULL ELSE coalesce(max, value) END), "
-                f"count(value), "
-                f"sum(quality != 'good') FROM readings WHERE {where} GROUP BY b ORDER BY b",
-                [start, width, *args],
-            ):
+            for b, mean, lo, hi, n, bad, _ in grouped:
                 out.t.append(start + b * width + width // 2)
                 out.mean.append(mean)
                 out.min.append(lo)
                 out.max.append(hi)
                 out.n.append(n)
                 out.flagged.append(bad or 0)
-        limit = interval * 3 // 2
-        gaps: list[tuple[int, int]] = [
-            (prev, ts)
-            for prev, ts in db.execute(
-                f"SELECT prev, ts FROM (SELECT ts, lag(ts) OVER (ORDER BY ts) AS prev "
-                f"FROM readings WHERE {where}) WHERE ts - prev > ?",
-                [*args, limit],
-            )
-        ]
+        # Holes: one pass over the primary key in Python is about twice as fast here as
+        # SQLite's lag() window, which materialises the whole range first.
+        cur = db.execute(f"SELECT ts FROM readings WHERE {where} ORDER BY ts", args)
+        gaps = find_gaps((row[0] for row in cur), start, end, interval)
         flagged = [
             {"ts": ts, "value": value, "quality": quality, "reason": reason}
             for ts, value, quality, reason in db.execute(
