@@ -206,7 +206,7 @@ class Collector:
         self.http_port = sockets[0].getsockname()[1] if sockets else self.config.http.port
 
     async def wait_until(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-        """Wait until ``predicate()`` holds, re-checking after every committed group."""
+        """Wait until ``predicate()`` holds, re-checked after every committed group and connect."""
 
         async def _wait() -> None:
             async with self._committed:
@@ -234,6 +234,8 @@ class Collector:
                         extra={"fields": {"broker": f"{cfg.host}:{cfg.port}", "filters": filters}},
                     )
                     self.connected.set()
+                    async with self._committed:
+                        self._committed.notify_all()
                     await self._republish_acks(conn)
                     while not self._stopping:
                         self._waiting_for_messages = True
@@ -308,11 +310,12 @@ class Collector:
                 acks[key] = tx.contiguous_through(*key)
         for site, agent, online, data in statuses:
             self.store.record_status(site, agent, online, data, received)
+        # Counted only now that they are stored: tests and callers wait on these counters.
+        self.stats.status_messages += sum(1 for m in group if m.topic.endswith("/status"))
         self._account(decisions)
         return {k: v for k, v in acks.items() if v > 0}
 
     def _status(self, msg: InboundMessage) -> tuple[str, str, bool, dict[str, Any] | None] | None:
-        self.stats.status_messages += 1
         if not msg.payload:
             return None  # a cleared retained message
         try:
