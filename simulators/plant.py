@@ -305,9 +305,13 @@ class PlantSimulator:
             self._down_for_restart = False
 
     async def _supervise(self) -> None:
+        # asyncio.wait, not wait_for: on 3.11 wait_for can swallow a cancel that races a wake
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=0.05)
+            waiter = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait({waiter}, timeout=0.05)
+            finally:
+                waiter.cancel()
             self._wake.clear()
             try:
                 await self.sync()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+import struct
 from collections.abc import Iterable
 
 import pytest
@@ -83,6 +84,21 @@ async def mbpoll_read(port: int, unit: int, table: str, address: int, count: int
             words[int(m.group(1))] = int(m.group(2), 16)
     assert sorted(words) == list(range(address, address + count)), out.decode()
     return [words[a] for a in range(address, address + count)]
+
+
+async def raw_request(port: int, unit: int, function: int, address: int, count: int) -> bytes:
+    """Send one Modbus TCP request on a fresh socket; return every byte until the server
+    closes (b"" means it hung up without answering) or one full answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    pdu = struct.pack(">BHH", function, address, count)
+    writer.write(struct.pack(">HHHB", 1, 0, len(pdu) + 1, unit) + pdu)
+    await writer.drain()
+    head = await reader.read(7)
+    body = b""
+    if len(head) == 7:
+        body = await reader.readexactly(struct.unpack(">H", head[4:6])[0] - 1)
+    writer.close()
+    return head + body
 
 
 def client(port: int, timeout: float = 3.0) -> AsyncModbusTcpClient:
