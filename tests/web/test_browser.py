@@ -48,6 +48,25 @@ def test_parameter_chart_renders_points_and_gap(
     browser_page,
     tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
+    # A record for the month, so the chart also marks the substituted outage.
+    from collector.records.builder import build_record
+    from collector.records.versions import RecordVersions
+    from protocols.keys import generate_private_key
+    from protocols.record import RecordSettings
+
+    settings = RecordSettings.from_dict(
+        {"site": SITE, "month": MONTH, "timezone": "Asia/Shanghai", "industry": "aluminium"}
+    )
+    with RecordVersions(env.store.path) as versions:
+        build_record(
+            env.store,
+            versions,
+            settings,
+            signing_key=generate_private_key(),
+            out_dir=env.records_dir,
+            workers=1,
+        )
+
     page = browser_page
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -70,6 +89,9 @@ def test_parameter_chart_renders_points_and_gap(
     # Anode effects are site events: marked on every parameter's chart of the potline.
     assert int(chart.get_attribute("data-anode-effects") or 0) == len(env.filled.anode_effects)
     assert page.evaluate("window.mrvChart.downsampled") is True
+    subs = int(chart.get_attribute("data-substitutions") or 0)
+    assert subs >= 1
+    assert page.locator("#chart .chart-overlay .sub").count() == subs
     # The gap table lists the outage.
     assert page.locator("#gap-table tbody tr").count() >= gaps
     page.screenshot(path=str(tmp_path / "parameter-month.png"), full_page=True)
@@ -111,4 +133,13 @@ def test_parameter_chart_renders_points_and_gap(
     page.wait_for_selector("#completeness")
     assert page.locator("#tile-gaps").inner_text().strip() == "1"
     page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
+
+    # The record page: parameters table, evidence and the bundle download for a verifier.
+    page.goto(served.url + f"/sites/{SITE}/records/{MONTH}")
+    page.wait_for_selector("#record-parameters")
+    assert page.locator("#record-evidence tbody tr").count() >= 1
+    with page.expect_download() as download:
+        page.click("#bundle-download")
+    assert download.value.suggested_filename == f"mrv-{SITE}-{MONTH}-v1.zip"
+    page.screenshot(path=str(tmp_path / "record.png"), full_page=True)
     assert errors == []

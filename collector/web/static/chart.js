@@ -168,6 +168,7 @@
     ctx.setTransform(s.dpr, 0, 0, s.dpr, 0, 0);
     ctx.clearRect(0, 0, s.w, s.h);
     clearOverlay();
+    tooltip.hidden = true; // it described the previous view
 
     var pw = s.w - PAD.left - PAD.right;
     var ph = s.h - PAD.top - PAD.bottom;
