@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from collector.web.auth import api_principal, require_admin, require_download, require_site
 from collector.web.downsample import DEFAULT_BUCKETS, MAX_BUCKETS
-from collector.web.records import RecordsReader, RecordVersion, zip_stream
+from collector.web.records import BuildUnavailable, RecordsReader, RecordVersion, zip_stream
 from collector.web.source import WebSource, month_bounds, month_of
 from collector.web.tokens import TokenError, TokenInfo, TokenStore
 from protocols.ids import ID_PATTERN
@@ -464,6 +464,40 @@ def bundle(
     _site(request, who, site)
     require_download(who, site)
     return bundle_response(_version(request, site, month, version))
+
+
+class BuildRequest(BaseModel):
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+@router.post(
+    "/sites/{site}/records/{month}/build",
+    status_code=201,
+    summary="Build, sign and store the next version of a monthly record (admin)",
+    description="Like `mrv-collector record build`; rebuilding a month needs a `reason`.",
+)
+def build(
+    request: Request,
+    who: Who,
+    site: SiteId,
+    month: Month,
+    body: Annotated[BuildRequest, Body()] = BuildRequest(),
+) -> dict[str, Any]:
+    require_admin(who)
+    _site(request, who, site)
+    builder = request.app.state.builder
+    if builder is None:
+        raise HTTPException(
+            503, "this web app cannot build records; use mrv-collector record build"
+        )
+    from protocols.errors import MrvError
+
+    try:
+        return builder(site, month, body.reason)  # type: ignore[no-any-return]
+    except BuildUnavailable as exc:
+        raise HTTPException(503, str(exc)) from None
+    except (MrvError, ValueError) as exc:  # RecordError, MethodError, KeyFileError
+        raise HTTPException(409 if "reason" in str(exc) else 422, str(exc)) from None
 
 
 # -- admin: tokens and keys ------------------------------------------------------------------

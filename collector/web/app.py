@@ -23,7 +23,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from collector.web.auth import LoginRequired
-from collector.web.records import RecordsReader, records_for
+from collector.web.records import RecordsReader, record_builder, records_for
 from collector.web.source import EvidenceReader, WebSource
 from collector.web.tokens import TokenStore
 
@@ -65,6 +65,7 @@ def create_app(
     tokens: TokenStore | None = None,
     secure_cookies: bool = False,
     admin_store: Any | None = None,
+    builder: Any | None = None,
 ) -> FastAPI:
     """Build the web app over an evidence store.
 
@@ -72,7 +73,8 @@ def create_app(
     store's own ``path``); ``sites`` the collector config's site table (names, industry, time
     zone); ``records``/``records_dir`` where monthly records and bundles are read from;
     ``admin_store`` the writable store for admin actions such as key enrolment (default:
-    ``store`` when it can enroll).
+    ``store`` when it can enroll); ``builder`` a ``build(site, month, reason) -> dict`` for
+    the admin record-build endpoint (see ``records.record_builder``; absent: 503).
     """
     db_path = Path(database) if database is not None else getattr(store, "path", None)
     if db_path is None and tokens is None:
@@ -99,6 +101,7 @@ def create_app(
     app.state.records = records or records_for(records_dir, db_path)
     app.state.secure_cookies = secure_cookies
     app.state.admin_store = admin_store if admin_store is not None else store
+    app.state.builder = builder
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     _template_globals(templates)
     app.state.templates = templates
@@ -117,12 +120,16 @@ def create_app(
 def collector_app(collector: Any) -> FastAPI:
     """``http.app`` hook: the web app for a running ``collector.service.Collector``."""
     cfg = collector.config
+    records_dir = Path(cfg.data_dir) / "records"
     return create_app(
         collector.store,
         database=cfg.database_path,
         sites=cfg.sites,
-        records_dir=Path(cfg.data_dir) / "records",
+        records_dir=records_dir,
         secure_cookies=False,
+        builder=record_builder(
+            collector.store, cfg.database_path, cfg.sites, records_dir, cfg.signing_key
+        ),
     )
 
 

@@ -263,3 +263,57 @@ def zip_stream(directory: Path, prefix: str, chunk: int = 1 << 16) -> Iterator[b
                         yield pipe.take()
             yield pipe.take()
     yield pipe.take()
+
+
+class BuildUnavailable(Exception):
+    """Records cannot be built from this web app (no signing key configured)."""
+
+
+def record_builder(
+    store: Any,
+    database: Path | str,
+    sites: dict[str, Any],
+    out_dir: Path | str,
+    signing_key: Path | str | None,
+) -> Any:
+    """A ``build(site, month, reason) -> dict`` for the admin API, using the record builder
+    (``collector.records``) exactly as ``mrv-collector record build`` does."""
+
+    def build(site: str, month: str, reason: str | None) -> dict[str, Any]:
+        from collector.records.builder import build_record
+        from collector.records.versions import RecordVersions
+        from protocols.keys import load_private_key
+        from protocols.record import RecordSettings
+
+        if signing_key is None:
+            raise BuildUnavailable(
+                "the collector config has no signing_key; records are built with "
+                "`mrv-collector record build` or after setting signing_key"
+            )
+        key = load_private_key(signing_key)
+        data: dict[str, Any] = {"site": site, "month": month}
+        cfg = sites.get(site)
+        if cfg is not None:
+            data["timezone"] = getattr(cfg, "timezone", "Asia/Shanghai")
+            data["industry"] = getattr(cfg, "industry", "other")
+        settings = RecordSettings.from_dict(data)
+        with RecordVersions(database) as versions:
+            prev = versions.latest(site, month)
+            res = build_record(
+                store,
+                versions,
+                settings,
+                signing_key=key,
+                out_dir=Path(out_dir),
+                reason=reason or ("initial build" if prev is None else ""),
+            )
+        return {
+            "site": site,
+            "month": month,
+            "version": res.version,
+            "record_sha256": res.record_sha256,
+            "bundle": res.bundle_dir.name,
+            "flags": [f.get("code") for f in res.record.get("flags", [])],
+        }
+
+    return build

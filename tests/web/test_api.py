@@ -539,3 +539,59 @@ async def test_records_built_by_the_record_builder(env: Env, client: httpx.Async
     ).json()
     assert series["substitutions"], "the outage is substituted in the built record"
     assert all(s["record_version"] == 1 for s in series["substitutions"])
+
+
+async def test_admin_builds_records_through_the_api(env: Env, tmp_path: Path) -> None:
+    from collector.web import create_app
+    from collector.web.records import record_builder
+    from protocols.keys import write_key_pair
+    from tests.web.conftest import SITES
+
+    key_path, _ = write_key_pair(tmp_path / "keys", name="collector")
+    app = create_app(
+        env.store,
+        sites=SITES,
+        records_dir=env.records_dir,
+        builder=record_builder(env.store, env.store.path, SITES, env.records_dir, key_path),
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        url = f"{S}/records/{MONTH}/build"
+        r = await c.post(url, json={}, headers=auth(env.tokens["verifier"]))
+        assert r.status_code == 403
+        r = await c.post(url, json={}, headers=auth(env.tokens["admin"]))
+        assert r.status_code == 201, r.text
+        assert r.json()["version"] == 1 and r.json()["bundle"] == f"{SITE}_{MONTH}_v1"
+        r = await c.post(url, json={}, headers=auth(env.tokens["admin"]))
+        assert r.status_code == 409 and "reason" in r.json()["error"]["message"]
+        r = await c.post(url, json={"reason": "late data"}, headers=auth(env.tokens["admin"]))
+        assert r.status_code == 201 and r.json()["version"] == 2
+        body = (await c.get(f"{S}/records", headers=auth(env.tokens["viewer"]))).json()
+        versions = body["records"][0]["versions"]
+        assert [(v["version"], v["reason"]) for v in versions] == [
+            (2, "late data"),
+            (1, "initial build"),
+        ]
+
+
+async def test_build_unavailable_without_a_builder(env: Env, client: httpx.AsyncClient) -> None:
+    r = await client.post(f"{S}/records/{MONTH}/build", json={}, headers=auth(env.tokens["admin"]))
+    assert r.status_code == 503
+    assert r.json()["error"]["code"] == "unavailable"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/api/v1/tokens"),
+        ("DELETE", "/api/v1/tokens/1"),
+        ("POST", f"{S}/keys"),
+        ("POST", f"{S}/records/{MONTH}/build"),
+    ],
+)
+async def test_admin_actions_need_a_token(
+    client: httpx.AsyncClient, method: str, path: str
+) -> None:
+    r = await client.request(method, path, json={})
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "unauthorized"
