@@ -288,9 +288,9 @@ def verify_bundle(
             progress("batches", done / size if size else 1.0)
 
     t1 = time.perf_counter()
-    with worker_pool(workers) as mapper:
+    with worker_pool(workers) as pool:
         scan = scan_batches(
-            settings, batches, keys=agent_keys, mapper=mapper, workers=workers, progress=scanned
+            settings, batches, keys=agent_keys, pool=pool, workers=workers, progress=scanned
         )
         n0 = len(problems)
         for li in scan.lines:
@@ -403,7 +403,7 @@ def verify_bundle(
 
         # 5b. recompute and compare
         n0 = len(problems)
-        comp = finish(settings, scan.partial, mapper=mapper)
+        comp = finish(settings, scan.partial, pool=pool)
     expected = comp.body
     found = {k: v for k, v in record.items() if k not in METADATA_KEYS}
     # JSON round trip: the recomputed body in the same types the file has

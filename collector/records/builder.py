@@ -28,7 +28,7 @@ from collector.models import EnrolledKey, StoredEnvelope
 from collector.records import bundle as B
 from collector.records.csv_writer import write_readings_csv
 from collector.records.report import write_report
-from collector.records.runner import default_workers, finish, scan_batches, worker_pool
+from collector.records.runner import ChunkScanner, default_workers, finish, worker_pool
 from collector.records.versions import RecordVersion, RecordVersions
 from protocols.keys import Ed25519PrivateKey, public_jwk
 from protocols.record import RecordError, RecordSettings, canonical_bytes
@@ -69,15 +69,25 @@ def _iso_utc(ms: int) -> str:
     )
 
 
+#: Envelopes per chunk handed to a worker while selection goes on (≈ 60 MB of big batches).
+CHUNK_ENVELOPES = 96
+
+
 def _write_batches(
-    store: EnvelopeSource, settings: RecordSettings, path: Path, progress: Progress | None
+    store: EnvelopeSource,
+    settings: RecordSettings,
+    path: Path,
+    progress: Progress | None,
+    on_chunk: Callable[[int, int, int], None],
 ) -> int:
-    """Write the selected envelopes byte-exact, one per line, agents in order, seq ascending."""
+    """Write the selected envelopes byte-exact, one per line, agents in order, seq ascending;
+    call ``on_chunk(start, end, first_line)`` for every ``CHUNK_ENVELOPES`` written."""
     w = settings.window
     margin = settings.boundary_window_s * 1000
     lo, hi = w.start_ms - margin, w.end_ms + margin
     n = 0
     last: dict[str, int] = {}
+    chunk = [0, 0, 1]  # start offset, bytes written, first line
     with path.open("wb") as fh:
 
         def put(e: StoredEnvelope) -> None:
@@ -86,9 +96,14 @@ def _write_batches(
                 raise RecordError(f"envelope {e.agent} seq {e.seq} contains a newline")
             fh.write(e.envelope)
             fh.write(b"\n")
+            chunk[1] += len(e.envelope) + 1
             last[e.agent] = e.seq
             n += 1
-            if progress is not None and n % 64 == 0:
+            if n % CHUNK_ENVELOPES == 0:
+                fh.flush()
+                on_chunk(chunk[0], chunk[0] + chunk[1], chunk[2])
+                chunk[:] = [chunk[0] + chunk[1], 0, n + 1]
+            if progress is not None and n % 16 == 0:
                 progress("select", float(n))
 
         for e in store.envelopes_in_range(settings.site, lo, hi):
@@ -98,6 +113,7 @@ def _write_batches(
                     put(gap)
             if prev is None or e.seq > prev:
                 put(e)
+    on_chunk(chunk[0], chunk[0] + chunk[1], chunk[2])
     return n
 
 
@@ -131,32 +147,32 @@ def build_record(
     tmp.mkdir()
     try:
         batches_path = tmp / B.BATCHES
-        n = _write_batches(store, settings, batches_path, progress)
-        if n == 0:
-            raise RecordError(
-                f"no batches for site {settings.site} in {settings.month} "
-                f"({settings.window.iso(settings.window.start_ms)} .. "
-                f"{settings.window.iso(settings.window.end_ms)})"
-            )
-        timings["select_s"] = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        size = batches_path.stat().st_size
-        done = 0
+        with worker_pool(workers) as pool:
+            scanner = ChunkScanner(settings, batches_path, pool=pool)
+            n = _write_batches(store, settings, batches_path, progress, scanner.submit)
+            if n == 0:
+                raise RecordError(
+                    f"no batches for site {settings.site} in {settings.month} "
+                    f"({settings.window.iso(settings.window.start_ms)} .. "
+                    f"{settings.window.iso(settings.window.end_ms)})"
+                )
+            timings["select_s"] = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            size = batches_path.stat().st_size
+            done = 0
 
-        def scanned(nbytes: int) -> None:
-            nonlocal done
-            done += nbytes
-            if progress is not None:
-                progress("compute", done / size)
+            def scanned(nbytes: int) -> None:
+                nonlocal done
+                done += nbytes
+                if progress is not None:
+                    progress("compute", done / size)
 
-        with worker_pool(workers) as mapper:
-            scan = scan_batches(
-                settings, batches_path, mapper=mapper, workers=workers, progress=scanned
-            )
+            scanner.progress = scanned
+            scan = scanner.result()
             bad = [li for li in scan.lines if li.error]
             if bad:
                 raise RecordError(f"batches.jsonl line {bad[0].line}: {bad[0].error}")
-            comp = finish(settings, scan.partial, mapper=mapper)
+            comp = finish(settings, scan.partial, pool=pool)
         timings["compute_s"] = time.perf_counter() - t1
         t2 = time.perf_counter()
         agents: dict[str, tuple[str, str, str, dict[str, Any]]] = {}

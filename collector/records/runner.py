@@ -34,7 +34,15 @@ from protocols.record import (
 )
 from protocols.record.accumulate import SeriesAcc
 
-__all__ = ["LineInfo", "ScanResult", "default_workers", "scan_batches", "worker_pool"]
+__all__ = [
+    "ChunkScanner",
+    "LineInfo",
+    "ScanResult",
+    "default_workers",
+    "finish",
+    "scan_batches",
+    "worker_pool",
+]
 
 
 @dataclass(slots=True)
@@ -172,14 +180,66 @@ def _work(
 
 
 @contextmanager
-def worker_pool(workers: int) -> Iterator[Callable[..., Any]]:
-    """A ``map`` over ``workers`` processes (fork), or the builtin map for one worker."""
+def worker_pool(workers: int) -> Iterator[Any]:
+    """A pool of ``workers`` processes (fork), or None for in-process work."""
     if workers <= 1:
-        yield map
+        yield None
         return
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(workers) as pool:
-        yield pool.imap
+        yield pool
+
+
+def pool_map(pool: Any) -> Callable[..., Any]:
+    """``map`` over the pool (results in order), or the builtin ``map``."""
+    return map if pool is None else pool.imap
+
+
+class ChunkScanner:
+    """Scan byte ranges of a batches.jsonl file as they become available.
+
+    The builder submits each range right after writing it, so parsing and accumulation
+    overlap the selection of envelopes from the store.
+    """
+
+    def __init__(
+        self,
+        settings: RecordSettings,
+        path: Path,
+        *,
+        keys: _Keys | None = None,
+        pool: Any = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.path = path
+        self.keys = keys
+        self.pool = pool
+        self.progress = progress
+        self._sd = settings.to_dict()
+        self._pending: list[tuple[int, Any]] = []
+
+    def submit(self, start: int, end: int, first_line: int) -> None:
+        if end <= start:
+            return
+        args = (self._sd, str(self.path), start, end, first_line, self.keys)
+        if self.pool is None:
+            self._pending.append((end - start, _work(args)))
+        else:
+            self._pending.append((end - start, self.pool.apply_async(_work, (args,))))
+
+    def result(self) -> ScanResult:
+        parts: list[Partial] = []
+        lines: list[LineInfo] = []
+        for size, job in self._pending:
+            part, infos = job if isinstance(job, tuple) else job.get()
+            parts.append(_unpack(part))
+            lines.extend(infos)
+            if self.progress is not None:
+                self.progress(size)
+        if not parts:
+            parts = [accumulate(self.settings, [])]
+        return ScanResult(merge_partials(parts), sorted(lines, key=lambda x: x.line))
 
 
 def scan_batches(
@@ -187,30 +247,18 @@ def scan_batches(
     path: Path,
     *,
     keys: _Keys | None = None,
-    mapper: Callable[..., Any] = map,
+    pool: Any = None,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
 ) -> ScanResult:
     """Parse, optionally verify (``keys``: kid → (site, agent, jwk)) and accumulate every
     envelope in ``path``. ``progress`` is called with bytes done."""
-    size = path.stat().st_size
-    chunks = _chunks(size, path, workers)
-    sd = settings.to_dict()
-    jobs = [(sd, str(path), a, b, line, keys) for a, b, line in chunks]
-    parts: list[Partial] = []
-    lines: list[LineInfo] = []
-    for (a, b, _), (part, infos) in zip(chunks, mapper(_work, jobs), strict=True):
-        parts.append(_unpack(part))
-        lines.extend(infos)
-        if progress is not None:
-            progress(b - a)
-    if not parts:
-        parts = [accumulate(settings, [])]
-    return ScanResult(merge_partials(parts), sorted(lines, key=lambda x: x.line))
+    scanner = ChunkScanner(settings, path, keys=keys, pool=pool, progress=progress)
+    for a, b, line in _chunks(path.stat().st_size, path, workers * 2 if pool else 1):
+        scanner.submit(a, b, line)
+    return scanner.result()
 
 
-def finish(
-    settings: RecordSettings, partial: Partial, *, mapper: Callable[..., Any] = map
-) -> RecordComputation:
+def finish(settings: RecordSettings, partial: Partial, *, pool: Any = None) -> RecordComputation:
     """``protocols.record.finish_record`` with parameters spread over the pool."""
-    return finish_record(settings, partial, mapper=mapper)
+    return finish_record(settings, partial, mapper=pool_map(pool))

@@ -95,7 +95,7 @@ class SeriesAcc:
     clock: set[int] = field(default_factory=set)
     reasons: dict[str, int] = field(default_factory=dict)
     outside: int = 0
-    lo: int = -1  # touched interval range, -1 = none
+    lo: int = -1  # touched interval range, -1 = none (set when accumulation ends)
     hi: int = -1
     counter: list[tuple[int, float]] | None = None  # (ts, raw) of a cumulative counter
 
@@ -137,7 +137,7 @@ def accumulate(settings: RecordSettings, payloads: Iterable[bytes]) -> Partial:
     site = settings.site
     part = Partial(nk)
     series = part.series
-    rules: dict[str, bool] = {}
+    fast: dict[str, tuple[array, array, array, list[tuple[int, float]] | None, SeriesAcc]] = {}
     for payload in payloads:
         try:
             p = json.loads(payload)
@@ -172,53 +172,50 @@ def accumulate(settings: RecordSettings, payloads: Iterable[bytes]) -> Partial:
         try:
             for r in readings:
                 pid = r["id"]
-                s = series.get(pid)
-                if s is None:
-                    is_counter = rules.get(pid)
-                    if is_counter is None:
-                        is_counter = rules[pid] = rule_for(settings, pid)[0] == "counter_delta"
-                    s = series[pid] = SeriesAcc.new(nk, is_counter)
-                ts = r["ts"]
+                f = fast.get(pid)
+                if f is None:
+                    is_counter = rule_for(settings, pid)[0] == "counter_delta"
+                    acc = series[pid] = SeriesAcc.new(nk, is_counter)
+                    f = fast[pid] = (acc.val, acc.n, acc.cov, acc.counter, acc)
+                val, n, cov, ctr, acc = f
                 v = r["value"]
                 q = r["quality"]
+                ts = r["ts"]
                 k = (ts - off) // iv
-                good = v is not None and q != "bad" and v - v == 0  # v - v: NaN/inf test
-                if s.counter is not None and good:
-                    s.counter.append((ts, v))
-                if k < 0 or k >= nk:
-                    s.outside += 1
+                if v is None or q == "bad" or v - v != 0:  # v - v: NaN/inf test
+                    if 0 <= k < nk:
+                        acc.bad[k] = acc.bad.get(k, 0) + 1
+                        reason = r.get("reason") or "no value"
+                        acc.reasons[reason] = acc.reasons.get(reason, 0) + 1
+                    else:
+                        acc.outside += 1
                     continue
-                if not good:
-                    s.bad[k] = s.bad.get(k, 0) + 1
-                    reason = r.get("reason") or "no value"
-                    s.reasons[reason] = s.reasons.get(reason, 0) + 1
+                if ctr is not None:
+                    ctr.append((ts, v))
+                if k < 0 or k >= nk:
+                    acc.outside += 1
                     continue
                 if q != "good":
-                    s.uncertain[k] = s.uncertain.get(k, 0) + 1
+                    acc.uncertain[k] = acc.uncertain.get(k, 0) + 1
                 c = r.get("count")
                 if c is None:
                     c1000 = 1000
                 else:
                     e = r.get("expected")
-                    c1000 = 1000 if not e else min(1000, c * 1000 // e)
-                val = s.val
+                    c1000 = 1000 if not e or c >= e else c * 1000 // e
                 x = val[k]
                 if x != x:
                     val[k] = v
                 else:
-                    ex = s.extras.get(k)
+                    ex = acc.extras.get(k)
                     if ex is None:
-                        s.extras[k] = [float(v)]
+                        acc.extras[k] = [float(v)]
                     else:
                         ex.append(float(v))
-                s.n[k] += 1
-                s.cov[k] += c1000
-                if k > s.hi:
-                    s.hi = k
-                if k < s.lo or s.lo < 0:
-                    s.lo = k
+                n[k] += 1
+                cov[k] += c1000
                 if unsynced:
-                    s.clock.add(k)
+                    acc.clock.add(k)
         except (KeyError, TypeError) as exc:
             raise _batch_error(where, f"reading without a valid {exc}") from None
         for e in events:
@@ -233,7 +230,20 @@ def accumulate(settings: RecordSettings, payloads: Iterable[bytes]) -> Partial:
                 )
             elif t in CLOCK_EVENTS:
                 part.clock_events.append({**e, "agent": agent, "seq": seq})
+    for acc in series.values():
+        acc.lo, acc.hi = touched_range(acc.n)
     return part
+
+
+def touched_range(n: array) -> tuple[int, int]:
+    """First and last interval with a reading, or (-1, -1); a C-speed scan of the counts."""
+    b = n.tobytes()
+    size = n.itemsize
+    head = len(b) - len(b.lstrip(b"\0"))
+    if head == len(b):
+        return -1, -1
+    tail = len(b) - len(b.rstrip(b"\0"))
+    return head // size, (len(b) - tail - 1) // size
 
 
 def _merge_series(a: SeriesAcc, b: SeriesAcc) -> None:

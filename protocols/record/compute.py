@@ -54,7 +54,6 @@ from protocols.methods.aem import aem as aem_method
 from protocols.methods.counters import (
     CounterSpec,
     Replacement,
-    counter_total,
     interval_deltas,
 )
 from protocols.methods.data_quality import (
@@ -176,7 +175,11 @@ def _counter_values(
     values = [d.delta for d in deltas]
     if len(values) != nk:  # pragma: no cover - the counters module guarantees the grid
         raise MethodError(f"{pid}: counter grid has {len(values)} intervals, expected {nk}")
-    total = counter_total(readings, w.start_ms, w.end_ms, spec, replacements)
+    # bracketing as counters.counter_total defines it: a reading at/before start, at/after end
+    start_b = readings[0][0] <= w.start_ms
+    end_b = readings[-1][0] >= w.end_ms
+    kinds = sorted({kd for d in deltas for kd in d.kinds})
+    frozen = any(d.frozen for d in deltas)
     first = (
         min(readings[0][0], *(r.ts_ms for r in replacements)) if replacements else readings[0][0]
     )
@@ -188,10 +191,9 @@ def _counter_values(
     ]
     info = {
         "readings": len(readings),
-        "boundary_total": total.total,
-        "start_bracketed": total.start_bracketed,
-        "end_bracketed": total.end_bracketed,
-        "kinds": sorted(total.kinds),
+        "start_bracketed": start_b,
+        "end_bracketed": end_b,
+        "kinds": kinds,
         "replacements": [
             {
                 "ts": r.ts_ms,
@@ -208,15 +210,15 @@ def _counter_values(
             "max_rate_per_s": spec.max_rate_per_s,
         },
     }
-    for kind in sorted(total.kinds):
+    for kind in kinds:
         flags.append(_flag(f"counter_{kind}", f"counter step of kind {kind} in the month"))
-    if not total.start_bracketed:
+    if not start_b:
         flags.append(
             _flag("start_not_bracketed", "no counter reading at or before the month start")
         )
-    if not total.end_bracketed:
+    if not end_b:
         flags.append(_flag("end_not_bracketed", "no counter reading at or after the month end"))
-    if total.frozen:
+    if frozen:
         flags.append(_flag("counter_frozen", "counter did not change for the configured time"))
     return values, covered, info, flags
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from datetime import UTC, datetime
@@ -200,7 +201,20 @@ def test_counter_rollover_replacement_and_gap_by_hand(month: tuple) -> None:
     # 10 MWh/h for 672 h: 3000 (9000 → 2000 across the wrap) + 5 (to the old meter's final
     # 2005) + 5 (new meter 0 → 5 by k=301) + 10 × 371 = 6720
     assert e["value"] == 6720.0
-    assert e["counter"]["boundary_total"] == pytest.approx(6720.0)
+    from protocols.methods.counters import CounterSpec, Replacement, counter_total
+
+    s, envs, _ = month
+    ctr = sorted(
+        (r["ts"], r["value"])
+        for env in envs
+        for r in json.loads(parse_envelope(env).payload)["readings"]
+        if r["id"] == "dc_energy_mwh"
+    )
+    rep = Replacement(s.window.start_ms + 300 * H + H // 2, 2005, 0)
+    boundary = counter_total(
+        ctr, s.window.start_ms, s.window.end_ms, CounterSpec(max_raw=9999), [rep]
+    )
+    assert boundary.total == pytest.approx(6720.0)  # the counters module agrees
     assert e["counter"]["start_bracketed"] and e["counter"]["end_bracketed"]
     assert set(e["counter"]["kinds"]) >= {"rollover", "replacement"}
     assert {"counter_rollover", "counter_replacement"} <= {f["code"] for f in e["flags"]}

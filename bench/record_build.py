@@ -1,0 +1,182 @@
+"""Benchmark: build and verify one site-month record with 100 key parameters at 1-minute
+resolution (31 days × 1440 min × 100 ≈ 4.46 M interval readings).
+
+    .venv/bin/python bench/record_build.py [--data-dir DIR] [--workers N] [--json]
+
+Setup (not timed, cached in DIR between runs): an aluminium site with one agent whose
+batches carry 5,000 readings each (50 minutes of 100 parameters: catalogue parameters —
+means with count/expected, sums, four cumulative counters — and 86 cell voltages), a few
+injected gaps, signed with Ed25519 and ingested through the collector's real verification
+pipeline into the SQLite evidence store. Timed: ``build_record`` (select envelopes, compute
+on all cores, sign, write the whole bundle incl. readings.csv and report.html) and
+``verify_bundle`` (every signature, the chain, full recomputation and comparison).
+Goal (issue 7): build ≤ 10 s, verify ≤ 30 s on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from collector.evidence_store import SqliteEvidenceStore  # noqa: E402
+from collector.pipeline import Accepted, VerificationPipeline  # noqa: E402
+from collector.records.builder import build_record  # noqa: E402
+from collector.records.versions import RecordVersions  # noqa: E402
+from collector.verify_bundle import verify_bundle  # noqa: E402
+from protocols.envelope import payload_hash, sign_envelope  # noqa: E402
+from protocols.keys import generate_private_key, public_jwk  # noqa: E402
+from protocols.payload import encode_payload  # noqa: E402
+from protocols.record import RecordSettings  # noqa: E402
+
+SITE, AGENT, MONTH = "bench_smelter", "pot1", "2026-10"
+MIN = 60_000
+PER_BATCH_MIN = 50
+
+MEANS = ["line_current_ka", "cell_voltage_avg_v", "operating_cells", "active_power_mw"]
+SUMS = ["al_production_t", "ae_minutes", "operating_cell_days", "anode_consumption_t",
+        "line_charge_ka_h", "ae_count"]
+COUNTERS = ["dc_energy_mwh", "ac_energy_mwh", "power_import_mwh", "power_export_mwh"]
+CELLS = [f"cell_{i:03d}_v" for i in range(1, 101 - len(MEANS) - len(SUMS) - len(COUNTERS))]
+PARAMS = MEANS + SUMS + COUNTERS + CELLS
+assert len(PARAMS) == 100
+
+
+def _value(pid: str, k: int) -> float:
+    if pid == "line_current_ka":
+        return 400.0 + 2.0 * math.sin(k / 300.0)
+    if pid == "cell_voltage_avg_v":
+        return 4.05
+    if pid == "operating_cells":
+        return 300.0
+    if pid == "active_power_mw":
+        return 520.0
+    if pid == "al_production_t":
+        return round(0.00805375 * 400 * 0.935 * 300 / 1440, 6)
+    if pid == "ae_minutes":
+        return 0.002
+    if pid == "operating_cell_days":
+        return 300 / 1440
+    if pid == "ae_count":
+        return 0.0
+    if pid in ("anode_consumption_t", "line_charge_ka_h"):
+        return 0.5 if pid == "anode_consumption_t" else 400 / 60
+    if pid == "dc_energy_mwh":
+        return float((10_000_000 + 8 * k) % 2**24)  # wraps within the month
+    if pid == "ac_energy_mwh":
+        return 5_000_000.0 + 8.3 * k
+    if pid in ("power_import_mwh", "power_export_mwh"):
+        return 1_000.0 + 8.5 * k
+    return 4.0 + (k % 17) * 0.01  # cell voltages
+
+
+def setup(data: Path) -> tuple[Path, int]:
+    """Generate and ingest the month once; returns the store path and reading count."""
+    db = data / "evidence.sqlite"
+    marker = data / "ready.json"
+    if marker.exists():
+        return db, json.loads(marker.read_text())["readings"]
+    if data.exists():
+        shutil.rmtree(data)
+    data.mkdir(parents=True)
+    settings = RecordSettings(site=SITE, month=MONTH, interval_s=60)
+    start, end = settings.window.start_ms, settings.window.end_ms
+    key = generate_private_key()
+    kid = public_jwk(key)["kid"]
+    pipe = VerificationPipeline()
+    t0 = time.perf_counter()
+    n = 0
+    seq, prev = 0, None
+    with SqliteEvidenceStore(db) as store:
+        store.enroll_key(SITE, AGENT, public_jwk(key))
+        k0, k1 = -10, (end - start) // MIN + 10
+        for a in range(k0, k1, PER_BATCH_MIN):
+            readings = []
+            for k in range(a, min(a + PER_BATCH_MIN, k1)):
+                ts = start + (k + 1) * MIN  # stamped at the end of minute k
+                gap = 5000 <= k < 5030 or 20000 <= k < 20003  # injected outages
+                for pid in PARAMS:
+                    if gap and not pid.startswith("cell_0"):
+                        continue
+                    r = {"id": pid, "ts": ts, "value": _value(pid, k), "quality": "good"}
+                    if pid in MEANS or pid in CELLS:
+                        r["count"], r["expected"] = (60, 60) if k % 997 else (45, 60)
+                    readings.append(r)
+            seq += 1
+            payload = encode_payload({
+                "v": 1, "site": SITE, "agent": AGENT, "seq": seq, "prev": prev,
+                "created": start + (a + PER_BATCH_MIN) * MIN, "clock": {"source": "ntp",
+                "synced": True, "offset_ms": 0.4}, "readings": readings, "events": [],
+            })
+            prev = payload_hash(payload)
+            env = sign_envelope(payload, key, kid)
+            with store.ingest() as tx:
+                d = pipe.decide(f"mrv/v1/{SITE}/{AGENT}/data", env, tx)
+                assert isinstance(d, Accepted), d
+                tx.store_batch(d, 0)
+            n += len(readings)
+    marker.write_text(json.dumps({"readings": n, "setup_s": time.perf_counter() - t0}))
+    return db, n
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data-dir", type=Path, default=Path("/tmp/mrv-bench-records"))
+    ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    t = time.perf_counter()
+    db, n = setup(args.data_dir)
+    setup_s = time.perf_counter() - t
+    out = args.data_dir / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    settings = RecordSettings(site=SITE, month=MONTH, interval_s=60)
+    key = generate_private_key()
+    with SqliteEvidenceStore(db) as store, RecordVersions(args.data_dir / "versions.sqlite") as v:
+        # a fresh versions table per run, so every run builds v1
+        v._db.execute("DROP TRIGGER IF EXISTS records_no_delete")
+        v._db.execute("DELETE FROM records")
+        t0 = time.perf_counter()
+        res = build_record(store, v, settings, signing_key=key, out_dir=out, workers=args.workers)
+        build_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    rep = verify_bundle(res.bundle_dir, workers=args.workers)
+    verify_s = time.perf_counter() - t0
+    sizes = {p.name: p.stat().st_size for p in res.bundle_dir.iterdir()}
+    result = {
+        "command": "PYTHONPATH=. .venv/bin/python bench/record_build.py "
+        f"--data-dir {args.data_dir} --workers {args.workers}",
+        "machine": f"{platform.machine()} {os.cpu_count()} CPU, Python {platform.python_version()}",
+        "parameters": len(PARAMS),
+        "interval_readings": n,
+        "batches": res.record["summary"]["batches"],
+        "setup_s": round(setup_s, 2),
+        "build_s": round(build_s, 2),
+        "build_breakdown_s": {k: round(x, 2) for k, x in res.timings.items()},
+        "verify_s": round(verify_s, 2),
+        "verified": rep.ok,
+        "values_compared": rep.stats.get("values_compared"),
+        "workers": args.workers,
+        "bundle_bytes": sizes,
+        "peak_rss_mb_parent": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "goal": "build <= 10 s, verify <= 30 s",
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for k, x in result.items():
+            print(f"{k:>22}: {x}")
+    return 0 if rep.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
