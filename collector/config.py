@@ -95,7 +95,8 @@ class HttpConfig(_Strict):
     enabled: bool = False
     host: str = "127.0.0.1"
     port: int = Field(default=8470, ge=0, le=65535)
-    #: ``module:function`` returning an ASGI app for a ``Collector``; the web UI plugs in here.
+    #: ``module:function`` returning an ASGI app for a ``Collector``; default: the web UI
+    #: (``collector.web:collector_app``).
     app: str | None = None
 
 

@@ -40,6 +40,9 @@ log = logging.getLogger("collector.ingest")
 #: How long shutdown waits for the group in progress (commit + acks) before cancelling it.
 STOP_TIMEOUT_S = 15.0
 
+#: The verifier web UI and HTTP API (issue 8), served when ``http.enabled`` names no other app.
+DEFAULT_HTTP_APP = "collector.web:collector_app"
+
 #: ``factory(collector) -> ASGI app``: how the HTTP API / web UI plugs into ``run``.
 AppFactory = Callable[["Collector"], Any]
 
@@ -138,8 +141,8 @@ class Collector:
             self.mirror = InfluxMirror(self.config.influx, self.store)
             self._tasks.append(asyncio.create_task(self.mirror.run(), name="mrv-influx-mirror"))
         app = self._http_app
-        if app is None and self.config.http.enabled and self.config.http.app:
-            app = load_app_factory(self.config.http.app)
+        if app is None and self.config.http.enabled:
+            app = load_app_factory(self.config.http.app or DEFAULT_HTTP_APP)
         if app is not None and (self.config.http.enabled or self._http_app is not None):
             await self._start_http(app)
 
