@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -92,7 +92,7 @@ def create_app(
             "a site that does not exist. Times are UTC epoch milliseconds."
         ),
         version="1",
-        docs_url="/docs",
+        docs_url=None,  # our own /docs works offline; Swagger UI (CDN) at /docs/swagger
         redoc_url=None,
         openapi_url="/openapi.json",
     )
@@ -113,6 +113,7 @@ def create_app(
 
     app.include_router(api_router, prefix=API_PREFIX)
     app.include_router(page_router)
+    _install_docs(app, templates)
     _install_error_handlers(app)
     return app
 
@@ -142,6 +143,22 @@ def _template_globals(templates: Jinja2Templates) -> None:
     env.filters["num"] = fmt.num
     env.filters["pct"] = fmt.pct
     env.filters["ago"] = fmt.ago
+
+
+def _install_docs(app: FastAPI, templates: Jinja2Templates) -> None:
+    """``/docs``: the API reference rendered here from the OpenAPI schema, so it works on an
+    offline plant network; ``/docs/swagger``: FastAPI's Swagger UI, which loads from a CDN."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+    def docs(request: Request) -> Response:
+        return templates.TemplateResponse(
+            request, "api_docs.html", {"spec": app.openapi(), "who": None}
+        )
+
+    @app.get("/docs/swagger", include_in_schema=False, response_class=HTMLResponse)
+    def swagger() -> Response:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} (Swagger UI)")
 
 
 def _wants_json(request: Request) -> bool:

@@ -490,7 +490,11 @@ async def test_openapi_docs(client: httpx.AsyncClient) -> None:
     paths = r.json()["paths"]
     assert "/api/v1/sites/{site}/parameters/{param}/series" in paths
     assert not any(p.startswith("/sites") for p in paths)  # pages are not API
-    assert (await client.get("/docs")).status_code == 200
+    docs = await client.get("/docs")
+    assert docs.status_code == 200
+    assert "/api/v1/sites/{site}/records/{month}/bundle" in docs.text
+    assert "cdn." not in docs.text  # the reference works offline
+    assert (await client.get("/docs/swagger")).status_code == 200
 
 
 async def test_records_built_by_the_record_builder(env: Env, client: httpx.AsyncClient) -> None:
