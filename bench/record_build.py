@@ -28,23 +28,29 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from collector.evidence_store import SqliteEvidenceStore  # noqa: E402
-from collector.pipeline import Accepted, VerificationPipeline  # noqa: E402
-from collector.records.builder import build_record  # noqa: E402
-from collector.records.versions import RecordVersions  # noqa: E402
-from collector.verify_bundle import verify_bundle  # noqa: E402
-from protocols.envelope import payload_hash, sign_envelope  # noqa: E402
-from protocols.keys import generate_private_key, public_jwk  # noqa: E402
-from protocols.payload import encode_payload  # noqa: E402
-from protocols.record import RecordSettings  # noqa: E402
+from collector.evidence_store import SqliteEvidenceStore
+from collector.pipeline import Accepted, VerificationPipeline
+from collector.records.builder import build_record
+from collector.records.versions import RecordVersions
+from collector.verify_bundle import verify_bundle
+from protocols.envelope import payload_hash, sign_envelope
+from protocols.keys import generate_private_key, public_jwk
+from protocols.payload import encode_payload
+from protocols.record import RecordSettings
 
 SITE, AGENT, MONTH = "bench_smelter", "pot1", "2026-10"
 MIN = 60_000
 PER_BATCH_MIN = 50
 
 MEANS = ["line_current_ka", "cell_voltage_avg_v", "operating_cells", "active_power_mw"]
-SUMS = ["al_production_t", "ae_minutes", "operating_cell_days", "anode_consumption_t",
-        "line_charge_ka_h", "ae_count"]
+SUMS = [
+    "al_production_t",
+    "ae_minutes",
+    "operating_cell_days",
+    "anode_consumption_t",
+    "line_charge_ka_h",
+    "ae_count",
+]
 COUNTERS = ["dc_energy_mwh", "ac_energy_mwh", "power_import_mwh", "power_export_mwh"]
 CELLS = [f"cell_{i:03d}_v" for i in range(1, 101 - len(MEANS) - len(SUMS) - len(COUNTERS))]
 PARAMS = MEANS + SUMS + COUNTERS + CELLS
@@ -112,11 +118,19 @@ def setup(data: Path) -> tuple[Path, int]:
                         r["count"], r["expected"] = (60, 60) if k % 997 else (45, 60)
                     readings.append(r)
             seq += 1
-            payload = encode_payload({
-                "v": 1, "site": SITE, "agent": AGENT, "seq": seq, "prev": prev,
-                "created": start + (a + PER_BATCH_MIN) * MIN, "clock": {"source": "ntp",
-                "synced": True, "offset_ms": 0.4}, "readings": readings, "events": [],
-            })
+            payload = encode_payload(
+                {
+                    "v": 1,
+                    "site": SITE,
+                    "agent": AGENT,
+                    "seq": seq,
+                    "prev": prev,
+                    "created": start + (a + PER_BATCH_MIN) * MIN,
+                    "clock": {"source": "ntp", "synced": True, "offset_ms": 0.4},
+                    "readings": readings,
+                    "events": [],
+                }
+            )
             prev = payload_hash(payload)
             env = sign_envelope(payload, key, kid)
             with store.ingest() as tx:
@@ -126,6 +140,13 @@ def setup(data: Path) -> tuple[Path, int]:
             n += len(readings)
     marker.write_text(json.dumps({"readings": n, "setup_s": time.perf_counter() - t0}))
     return db, n
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (the worker pools)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def main() -> int:
@@ -145,12 +166,12 @@ def main() -> int:
         # a fresh versions table per run, so every run builds v1
         v._db.execute("DROP TRIGGER IF EXISTS records_no_delete")
         v._db.execute("DELETE FROM records")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu()
         res = build_record(store, v, settings, signing_key=key, out_dir=out, workers=args.workers)
-        build_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
+        build_s, build_cpu = time.perf_counter() - t0, _cpu() - c0
+    t0, c0 = time.perf_counter(), _cpu()
     rep = verify_bundle(res.bundle_dir, workers=args.workers)
-    verify_s = time.perf_counter() - t0
+    verify_s, verify_cpu = time.perf_counter() - t0, _cpu() - c0
     sizes = {p.name: p.stat().st_size for p in res.bundle_dir.iterdir()}
     result = {
         "command": "PYTHONPATH=. .venv/bin/python bench/record_build.py "
@@ -161,8 +182,11 @@ def main() -> int:
         "batches": res.record["summary"]["batches"],
         "setup_s": round(setup_s, 2),
         "build_s": round(build_s, 2),
+        "build_cpu_s": round(build_cpu, 2),
         "build_breakdown_s": {k: round(x, 2) for k, x in res.timings.items()},
         "verify_s": round(verify_s, 2),
+        "verify_cpu_s": round(verify_cpu, 2),
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "verified": rep.ok,
         "values_compared": rep.stats.get("values_compared"),
         "workers": args.workers,

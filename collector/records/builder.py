@@ -15,6 +15,7 @@ uses, so the record is computed from exactly the bytes the verifier will read.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import shutil
 import time
@@ -213,8 +214,22 @@ def build_record(
         B.write_json(tmp / B.KEYS, B.keys_document(list(agents.values()), signing_key))
         if progress is not None:
             progress("write", 0.0)
-        write_readings_csv(tmp / B.READINGS, settings, comp)
+        # readings.csv (millions of numbers to format) is written by a forked child while
+        # this process renders the report: fork shares ``comp`` without pickling it.
+        csv_proc = None
+        if workers > 1:
+            ctx = multiprocessing.get_context("fork")
+            csv_proc = ctx.Process(
+                target=write_readings_csv, args=(tmp / B.READINGS, settings, comp)
+            )
+            csv_proc.start()
+        else:
+            write_readings_csv(tmp / B.READINGS, settings, comp)
         write_report(tmp / B.REPORT, record, comp)
+        if csv_proc is not None:
+            csv_proc.join()
+            if csv_proc.exitcode != 0:
+                raise RecordError(f"writing readings.csv failed (exit {csv_proc.exitcode})")
         timings["write_s"] = time.perf_counter() - t2
         os.replace(tmp, final)
     except BaseException:

@@ -17,10 +17,6 @@ from protocols.record import RecordComputation, RecordSettings
 __all__ = ["write_readings_csv"]
 
 
-def _cell(x: float | None) -> str:
-    return "" if x is None else repr(x)
-
-
 def write_readings_csv(path: Path, settings: RecordSettings, comp: RecordComputation) -> None:
     w = settings.window
     iv = settings.interval_ms
@@ -32,7 +28,7 @@ def write_readings_csv(path: Path, settings: RecordSettings, comp: RecordComputa
     invalid: list[list[str]] = [[] for _ in range(nk)]
     for pid in ids:
         r = comp.series[pid]
-        cols.append(list(map(_cell, r.values)))
+        cols.append(["" if x is None else repr(x) for x in r.values])
         sub = r.substituted
         for k in [k for k, ok in enumerate(r.valid) if not ok]:
             invalid[k].append(pid)

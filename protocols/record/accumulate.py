@@ -172,8 +172,9 @@ def accumulate(settings: RecordSettings, payloads: Iterable[bytes]) -> Partial:
         try:
             for r in readings:
                 pid = r["id"]
-                f = fast.get(pid)
-                if f is None:
+                if pid in fast:
+                    f = fast[pid]
+                else:
                     is_counter = rule_for(settings, pid)[0] == "counter_delta"
                     acc = series[pid] = SeriesAcc.new(nk, is_counter)
                     f = fast[pid] = (acc.val, acc.n, acc.cov, acc.counter, acc)
