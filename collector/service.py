@@ -117,6 +117,7 @@ class Collector:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="mrv-ingest")
         self._tasks: list[asyncio.Task[None]] = []
         self._ingest_task: asyncio.Task[None] | None = None
+        self._http_task: asyncio.Task[None] | None = None
         self._stopping = False
         self._waiting_for_messages = False
         self._conn: MqttConnection | None = None
@@ -152,6 +153,8 @@ class Collector:
         # Ingest stops between groups: a group being stored is committed and acked first.
         self._stopping = True
         for task in self._tasks:
+            if task is self._http_task:
+                continue  # uvicorn stops on should_exit, running the app's lifespan shutdown
             if task is not self._ingest_task or self._waiting_for_messages:
                 task.cancel()
         _, pending = (
@@ -199,6 +202,7 @@ class Collector:
         server = _EmbeddedServer(cfg)
         self._http_server = server
         task = asyncio.create_task(server.serve(), name="mrv-http")
+        self._http_task = task
         self._tasks.append(task)
         while not server.started:
             if task.done():
