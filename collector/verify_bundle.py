@@ -456,6 +456,7 @@ def run_cli(
     import sys
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
@@ -489,22 +490,19 @@ def run_cli(
     t.add_column("check")
     t.add_column("result")
     for name, res in rep.checks.items():
+        res = escape(res)
         t.add_row(name, f"[green]{res}[/green]" if res.startswith("ok") else f"[red]{res}[/red]")
     out.print(t)
     if rep.problems:
-        pt = Table(title=f"{len(rep.problems)} problem(s)", show_header=True, show_lines=False)
-        for col in ("check", "where", "what", "expected (recomputed)", "found (bundle)"):
-            pt.add_column(col, overflow="fold")
+        out.print(f"[bold]{len(rep.problems)} problem(s):[/bold]")
         for p in rep.problems:
-            has = p.expected is not None or p.found is not None
-            pt.add_row(
-                p.check,
-                p.where,
-                p.message,
-                _short(p.expected) if has else "",
-                _short(p.found) if has else "",
-            )
-        out.print(pt)
+            line = f"[red]✗[/red] {escape('[' + p.check + ']')} [bold]{escape(p.where)}[/bold]: {escape(p.message)}"
+            if p.expected is not None or p.found is not None:
+                line += (
+                    f" — expected (recomputed) {escape(_short(p.expected))}, "
+                    f"found (bundle) {escape(_short(p.found))}"
+                )
+            out.print(line, soft_wrap=True, highlight=False)
         out.print("[red bold]FAILED[/red bold]: the bundle does not verify")
         return 1
     s = rep.stats

@@ -196,7 +196,9 @@ def test_deleted_batch(built: dict, tmp_path: Path) -> None:
     assert "missing" in chain[0].message
 
 
-def test_edited_value_in_record_json(built: dict, tmp_path: Path) -> None:
+def test_edited_value_in_record_json(
+    built: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     b = _copy(built, tmp_path)
     rec = json.loads((b / "record.json").read_bytes())
     p = next(p for p in rec["parameters"] if p["id"] == "al_production_t")
@@ -207,6 +209,11 @@ def test_edited_value_in_record_json(built: dict, tmp_path: Path) -> None:
     assert ("record_signature", "record.jws") in _codes(rep)
     (diff,) = [x for x in rep.problems if x.where == "parameters[al_production_t].value"]
     assert diff.expected == true and diff.found == true * 0.9
+    capsys.readouterr()
+    assert verify_main([str(b), "--workers", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "parameters[al_production_t].value" in out.replace("\n", "").replace("│", "")
+    assert "FAILED" in out
 
 
 def test_swapped_agent_key(built: dict, tmp_path: Path) -> None:
