@@ -107,7 +107,7 @@ def run(
     try:
         asyncio.run(_serve(sim, as_json))
     except OSError as exc:
-        _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 1)
+        _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 1)  # port taken
     except KeyboardInterrupt:
         pass
 

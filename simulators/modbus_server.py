@@ -155,11 +155,15 @@ class ModbusUnitsServer:
         server = _Server(self._devices(), address=(host, port))
         server.units = frozenset(self._layout)
         server.gate = self._gate
-        await server.serve_forever(background=True)
-        sockets = getattr(server.transport, "sockets", None) or []
+        try:
+            await server.serve_forever(background=True)
+        except RuntimeError:  # pymodbus's way of saying the bind failed
+            sockets = []
+        else:
+            sockets = getattr(server.transport, "sockets", None) or []
         if not sockets:
             await server.shutdown()
-            raise OSError(f"could not listen on {host}:{port}")
+            raise OSError("address in use or not available")
         self._server = server
         self.host = host
         self.port = sockets[0].getsockname()[1]
