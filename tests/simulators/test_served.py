@@ -6,6 +6,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -104,3 +105,12 @@ def test_counters_use_several_types_and_byte_orders() -> None:
                     seen.add((reg["type"], reg["byte_order"]))
     assert {t for t, _ in seen} == {"UINT32", "UINT64"}
     assert {o for _, o in seen} == {"ABCD", "BADC", "CDAB", "DCBA"}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_checked_in_register_maps_are_current(kind: str) -> None:
+    """config/simulators/KIND.describe.json is what agent configs are written from."""
+    path = Path(__file__).parents[2] / "config" / "simulators" / f"{kind}.describe.json"
+    assert json.loads(path.read_text()) == describe(kind), (
+        f"regenerate with: mrv-sim describe {kind} --json > {path}"
+    )
