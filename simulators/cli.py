@@ -64,7 +64,8 @@ def run(
         typer.Option(
             "--faults",
             help="fault spec MODE[:unit=N][:at=ISO|+DUR][:for=DUR][:delay=DUR][:code=N]"
-            "[:register=NAME][:margin=N]; repeatable (see config/simulators/README.md)",
+            "[:register=NAME][:margin=N]; repeat the option or separate specs with spaces "
+            "(see config/simulators/README.md)",
         ),
     ] = None,
     control_port: Annotated[
@@ -80,11 +81,11 @@ def run(
         _fail("control port must be 0..65535")
     if speed <= 0:
         _fail("speed must be positive")
+    anchor = time.time() if anchor_wall is None else anchor_wall
+    specs = [spec for text in faults or [] for spec in text.split()]
     try:
-        start_ms = parse_instant_ms(start) if start else None
-        parsed = [
-            parse_fault(s, start_ms if start_ms is not None else _now_ms()) for s in faults or []
-        ]
+        start_ms = parse_instant_ms(start) if start else int(anchor * 1000)
+        parsed = [parse_fault(spec, start_ms) for spec in specs]
     except FaultError as exc:
         _fail(str(exc))
     try:
@@ -95,7 +96,7 @@ def run(
             seed=seed,
             speed=speed,
             start_ms=start_ms,
-            anchor_wall_s=anchor_wall,
+            anchor_wall_s=anchor,
             cells=cells,
             current_efficiency=current_efficiency,
             ae_per_cell_day=ae_rate,
@@ -110,10 +111,6 @@ def run(
         _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 1)  # port taken
     except KeyboardInterrupt:
         pass
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 async def _serve(sim: PlantSimulator, as_json: bool) -> None:

@@ -104,7 +104,7 @@ class PlantSimulator:
 
     ``port=0`` picks a free port (read ``.port`` after start). Plant time comes from
     ``clock`` if given (e.g. a ``ManualClock``), else from ``PlantClock(start_ms, speed,
-    anchor_wall_s)`` with both defaulting to now. Same seed and same plant time give the same
+    anchor_wall_s)``: the anchor defaults to now, the start to the anchor's wall time. Same seed and same plant time give the same
     values whatever the read pattern.
     """
 
@@ -128,11 +128,11 @@ class PlantSimulator:
         if kind not in KINDS:
             raise ValueError(f"unknown plant kind {kind!r} (one of: {', '.join(KINDS)})")
         if clock is None:
-            now = time.time()
+            anchor = time.time() if anchor_wall_s is None else anchor_wall_s
             clock = PlantClock(
-                start_ms=int(now * 1000) if start_ms is None else start_ms,
+                start_ms=int(anchor * 1000) if start_ms is None else start_ms,
                 speed=speed,
-                anchor_wall_s=now if anchor_wall_s is None else anchor_wall_s,
+                anchor_wall_s=anchor,
             )
         if clock.start_ms is None:
             raise ValueError("the plant clock needs a start time")
@@ -155,6 +155,7 @@ class PlantSimulator:
         self._control: Any = None
         self._supervisor: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
         self.port = 0
         self.control_port: int | None = None
         for f in faults:
@@ -173,6 +174,7 @@ class PlantSimulator:
         return self
 
     async def stop(self) -> None:
+        self._stopping.set()  # wake answers held back by `late` faults: nobody waits any more
         if self._supervisor is not None:
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -346,7 +348,13 @@ class PlantSimulator:
             return f.code
         late = [f.delay_s for f in active if f.mode is FaultMode.LATE]
         if late:
-            await asyncio.sleep(max(late))
+            stopping = asyncio.ensure_future(self._stopping.wait())
+            try:
+                await asyncio.wait({stopping}, timeout=max(late))
+            finally:
+                stopping.cancel()
+            if self._stopping.is_set():
+                return "silent"
         return "serve"
 
     def _fill(self, unit: int, table: str) -> dict[int, int]:

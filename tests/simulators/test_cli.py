@@ -130,6 +130,7 @@ async def _run_cli(*args: str) -> tuple[int, str, str]:
         (["run", "zinc"], "unknown plant kind"),
         (["describe", "zinc", "--json"], "unknown plant kind"),
         (["run", "meter", "--faults", "explode"], "unknown fault mode"),
+        (["run", "meter", "--faults", "timeout:unit=1 explode:unit=1"], "unknown fault mode"),
         (["run", "meter", "--faults", "timeout:for=soon"], "bad duration"),
         (["run", "meter", "--start", "last tuesday"], "bad instant"),
         (["run", "meter", "--speed", "0"], "speed must be positive"),
