@@ -113,7 +113,9 @@ async def test_http_app_is_served_in_the_same_loop(tmp_path: Path, mosquitto: Mo
 
 async def test_default_http_app_is_the_web_ui(tmp_path: Path, mosquitto: Mosquitto) -> None:
     cfg = config_for(tmp_path, mosquitto.port, http={"enabled": True, "port": 0})
-    async with Collector(cfg) as c:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{c.http_port}") as http:
-            assert (await http.get("/docs")).status_code == 200
-            assert (await http.get("/api/v1/sites")).status_code == 401  # no token, no data
+    async with (
+        Collector(cfg) as c,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{c.http_port}") as http,
+    ):
+        assert (await http.get("/docs")).status_code == 200
+        assert (await http.get("/api/v1/sites")).status_code == 401  # no token, no data
