@@ -7,7 +7,7 @@ reading code. Paths in the file are resolved relative to the file's own director
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -104,6 +104,32 @@ class SiteConfig(_Strict):
     industry: Literal["aluminium", "cement", "steel", "other"] = "other"
     timezone: str = "Asia/Shanghai"
     name: str | None = None
+    #: Monthly record settings for this site: any ``protocols.record.RecordSettings`` field
+    #: (``interval_s``, ``pfc: {method, technology, coefficients, gwp, s_cf4, ...}``,
+    #: ``faraday_ce``, ``counters``, ``aggregation``, ``substitution``, ...). Used by
+    #: ``mrv-collector record build`` and the admin API; ``--settings FILE`` overrides it.
+    records: dict[str, Any] | None = None
+
+    @field_validator("records")
+    @classmethod
+    def _valid_records(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        if v is None:
+            return v
+        from protocols.methods.errors import MethodError
+        from protocols.record import RecordError, RecordSettings
+
+        for fixed in ("site", "month", "timezone", "industry"):
+            if fixed in v:
+                raise ValueError(f"{fixed} is set by the site and the build, not in records")
+        try:  # any valid site id and month: the build checks the real ones again
+            RecordSettings.from_dict({**v, "site": "site", "month": "2024-01"})
+        except (RecordError, MethodError) as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+    def record_settings(self) -> dict[str, Any]:
+        """The site's part of a record's settings (time zone, industry, ``records``)."""
+        return {"timezone": self.timezone, "industry": self.industry, **(self.records or {})}
 
     @field_validator("timezone")
     @classmethod

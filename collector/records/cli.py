@@ -1,8 +1,9 @@
 """``mrv-collector record build|list``: monthly records from the evidence store.
 
-Settings of a record come from the collector config's ``sites.SITE`` (time zone, industry)
-and an optional ``--settings FILE`` (YAML or JSON mapping with any ``RecordSettings`` field:
-``interval_s``, ``pfc``, ``faraday_ce``, ``counters``, ``aggregation``, ...). They are written
+Settings of a record come from the collector config's ``sites.SITE`` (time zone, industry
+and its ``records:`` section) and an optional ``--settings FILE`` that overrides them (YAML
+or JSON mapping with any ``RecordSettings`` field: ``interval_s``, ``pfc``, ``faraday_ce``,
+``counters``, ``aggregation``, ...). They are written
 into record.json so the verifier needs nothing else.
 """
 
@@ -102,8 +103,7 @@ def build(
     data: dict[str, Any] = {}
     site_cfg = cfg.sites.get(site)
     if site_cfg is not None:
-        data["timezone"] = site_cfg.timezone
-        data["industry"] = site_cfg.industry
+        data.update(site_cfg.record_settings())
     if settings_file is not None:
         data.update(_load_settings_file(settings_file))
     if interval_s is not None:

@@ -296,6 +296,7 @@ def record_builder(
         if cfg is not None:
             data["timezone"] = getattr(cfg, "timezone", "Asia/Shanghai")
             data["industry"] = getattr(cfg, "industry", "other")
+            data.update(getattr(cfg, "records", None) or {})
         settings = RecordSettings.from_dict(data)
         with RecordVersions(database) as versions:
             prev = versions.latest(site, month)
