@@ -7,6 +7,8 @@ rest of the agent catches for anything that went wrong on the connection.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,6 +20,10 @@ from aiomqtt import MqttError, ProtocolVersion, Will
 from agent.config import BrokerConfig
 
 __all__ = ["MqttError", "MqttSession"]
+
+#: aiomqtt waits without limit for the broker to confirm a disconnect; an agent that is
+#: stopping (SIGTERM) must not hang on a half-dead connection (the collector caps it the same).
+DISCONNECT_TIMEOUT_S = 5.0
 
 
 def _tls_context(cfg: BrokerConfig) -> ssl.SSLContext | None:
@@ -70,7 +76,10 @@ class MqttSession:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
-        await self._client.__aexit__(*exc)
+        with contextlib.suppress(TimeoutError, MqttError):
+            await asyncio.wait_for(
+                asyncio.shield(self._client.__aexit__(*exc)), DISCONNECT_TIMEOUT_S
+            )
 
     async def publish(
         self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
