@@ -579,10 +579,15 @@ def agent_config(
     ack_timeout_s: float = 5.0,
     protocol: str = "3.1.1",
     device_timeout_s: float = 0.5,
+    link_per_device: bool = True,
     derived: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """An agent config (plain dict) generated from a simulator's register map via
-    ``agent.regmap``, with catalogue ids, a simulated clock and plant-time intervals."""
+    ``agent.regmap``, with catalogue ids, a simulated clock and plant-time intervals.
+
+    ``link_per_device`` gives every unit its own TCP connection (``bus``: the device name),
+    as on a plant network, so a unit that times out does not hold up its neighbours; False
+    puts all units behind one connection, like a serial gateway."""
     from agent.regmap import devices_from_map
 
     devices = devices_from_map(regmap, host="127.0.0.1", port=sim_port)
@@ -591,6 +596,8 @@ def agent_config(
         dev["timeout"] = device_timeout_s
         dev["retries"] = 0
         dev["backoff"] = {"initial": 0.2, "max": 2.0}
+        if link_per_device:
+            dev["bus"] = dev["name"]
         for p in dev["points"]:
             if p["id"] in rename:
                 new, factor, unit = rename[p["id"]]
