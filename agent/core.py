@@ -57,6 +57,27 @@ def derived_context(cfg: AgentConfig, now_ms: int) -> DerivedContext:
     )
 
 
+async def _cancel_all(tasks: list[asyncio.Task[None]], limit_s: float = 10.0) -> None:
+    """Cancel tasks and wait for them, cancelling again while any is still running.
+
+    On Python 3.11 ``asyncio.wait_for`` can swallow a cancellation that arrives as its inner
+    awaitable completes (gh-86296); a poller at 50 reads/s hits that race, ignores the one
+    cancel and polls on, and SIGTERM never finishes. Repeating the cancel ends it.
+    """
+    pending = {t for t in tasks if not t.done()}
+    deadline = time.monotonic() + limit_s
+    while pending and time.monotonic() < deadline:
+        for t in pending:
+            t.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
+    for t in tasks:
+        if t.done() and not t.cancelled():
+            with contextlib.suppress(Exception):
+                t.result()
+    if pending:
+        log.error("tasks_not_stopped", tasks=[t.get_name() for t in pending])
+
+
 class Agent:
     """One edge agent. Use as an async context manager, or ``await run()`` until ``stop()``."""
 
@@ -153,11 +174,7 @@ class Agent:
         """Stop polling, commit what is spooled, publish it if the broker is there, close."""
         if self._stopped.is_set():
             return
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        await _cancel_all(self._tasks)
         self._tasks.clear()
         for link in self._links.values():
             link.close()
@@ -169,9 +186,7 @@ class Agent:
             try:
                 await asyncio.wait_for(asyncio.shield(self._publisher_task), grace_s)
             except (TimeoutError, asyncio.CancelledError, Exception):
-                self._publisher_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await self._publisher_task
+                await _cancel_all([self._publisher_task])
         if self.outbox is not None:
             await self._db(self.outbox.close)
         self._executor.shutdown(wait=True)
