@@ -9,6 +9,7 @@ import signal
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -177,10 +178,51 @@ def describe_cmd(
 
 
 @app.command()
-def demo() -> None:
-    """Simulated plants → agents → broker → collector → a month's records (issue 9)."""
-    typer.echo("mrv-sim demo: not yet available (issue 9)", err=True)
-    raise typer.Exit(2)
+def demo(
+    broker: Annotated[
+        str | None,
+        typer.Option(help="use this MQTT broker HOST:PORT (default: start Mosquitto or amqtt)"),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="new or empty directory for everything (default: demo-data/TIME)"),
+    ] = None,
+    month: Annotated[
+        str | None, typer.Option(help="YYYY-MM (default: last calendar month, Asia/Shanghai)")
+    ] = None,
+    days: Annotated[
+        float | None,
+        typer.Option(help="simulate only the first N days of the month (quick runs)"),
+    ] = None,
+    speed: Annotated[float, typer.Option(help="plant seconds per wall second")] = 15000.0,
+    seed: Annotated[int, typer.Option(help="random seed of the plants")] = 1,
+    exit_: Annotated[
+        bool,
+        typer.Option("--exit", help="stop after the records are built and verified"),
+    ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help='print {"bundles": [...], "verified": BOOL} on stdout (progress: stderr)'
+        ),
+    ] = False,
+) -> None:
+    """Simulated plants → agents → broker → collector → a month's verified records + web UI."""
+    from .demo import DemoOptions, run_demo
+
+    code = run_demo(
+        DemoOptions(
+            broker=broker,
+            data_dir=data_dir,
+            month=month,
+            days=days,
+            speed=speed,
+            seed=seed,
+            exit=exit_,
+            json=as_json,
+        )
+    )
+    raise typer.Exit(code)
 
 
 def main() -> None:

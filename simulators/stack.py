@@ -580,6 +580,7 @@ def agent_config(
     protocol: str = "3.1.1",
     device_timeout_s: float = 0.5,
     link_per_device: bool = True,
+    raw_counters: Sequence[str] = (),
     derived: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """An agent config (plain dict) generated from a simulator's register map via
@@ -587,7 +588,9 @@ def agent_config(
 
     ``link_per_device`` gives every unit its own TCP connection (``bus``: the device name),
     as on a plant network, so a unit that times out does not hold up its neighbours; False
-    puts all units behind one connection, like a serial gateway."""
+    puts all units behind one connection, like a serial gateway. ``raw_counters`` (register
+    names) are sent as raw register counts (scale 1, catalogue id): the record's
+    ``counters`` settings then give width and scale, so it can tell a rollover from a reset."""
     from agent.regmap import devices_from_map
 
     devices = devices_from_map(regmap, host="127.0.0.1", port=sim_port)
@@ -599,6 +602,13 @@ def agent_config(
         if link_per_device:
             dev["bus"] = dev["name"]
         for p in dev["points"]:
+            if p["id"] in raw_counters:
+                p.pop("scale", None)
+                p.pop("min", None)
+                p.pop("max", None)
+                p["unit"] = "count"
+                p["id"] = rename.get(p["id"], (p["id"], 1.0, ""))[0]
+                continue
             if p["id"] in rename:
                 new, factor, unit = rename[p["id"]]
                 p["id"], p["unit"] = new, unit
@@ -958,6 +968,24 @@ class Stack:
         self.simulators.append(sim)
         return sim
 
+    def prepare_agent(
+        self, *, site: str, agent: str, name: str | None = None, enroll: bool = True
+    ) -> AgentProcess:
+        """Keygen and enrollment of an agent (two CLI calls, ~1 s): done before the plant
+        clock is fixed, so the clock's lead does not have to cover them."""
+        name = name or f"agent-{agent}"
+        for ag in self.agents:
+            if ag.name == name:
+                return ag
+        ag = AgentProcess(name, self.data_dir / name, self.log_dir, site=site, agent=agent)
+        jwk = ag.keygen()
+        if enroll:
+            if self.collector is None:
+                raise StackError("add_collector() before enrolling an agent")
+            self.collector.enroll(site, agent, jwk)
+        self.agents.append(ag)
+        return ag
+
     def add_agent(
         self,
         sim: SimulatorProcess,
@@ -968,12 +996,11 @@ class Stack:
         enroll: bool = True,
         **config: Any,
     ) -> AgentProcess:
-        """Keygen, a config generated from ``sim``'s register map, enrollment with the
-        collector; not started (``.start()``). ``config`` goes to :func:`agent_config`."""
+        """An agent for ``sim``: keygen and enrollment (unless ``prepare_agent`` did them),
+        a config generated from the simulator's register map; not started (``.start()``).
+        ``config`` goes to :func:`agent_config` (``clock`` defaults to the simulator's)."""
         b = self._broker()
-        name = name or f"agent-{agent}"
-        ag = AgentProcess(name, self.data_dir / name, self.log_dir, site=site, agent=agent)
-        jwk = ag.keygen()
+        ag = self.prepare_agent(site=site, agent=agent, name=name, enroll=enroll)
         ag.write_config(
             agent_config(
                 site=site,
@@ -990,11 +1017,6 @@ class Stack:
                 **config,
             )
         )
-        if enroll:
-            if self.collector is None:
-                raise StackError("add_collector() before add_agent(enroll=True)")
-            self.collector.enroll(site, agent, jwk)
-        self.agents.append(ag)
         return ag
 
     # -- waits on real state ---------------------------------------------------------------
