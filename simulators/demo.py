@@ -171,10 +171,10 @@ def demo_faults(start_ms: int, period_ms: int) -> list[ScheduledFault]:
         ),
         f(
             "smelter_1",
-            "rollover:unit=11:register=ac_energy_kwh",
+            "rollover:unit=11:register=ac_energy_kwh:margin=100000",
             0.6,
             None,
-            "AC energy meter counter rolls over (32 bit)",
+            "AC energy meter preset near its top, rolls over 2 h later (32 bit)",
         ),
         f(
             "cement_1",

@@ -1,0 +1,130 @@
+"""``mrv-sim demo --exit --json`` on two simulated days: real processes end to end.
+
+The bundles must verify (the demo says so, and ``mrv-verify`` run here agrees), and the
+records must show what the demo injected: gaps and substitutions where devices were silent,
+the AC meter's rollover, the cement meter's replacement, and anode effects in AEM and PFC.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from protocols.record.settings import month_window
+from simulators.demo import DAY_MS, demo_faults
+from simulators.stack import command
+
+MONTH, DAYS = "2026-10", 2
+
+
+def _params(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {p["id"]: p for p in record["parameters"]}
+
+
+def _inner_gaps(p: dict[str, Any], n_intervals: int) -> list[dict[str, Any]]:
+    """Gaps that start and end inside the simulated days (not the unsimulated rest)."""
+    return [g for g in p["gaps"] if g["start_index"] + g["intervals"] < n_intervals]
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    data = tmp_path_factory.mktemp("demo") / "run"
+    res = subprocess.run(
+        [
+            *command("mrv-sim"),
+            "demo",
+            "--exit",
+            "--json",
+            "--days",
+            str(DAYS),
+            "--month",
+            MONTH,
+            "--data-dir",
+            str(data),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert res.returncode == 0, res.stderr[-4000:]
+    out = json.loads(res.stdout)  # stdout is exactly one JSON object
+    return {"out": out, "stderr": res.stderr, "data": data}
+
+
+def test_json_output_and_bundles_verify(demo_run: dict[str, Any]) -> None:
+    out = demo_run["out"]
+    assert set(out) == {"bundles", "verified"} and out["verified"] is True
+    assert len(out["bundles"]) == 2
+    for bundle in out["bundles"]:
+        b = Path(bundle)
+        for name in ("record.json", "record.jws", "batches.jsonl", "keys.json", "report.html"):
+            assert (b / name).is_file(), name
+        res = subprocess.run(
+            [*command("mrv-verify"), bundle, "--json"], capture_output=True, text=True, timeout=300
+        )
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert json.loads(res.stdout)["ok"] is True
+
+
+def test_progress_and_summary_go_to_stderr(demo_run: dict[str, Any]) -> None:
+    err = demo_run["stderr"]
+    assert "all evidence stored" in err and "mrv-verify: OK" in err
+    assert "log in with token: mrv_" in err and "web UI: http://127.0.0.1:" in err
+
+
+def _record(demo_run: dict[str, Any], site: str) -> dict[str, Any]:
+    (bundle,) = [b for b in demo_run["out"]["bundles"] if Path(b).name.startswith(site)]
+    return json.loads((Path(bundle) / "record.json").read_text(encoding="utf-8"))
+
+
+def test_smelter_record_shows_faults_and_anode_effects(demo_run: dict[str, Any]) -> None:
+    rec = _record(demo_run, "smelter_1")
+    params = _params(rec)
+    n = DAYS * 24  # hourly record intervals simulated
+    # the rectifier's 2 h of Modbus exceptions: a short gap, substituted (SUB1 tier)
+    current = params["line_current_ka"]
+    short = _inner_gaps(current, n)
+    assert short and all(g["intervals"] <= 4 for g in short), current["gaps"]
+    # substituted (with only two days of the month simulated, completeness is low, so
+    # the conservative look-back tier applies; a full month uses SUB1 for short gaps)
+    substituted = {s["start_index"] for s in current["substitutions"]}
+    assert all(g["start_index"] in substituted for g in short), current["substitutions"]
+    # the silent pot controller: cells 13-24 have a long gap, cells 1-12 do not
+    long_gaps = _inner_gaps(params["cell_013_voltage_v"], n)
+    assert long_gaps and max(g["intervals"] for g in long_gaps) >= 6
+    assert _inner_gaps(params["cell_001_voltage_v"], n) == []
+    # the AC meter was preset near its top (a rebaseline: the jump is never counted) and
+    # then wrapped (a rollover: the wrapped difference is counted)
+    kinds = set(params["ac_energy_mwh"]["counter"]["kinds"])
+    assert {"rebaseline", "rollover"} <= kinds, params["ac_energy_mwh"]["counter"]
+    # anode effects: AE minutes measured, AEM and PFC computed from them
+    assert params["ae_minutes"]["valid_intervals"] > 0 and params["ae_minutes"]["value"] > 0
+    assert rec["derived"]["aem"]["aem"] > 0
+    pfc = rec["derived"]["pfc"]
+    assert pfc["co2e_t"] > 0 and pfc["gwp_set"] == "AR5" and pfc["method"] == "slope"
+    assert [e["agent"] for e in rec["evidence"]] == ["potline_1"]
+
+
+def test_cement_record_shows_the_meter_replacement(demo_run: dict[str, Any]) -> None:
+    rec = _record(demo_run, "cement_1")
+    params = _params(rec)
+    counter = params["power_import_mwh"]["counter"]
+    assert "reset" in counter["kinds"], counter
+    assert any(f["code"] == "counter_reset" for f in params["power_import_mwh"]["flags"])
+    # the weigh feeder's 4 h silence: a gap, but the clinker counter total stays exact
+    clinker = params["clinker_t"]
+    assert _inner_gaps(clinker, DAYS * 24)
+    assert any(s["rule"] == "COUNTER_SPAN" for s in clinker["substitutions"])
+
+
+def test_faults_fall_inside_the_simulated_days() -> None:
+    w = month_window(MONTH)
+    faults = demo_faults(w.start_ms, DAYS * DAY_MS)
+    assert {f.site for f in faults} == {"smelter_1", "cement_1"}
+    for f in faults:
+        end = f.at_ms + (f.for_ms or 0)
+        assert w.start_ms < f.at_ms and end < w.start_ms + DAYS * DAY_MS, f
