@@ -99,6 +99,8 @@ class Outbox:
         self._identity(site, agent)
         self.head_seq, self.head_hash = self._load_head()
         self.acked_through = int(self._meta("acked_through") or 0)
+        behind = self._meta("collector_ahead")
+        self.collector_ahead: int | None = None if behind is None else int(behind)
 
     # -- identity and head ---------------------------------------------------------------
 
@@ -186,6 +188,18 @@ class Outbox:
             raise
         self.acked_through = through
         return cur.rowcount
+
+    def mark_collector_ahead(self, through: int) -> None:
+        """The collector holds batches up to ``through`` beyond this outbox's head: commits
+        that were published were lost (power cut with unsynced writes, a restored or wiped
+        data dir). Reusing those seqs would be an equivocation, so the mark is persisted and
+        the publisher stops publishing until an operator resolves it (new chain identity)."""
+        if self.collector_ahead is not None and self.collector_ahead >= through:
+            return
+        self._db.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('collector_ahead', ?)", (str(through),)
+        )
+        self.collector_ahead = through
 
     def drop_oldest(self, count: int) -> tuple[int, int] | None:
         """Delete the ``count`` oldest unacked batches (limit policy); return the seq range."""

@@ -52,6 +52,7 @@ class Publisher:
         self.connects = 0
         self._stopping = False
         self._session: MqttSession | None = None
+        self._ack_seen = asyncio.Event()
 
     def notify(self) -> None:
         """A new batch was committed."""
@@ -91,8 +92,15 @@ class Publisher:
         log.info("broker_connected", host=self.cfg.broker.host, port=self.cfg.broker.port)
         self.cursor = self.outbox.acked_through  # republish everything not yet acked
         self.connected.set()
+        self._ack_seen.clear()
         reader = asyncio.create_task(self._read_acks(session), name="ack-reader")
         try:
+            # The collector's retained ack tells what it already holds; read it before
+            # publishing so a seq it holds is never sent again with other contents.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._ack_seen.wait(), min(2.0, self.cfg.publish.ack_timeout)
+                )
             await self._send(session)
             if self._stopping:
                 await session.publish(self.status_topic, OFFLINE, qos=1, retain=True)
@@ -112,7 +120,18 @@ class Publisher:
                 log.warning("ack_invalid", payload=payload[:200].decode("utf-8", "replace"))
                 continue
             if through > self.outbox.head_seq:
-                log.warning("ack_beyond_head", through=through, head=self.outbox.head_seq)
+                # The collector holds seqs this outbox never committed or lost: publishing our
+                # own batches under those seqs would be an equivocation. Stop publishing.
+                await self.db(self.outbox.mark_collector_ahead, through)
+                log.error(
+                    "outbox_behind_collector",
+                    collector_through=through,
+                    outbox_head=self.outbox.head_seq,
+                    action="publishing stopped, batches kept; the outbox lost committed "
+                    "batches the collector already stored; start a new chain (new agent id "
+                    "or key and data_dir) after checking the collector's evidence",
+                )
+            self._ack_seen.set()
             deleted = await self.db(self.outbox.ack, through)
             if deleted:
                 log.info("acked", through=self.outbox.acked_through, deleted=deleted)
@@ -130,6 +149,8 @@ class Publisher:
                 last_acked, last_progress, ack_timeout = acked, time.monotonic(), pub.ack_timeout
             self.cursor = max(self.cursor, acked)
             room = pub.window - (self.cursor - acked)
+            if self.outbox.collector_ahead is not None:
+                room = 0  # never reuse a seq the collector holds (see _read_acks)
             if room > 0:
                 batches: list[StoredBatch] = await self.db(
                     self.outbox.unacked, self.cursor, min(room, 64)

@@ -138,3 +138,19 @@ def test_fast_payload_bytes_equal_encode_payload() -> None:
     )  # fmt: skip
     assert b.payload == expected
     parse_payload(b.payload)
+
+
+def test_collector_ahead_mark_survives_reopen(tmp_path: Path) -> None:
+    """A collector holding seqs beyond the outbox head (lost commits) is remembered, so the
+    publisher never reuses those seqs, even after a restart."""
+    signer, _ = _signer()
+    path = tmp_path / "outbox.sqlite3"
+    with Outbox(path, site="plant1", agent="agent1") as ob:
+        _append(ob, signer, 2)
+        assert ob.collector_ahead is None
+        ob.mark_collector_ahead(5)
+        ob.mark_collector_ahead(4)  # never lowered
+        assert ob.collector_ahead == 5
+    with Outbox(path, site="plant1", agent="agent1") as ob:
+        assert ob.collector_ahead == 5
+        assert ob.head_seq == 2
