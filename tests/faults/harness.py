@@ -213,6 +213,10 @@ class Plant:
             watch=[self.agent],
         )
 
+    def monitor_hashes(self, seq: int, agent: str = "potline1") -> set[str]:
+        with self.monitor.lock:
+            return set(self.monitor.seen.get((agent, seq), set()))
+
     def snapshot_outbox(self) -> None:
         """Remember what the agent's outbox holds now (for the equivocation check)."""
         for seq, h in outbox_batches(self.agent).items():
@@ -264,10 +268,12 @@ class Plant:
             seen[seq].add(h)
         return Evidence(stored, quarantine, int(contiguous), self.head(), dict(seen))
 
-    def record(self, root: Path) -> tuple[dict[str, Any], bool, dict[str, Any]]:
+    def record(
+        self, root: Path, **settings_extra: Any
+    ) -> tuple[dict[str, Any], bool, dict[str, Any]]:
         """Build the month's record, verify the bundle; (record.json, verified, report)."""
         settings = root / "record-settings.yaml"
-        settings.write_text(yaml.safe_dump({"interval_s": INTERVAL_S}))
+        settings.write_text(yaml.safe_dump({"interval_s": INTERVAL_S, **settings_extra}))
         summary = self.collector.record_build(SITE, MONTH, settings=settings)
         bundle = Path(summary["bundle"])
         ok, report = verify_bundle(bundle)

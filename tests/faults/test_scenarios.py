@@ -84,11 +84,12 @@ def assert_record(
     *,
     allowed: list[tuple[int, int]] = (),  # type: ignore[assignment]
     params: set[str] | None = None,
+    **settings: Any,
 ) -> tuple[dict[str, Any], dict[str, list[tuple[int, int]]]]:
     """Build + verify; every gap inside the observed window lies in an allowed window."""
     stored = plant.stack.stored(plant.agent)  # before the build: the record holds at least this
     assert stored is not None and stored.covered_ms is not None
-    record, ok, report = plant.record(root)
+    record, ok, report = plant.record(root, **settings)
     assert ok, report
     if params is None:
         params = {p["id"] for p in produced(record)}
@@ -248,6 +249,15 @@ def test_power_loss_torn_wal_tail(tmp_path: Path) -> None:
 
 # -- devices and the time-series mirror ------------------------------------------------------
 
+RECTIFIER = {  # unit 10 and what the agent derives from it
+    "line_current_ka",
+    "line_voltage_v",
+    "dc_power_kw",
+    "dc_energy_mwh",
+    "dc_energy_interval_mwh",
+    "line_current_mean_ka",
+}
+
 
 def test_device_faults_and_influx_outage(tmp_path: Path) -> None:
     from tests.support.servers import VictoriaMetrics
@@ -257,9 +267,9 @@ def test_device_faults_and_influx_outage(tmp_path: Path) -> None:
     start = "+0m"
     faults = [
         "timeout:unit=10:at=+60m:for=10m",  # rectifier: line current, DC energy
-        *(f"drop:unit=12:at=+{m}m:for=1m" for m in range(30, 120, 7)),  # potline PLC
-        "reset:unit=11:at=+90m",  # AC meter replaced
-        "rollover:unit=10:register=dc_energy_kwh:at=+40m:margin=2000000",
+        *(f"drop:unit=12:at=+{m}m:for=30s" for m in range(25, 125, 10)),  # potline PLC
+        "rollover:unit=11:register=ac_energy_kwh:at=+40m:margin=5000",  # UINT32 kWh wraps
+        "reset:unit=10:register=dc_energy_kwh:at=+90m",  # DC meter replaced
     ]
     plant = Plant(
         tmp_path / "stack",
@@ -285,18 +295,22 @@ def test_device_faults_and_influx_outage(tmp_path: Path) -> None:
         plant.finish()
         assert_clean(plant)
         timeout_win = [(t0 + 60 * MIN, t0 + 70 * MIN)]
-        record, gaps = assert_record(plant, tmp_path, allowed=timeout_win)
+        counters = {"ac_energy_mwh": {"width_bits": 32, "scale": 0.001}}
+        record, gaps = assert_record(plant, tmp_path, allowed=timeout_win, counters=counters)
         by_id = {p["id"]: p for p in record["parameters"]}
         # the timeout shows in the rectifier's parameters, and only there
         assert "line_current_ka" in gaps
-        assert all(pid in ("line_current_ka", "line_current_mean_ka", "dc_energy_mwh",
-                           "dc_energy_interval_mwh") or pid.startswith("line_")
-                   for pid in gaps), gaps  # fmt: skip
+        assert set(gaps) <= RECTIFIER, gaps
+        # the drops cost single samples (flagged bad, reason timeout), never an interval
+        plc = by_id["operating_cells"]
+        assert "bad_quality" in {f["code"] for f in plc["flags"]}
         counter_flags = {
-            pid: sorted(f["code"] for f in by_id[pid]["flags"] if f["code"].startswith("counter"))
-            for pid in ("ac_energy_mwh", "dc_energy_mwh")
-            if pid in by_id
+            p["id"]: sorted(f["code"] for f in p["flags"] if f["code"].startswith("counter_"))
+            for p in produced(record)
         }
+        counter_flags = {k: v for k, v in counter_flags.items() if v}
+        # exactly the two meters that were replaced / wrapped carry a counter step flag
+        assert set(counter_flags) == {"dc_energy_mwh", "ac_energy_mwh"}, counter_flags
         # mirror caught up after the outage: every valued reading of a series is in VM
         db_path = plant.collector.database
 
@@ -323,13 +337,16 @@ def test_device_faults_and_influx_outage(tmp_path: Path) -> None:
         assert n_vm == n_store
         record_outcome(
             "device timeout 10 min + connection drops",
-            "unit 10 times out for 10 plant min; unit 12 drops every request 13× for 1 min",
+            "unit 10 times out for 10 plant min; unit 12 drops its connections 10× (30 s each)",
             f"gaps only in the timeout window ({sorted(gaps)}); drops cost samples, no interval",
         )
         record_outcome(
             "meter replaced + counter wrap",
-            "unit 11 counters reset to 0; dc_energy_kwh jumps near its UINT64 wrap",
-            f"record counter flags {counter_flags}; values from deltas, chain intact",
+            "unit 10 dc_energy_kwh reset to 0 (meter replaced); unit 11 ac_energy_kwh (UINT32) "
+            "jumps to 5,000 below its wrap and wraps",
+            f"flagged on exactly those two: {counter_flags}. Finding: the wrap is classed as a "
+            "reset and the simulator's jump to wrap−5000 counts as consumption "
+            f"(ac_energy_mwh = {by_id['ac_energy_mwh']['value']:,.0f} MWh) — a records issue",
         )
         record_outcome(
             "VictoriaMetrics down",
@@ -369,11 +386,64 @@ def test_gateway_clock_jumps(tmp_path: Path) -> None:
         assert ok, report
         events = record["clock_events"]
         assert {e["type"] for e in events} == {"clock_jump"} and len(events) == 2, events
-        jumps = sorted(e for e in events)  # type: ignore[type-var]
+        jumps = sorted(events, key=lambda e: e["seq"])
+        assert "clock_events" in {f["code"] for f in record["flags"]}
         record_outcome(
             "gateway clock jumps back and forward",
             "agent wall clock stepped −3 s (−30 plant min), later +3 s",
-            f"agent flagged both ({len(jumps)} clock_jump events in the record); seq/chain valid",
+            f"agent flagged both (clock_jump events in batches {[e['seq'] for e in jumps]}, "
+            "record flag clock_events with their times); seq and chain valid, mrv-verify ok",
+        )
+    finally:
+        plant.close()
+
+
+def test_power_loss_loses_published_batches(tmp_path: Path) -> None:
+    """``synchronous: NORMAL`` (or a disk that lies about fsync): a power cut can take away
+    commits whose batches were already published and stored. The agent must not reuse those
+    seqs with new contents: it sees the collector's retained ack beyond its head, stops
+    publishing, alarms and keeps its new batches."""
+    plant = Plant(tmp_path / "stack", synchronous="NORMAL")
+    try:
+        plant.wait_plant(plant.started_ms + 40 * MIN)
+        plant.finish()
+        before = plant.head()
+        plant.snapshot_outbox()
+        plant.kill_agent()
+        wal = Path(f"{plant.agent.data_dir / 'outbox.sqlite3'}-wal")
+        frame = 24 + 4096
+        frames = (wal.stat().st_size - 32) // frame
+        os.truncate(wal, 32 + (frames * 2 // 3) * frame + 100)  # the last third, torn
+        db = sqlite3.connect(plant.agent.data_dir / "outbox.sqlite3")
+        (integrity,) = db.execute("PRAGMA integrity_check").fetchone()
+        (head,) = db.execute("SELECT v FROM meta WHERE k = 'head_seq'").fetchone()
+        db.close()
+        assert integrity == "ok"
+        recovered = int(head)
+        assert recovered < before  # published and stored batches are gone from the outbox
+        plant.start_agent()
+        wait_until(
+            lambda: "outbox_behind_collector" in plant.agent.log_text(),
+            timeout=30,
+            what="the agent to notice the collector is ahead",
+        )
+        plant.wait_head(before + 2)  # it keeps polling and committing, durably
+        ev = plant.evidence()
+        assert ev.quarantine == []  # nothing equivocating reached the collector
+        assert sorted(ev.stored) == list(range(1, before + 1))
+        for seq in range(1, before + 1):  # the wire carried one content per seq
+            assert plant.monitor_hashes(seq) == {ev.stored[seq]}, seq
+        kept = outbox_batches(plant.agent)
+        assert max(kept) >= before + 2  # new readings kept for an operator, not dropped
+        _, ok, report = plant.record(tmp_path)
+        assert ok, report
+        record_outcome(
+            "power loss losing published commits (NORMAL / lying disk)",
+            f"SIGKILL, WAL cut to ⅔ (outbox head {before} → {recovered}; seqs "
+            f"{recovered + 1}–{before} were already stored)",
+            "agent reads the retained ack, logs outbox_behind_collector, publishes nothing "
+            "(no equivocation, quarantine empty), keeps committing; operator must start a new "
+            "chain. Before the fix it re-sent those seqs with new contents (quarantined)",
         )
     finally:
         plant.close()
