@@ -46,7 +46,7 @@ def test_scripts_demo_from_a_fresh_clone(tmp_path: Path) -> None:
         timeout=900,
     )
     assert res.returncode == 0, res.stderr[-4000:]
-    out = json.loads(res.stdout.strip().splitlines()[-1])
+    out = json.loads(res.stdout)  # set-up output goes to stderr
     assert out["verified"] is True and len(out["bundles"]) == 2
     for bundle in out["bundles"]:
         b = Path(bundle)
