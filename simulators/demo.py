@@ -28,6 +28,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
+from protocols.errors import MrvError
 from protocols.record.settings import MonthWindow, month_window
 
 from .stack import (
@@ -590,7 +591,7 @@ def run_demo(opts: DemoOptions, *, out: Callable[[str], None] = print) -> int:
         console = Console(stderr=True, width=140)
     try:
         demo = Demo(opts, console)
-    except (DemoError, StackError, ValueError) as exc:
+    except (DemoError, StackError, ValueError, MrvError) as exc:
         console.print(f"mrv-sim demo: error: {exc}", highlight=False, markup=False)
         return 2
     result: DemoResult | None = None

@@ -879,11 +879,11 @@ class Stack:
         broker_prefer: str = "auto",
         protocol: str = "3.1.1",
     ) -> None:
+        self._external = ExternalBroker.parse(broker) if broker else None
         self.data_dir = Path(data_dir).resolve()
         self.log_dir = self.data_dir / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.protocol = protocol
-        self._external = ExternalBroker.parse(broker) if broker else None
         self._broker_prefer = broker_prefer
         self.broker: BrokerProcess | ExternalBroker | None = self._external
         self.collector: CollectorProcess | None = None

@@ -128,3 +128,24 @@ def test_faults_fall_inside_the_simulated_days() -> None:
     for f in faults:
         end = f.at_ms + (f.for_ms or 0)
         assert w.start_ms < f.at_ms and end < w.start_ms + DAYS * DAY_MS, f
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--days", "40"], "--days must be in"),
+        (["--month", "2026-13"], "YYYY-MM"),
+        (["--broker", "nope"], "HOST:PORT"),
+        (["--speed", "0"], "--speed"),
+    ],
+)
+def test_bad_options_exit_2_with_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    res = subprocess.run(
+        [*command("mrv-sim"), "demo", "--exit", "--data-dir", str(tmp_path / "d"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 2, res.stderr
+    assert message in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "d").exists()
