@@ -19,8 +19,9 @@ Per reading (``{"id","ts","value","quality",...}``, DESIGN.md wire contract):
   ``min(1, count/expected)`` of one expected sample, floored to per-mille; any other
   reading covers one sample.
 
-A batch whose ``clock`` says ``synced: false`` or ``|offset_ms| > clock_max_offset_ms``
-marks every interval it has readings in. Events kept: ``anode_effect`` (overlapping the
+A batch whose ``clock`` says ``synced: false``, ``|offset_ms| > clock_max_offset_ms`` or
+reports a step of the gateway clock (``jumps`` > 0, the agent's jump detection) marks every
+interval it has readings in. Events kept: ``anode_effect`` (overlapping the
 month), ``meter_replacement`` (``{"param","ts","old_final","new_initial"}``, for counters)
 and clock events (``clock_jump``/``clock_step``).
 """
@@ -164,8 +165,11 @@ def accumulate(settings: RecordSettings, payloads: Iterable[bytes]) -> Partial:
             )
         )
         off_ms = clock.get("offset_ms")
-        unsynced = clock.get("synced") is False or (
-            isinstance(off_ms, int | float) and abs(off_ms) > max_off
+        jumps = clock.get("jumps")
+        unsynced = (
+            clock.get("synced") is False
+            or (isinstance(off_ms, int | float) and abs(off_ms) > max_off)
+            or (isinstance(jumps, int) and not isinstance(jumps, bool) and jumps > 0)
         )
         if unsynced:
             part.unsynced_batches.append((agent, seq))

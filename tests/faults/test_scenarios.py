@@ -388,11 +388,22 @@ def test_gateway_clock_jumps(tmp_path: Path) -> None:
         assert {e["type"] for e in events} == {"clock_jump"} and len(events) == 2, events
         jumps = sorted(events, key=lambda e: e["seq"])
         assert "clock_events" in {f["code"] for f in record["flags"]}
+        # the batches that carried a step flag their intervals on every parameter in them
+        unsynced = next(f for f in record["flags"] if f["code"] == "clock_unsynced_batches")
+        assert {b["seq"] for b in unsynced["batches"]} == {e["seq"] for e in jumps}
+        flagged = {
+            p["id"]: f["intervals"]
+            for p in produced(record)
+            for f in p["flags"]
+            if f["code"] == "clock_unsynced"
+        }
+        assert "line_current_ka" in flagged and max(flagged.values()) <= 3, flagged
         record_outcome(
             "gateway clock jumps back and forward",
             "agent wall clock stepped −3 s (−30 plant min), later +3 s",
-            f"agent flagged both (clock_jump events in batches {[e['seq'] for e in jumps]}, "
-            "record flag clock_events with their times); seq and chain valid, mrv-verify ok",
+            f"agent flagged both (clock_jump events in batches {[e['seq'] for e in jumps]}); the "
+            f"record lists them and flags their intervals clock_unsynced on {len(flagged)} "
+            "parameters; seq and chain valid, mrv-verify ok",
         )
     finally:
         plant.close()

@@ -327,6 +327,22 @@ def test_unsynced_clock_flags_intervals() -> None:
     assert "clock_unsynced_batches" in [f["code"] for f in body["flags"]]
 
 
+def test_clock_jump_flags_the_intervals_of_its_batch() -> None:
+    """The agent reports a step of the gateway clock in the batch's clock object; readings of
+    that batch are stamped across the step, so their intervals are flagged like unsynced."""
+    s = RecordSettings(site="s1", month=MONTH, interval_s=86400)
+    start = s.window.start_ms
+    agent = FakeAgent("s1", "a")
+    good = agent.batch([reading("x", start + 86_400_000, 1.0)])
+    stepped = agent.batch(
+        [reading("x", start + 2 * 86_400_000, 1.0)],
+        clock={"source": "ntp", "synced": True, "jump_ms": -3000, "jumps": 1},
+    )
+    body = compute_record(s, payloads([good, stepped])).body
+    flag = next(f for f in entry(body, "x")["flags"] if f["code"] == "clock_unsynced")
+    assert flag["intervals"] == 1
+
+
 def test_evidence_ranges_per_agent() -> None:
     s = RecordSettings(site="s1", month=MONTH, interval_s=86400)
     a = FakeAgent("s1", "a")
