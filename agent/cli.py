@@ -10,7 +10,6 @@ from typing import Annotated
 
 import typer
 
-from agent.check import check_devices, print_check, print_probe, probe_decodings
 from agent.config import AgentConfig, ConfigError, load_config
 from agent.core import Agent
 from agent.logs import configure as configure_logs
@@ -88,6 +87,8 @@ def check(
     broker: Annotated[bool, typer.Option(help="Also try to connect to the broker")] = True,
 ) -> None:
     """Validate the config and try each device once; print what was read (exit 1 on failure)."""
+    from agent.check import check_devices, print_check  # rich tables: not in `run`'s memory
+
     cfg = _load(config)
     try:
         load_private_key(cfg.key_file)
@@ -113,6 +114,8 @@ def probe(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Read raw registers and print every decoding (u16..f64 x ABCD/BADC/CDAB/DCBA)."""
+    from agent.check import print_probe, probe_decodings
+
     if table not in ("holding", "input"):
         fail(f"--table must be holding or input, got {table!r}")
     if not 1 <= count <= 125:
