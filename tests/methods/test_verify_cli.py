@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -161,9 +162,11 @@ def test_bad_arguments_exit_2_with_one_line(
     assert "Traceback" not in err
 
 
-def test_bundle_form_not_yet_available(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "/tmp/some-bundle")
-    assert code == 2 and "bundle verification not yet available" in err
+def test_bundle_form_on_a_missing_directory_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = run(capsys, str(tmp_path / "no-such-bundle"))
+    assert code == 2 and "is not a directory" in err and "Traceback" not in err
 
 
 def test_console_script_subprocess() -> None:
