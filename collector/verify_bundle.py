@@ -480,7 +480,7 @@ def run_cli(
                     progress=lambda _phase, f: bar.update(task, completed=f),
                 )
     except BundleUnreadable as exc:
-        err.print(f"mrv-verify: error: {exc}", markup=False, highlight=False)
+        err.print(f"mrv-verify: error: {exc}", markup=False, highlight=False, soft_wrap=True)
         return 2
     if as_json:
         sys.stdout.write(json.dumps(rep.to_dict(), ensure_ascii=False, default=str) + "\n")
