@@ -36,22 +36,68 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from protocols.catalogue import catalogue, industries, parameters
 from protocols.catalogue import parameter as catalogue_parameter
 from protocols.record.settings import RecordError, RecordSettings
 
-__all__ = ["BatchMeta", "Partial", "SeriesAcc", "accumulate", "merge_partials", "rule_for"]
+__all__ = [
+    "BatchMeta",
+    "Partial",
+    "SeriesAcc",
+    "accumulate",
+    "companion",
+    "is_key",
+    "merge_partials",
+    "rule_for",
+    "site_ids",
+]
 
 NAN = math.nan
 CLOCK_EVENTS = frozenset({"clock_jump", "clock_step"})
+_CATALOGUE_IDS = frozenset(p.id for p in parameters())
+
+
+def site_ids(settings: RecordSettings) -> frozenset[str]:
+    """Ids of the site's catalogue (its industry's key parameters)."""
+    return (
+        frozenset(p.id for p in catalogue(settings.industry))
+        if (settings.industry in industries())
+        else frozenset()
+    )
+
+
+def is_key(settings: RecordSettings, pid: str) -> bool:
+    """A key parameter of this record: in the site's catalogue or declared in
+    ``settings.key_parameters``. Anything else an agent reports is only a signal: kept for
+    transparency with plain statistics, never aggregated or substituted."""
+    return pid in site_ids(settings) or pid in settings.key_parameters
+
+
+def companion(pid: str) -> str | None:
+    """The catalogue id an agent-derived id stands for, by the agent's naming: ``X_total``
+    (running total of counter X), ``X_total_U``/``X_interval_U`` (e.g.
+    ``line_charge_total_ka_h``, ``dc_energy_interval_mwh`` → ``dc_energy_mwh``); else None."""
+    cands = []
+    if pid.endswith("_total"):
+        cands.append(pid[: -len("_total")])
+    for infix in ("_total_", "_interval_"):
+        if infix in pid:
+            cands.append(pid.replace(infix, "_", 1))
+    for c in cands:
+        for c2 in (c, c.removesuffix("_total")):
+            if c2 in _CATALOGUE_IDS:
+                return c2
+    return None
 
 
 def rule_for(settings: RecordSettings, pid: str) -> tuple[str, bool]:
     """(aggregation rule, catalogued?) of a parameter id for this record.
 
-    ``settings.aggregation`` wins, then the catalogue. Ids in no catalogue get a documented
-    default from the agent's naming of derived parameters: ``*_total`` (a counter's running
-    total) → ``counter_delta``; ``*_interval_*`` (a quantity per interval) → ``sum``;
-    anything else → ``time_weighted_mean``. Such entries are flagged ``uncatalogued``.
+    ``settings.aggregation`` wins, then the catalogue. An uncatalogued id (only aggregated
+    when declared in ``settings.key_parameters``) named like the agent's derived companions
+    of a catalogue id gets that naming's default: ``*_total`` (a counter's running total) →
+    ``counter_delta``; ``*_interval_*`` (a quantity per interval) → ``sum``; anything else →
+    ``time_weighted_mean``. Such entries are flagged ``uncatalogued``.
     """
     try:
         p = catalogue_parameter(pid)
@@ -61,9 +107,9 @@ def rule_for(settings: RecordSettings, pid: str) -> tuple[str, bool]:
     if rule is None:
         if p is not None:
             rule = p.aggregation.value
-        elif pid.endswith("_total"):
+        elif pid.endswith("_total") and companion(pid) is not None:
             rule = "counter_delta"  # the agent's running total of a counter ({id}_total)
-        elif "_interval_" in pid:
+        elif "_interval_" in pid and companion(pid) is not None:
             rule = "sum"  # the agent's per-interval quantities (dc_energy_interval_mwh)
         else:
             rule = "time_weighted_mean"
@@ -99,14 +145,20 @@ class SeriesAcc:
     lo: int = -1  # touched interval range, -1 = none (set when accumulation ends)
     hi: int = -1
     counter: list[tuple[int, float]] | None = None  # (ts, raw) of a cumulative counter
+    #: signals only: earliest and latest used reading in the month as (ts, value); ties on
+    #: ts keep the smaller / larger value, so any split of the batches merges the same
+    first: tuple[int, float] | None = None
+    last: tuple[int, float] | None = None
+    signal: bool = False
 
     @classmethod
-    def new(cls, n_intervals: int, is_counter: bool) -> SeriesAcc:
+    def new(cls, n_intervals: int, is_counter: bool, signal: bool = False) -> SeriesAcc:
         return cls(
             array("d", [NAN]) * n_intervals,
             array("l", [0]) * n_intervals,
             array("l", [0]) * n_intervals,
             counter=[] if is_counter else None,
+            signal=signal,
         )
 
 
@@ -138,7 +190,9 @@ def accumulate(settings: RecordSettings, payloads: Iterable[bytes]) -> Partial:
     site = settings.site
     part = Partial(nk)
     series = part.series
-    fast: dict[str, tuple[array, array, array, list[tuple[int, float]] | None, SeriesAcc]] = {}
+    fast: dict[
+        str, tuple[array, array, array, list[tuple[int, float]] | None, SeriesAcc, bool]
+    ] = {}
     for payload in payloads:
         try:
             p = json.loads(payload)
@@ -179,10 +233,11 @@ def accumulate(settings: RecordSettings, payloads: Iterable[bytes]) -> Partial:
                 if pid in fast:
                     f = fast[pid]
                 else:
-                    is_counter = rule_for(settings, pid)[0] == "counter_delta"
-                    acc = series[pid] = SeriesAcc.new(nk, is_counter)
-                    f = fast[pid] = (acc.val, acc.n, acc.cov, acc.counter, acc)
-                val, n, cov, ctr, acc = f
+                    sig = not is_key(settings, pid)
+                    is_counter = not sig and rule_for(settings, pid)[0] == "counter_delta"
+                    acc = series[pid] = SeriesAcc.new(nk, is_counter, sig)
+                    f = fast[pid] = (acc.val, acc.n, acc.cov, acc.counter, acc, sig)
+                val, n, cov, ctr, acc, sig = f
                 v = r["value"]
                 q = r["quality"]
                 ts = r["ts"]
@@ -202,6 +257,8 @@ def accumulate(settings: RecordSettings, payloads: Iterable[bytes]) -> Partial:
                     continue
                 if q != "good":
                     acc.uncertain[k] = acc.uncertain.get(k, 0) + 1
+                if sig:
+                    _extremes(acc, ts, float(v))
                 c = r.get("count")
                 if c is None:
                     c1000 = 1000
@@ -238,6 +295,16 @@ def accumulate(settings: RecordSettings, payloads: Iterable[bytes]) -> Partial:
     for acc in series.values():
         acc.lo, acc.hi = touched_range(acc.n)
     return part
+
+
+def _extremes(acc: SeriesAcc, ts: int, v: float) -> None:
+    """Keep a signal's first and last reading (order independent)."""
+    a = acc.first
+    if a is None or ts < a[0] or (ts == a[0] and v < a[1]):
+        acc.first = (ts, v)
+    b = acc.last
+    if b is None or ts > b[0] or (ts == b[0] and v > b[1]):
+        acc.last = (ts, v)
 
 
 def touched_range(n: array) -> tuple[int, int]:
@@ -287,6 +354,9 @@ def _merge_series(a: SeriesAcc, b: SeriesAcc) -> None:
             dst[key] = dst.get(key, 0) + cnt
     a.clock |= b.clock
     a.outside += b.outside
+    for end in (b.first, b.last):
+        if end is not None:
+            _extremes(a, *end)
     if b.lo >= 0:
         a.lo = b.lo if a.lo < 0 else min(a.lo, b.lo)
         a.hi = max(a.hi, b.hi)

@@ -6,9 +6,13 @@ verifier recomputes the body and compares every value exactly. Exactness holds b
 floating-point sum is ``math.fsum`` (exactly rounded, independent of addend order) or runs in
 a fixed index order.
 
-Per parameter (rule from the catalogue, ``settings.aggregation`` overriding; ids not in the
-catalogue get a default by name (``*_total`` → counter_delta, ``*_interval_*`` → sum, else
-``time_weighted_mean``, see ``rule_for``) and are flagged ``uncatalogued``):
+Key parameters are the site catalogue's ids plus ``settings.key_parameters``; every other
+id the agents report is a *signal* (``signals``: count, first/last, min/max/mean, quality;
+no aggregation, no substitution). A key parameter no agent reported at all is
+``not_measured``: value null, completeness 0, nothing substituted.
+
+Per key parameter (rule from the catalogue, ``settings.aggregation`` overriding; declared
+uncatalogued ids get a default by name, see ``rule_for``, and are flagged ``uncatalogued``):
 
 1. **Interval values** on the month's grid of ``interval_s``: ``time_weighted_mean`` — the
    mean of the interval's readings (readings are regular samples or the agent's
@@ -77,6 +81,7 @@ from protocols.record.accumulate import (
     Partial,
     SeriesAcc,
     accumulate,
+    companion,
     rule_for,
 )
 from protocols.record.settings import COMPUTATION_VERSION, MonthWindow, RecordSettings
@@ -88,6 +93,7 @@ __all__ = [
     "evidence_of",
     "finish_parameter",
     "finish_record",
+    "signals_of",
 ]
 
 Mapper = Callable[..., Iterable[Any]]
@@ -239,8 +245,8 @@ def finish_parameter(
         cat = catalogue_parameter(pid)
     except KeyError:
         cat = None
-    if s is None:
-        s = SeriesAcc.new(nk, rule == "counter_delta")
+    if s is None or (s.lo < 0 and not s.bad and not s.outside and not s.counter):
+        return _not_measured_result(settings, pid, rule, cat, pid in site_ids)
     direction = "high" if cat is None or cat.higher_is_conservative else "low"
     e_samples, basis = _expected_samples(settings, pid, s)
     threshold_cov = 1000.0 * e_samples
@@ -408,6 +414,45 @@ def finish_parameter(
     if counter_info is not None:
         entry["counter"] = counter_info
     return ParameterResult(entry, filled, valid, substituted)
+
+
+def _not_measured_result(
+    settings: RecordSettings, pid: str, rule: str, cat: Any, catalogued: bool
+) -> ParameterResult:
+    """A key parameter no agent reported at all in the record's batches: not measured, not
+    lost. No value, no gaps, no substitution — inventing a month of data for a meter the site
+    does not have would be dishonest; the record says so with ``not_measured``."""
+    nk = settings.n_intervals
+    direction = "high" if cat is None or cat.higher_is_conservative else "low"
+    entry: dict[str, Any] = {
+        "id": pid,
+        "name_en": cat.name_en if cat is not None else None,
+        "name_zh": cat.name_zh if cat is not None else None,
+        "unit": cat.unit if cat is not None else settings.units.get(pid),
+        "catalogued": catalogued,
+        "aggregation": rule,
+        "method": _method_text(rule, settings, direction),
+        "value": None,
+        "expected_intervals": nk,
+        "valid_intervals": 0,
+        "completeness": 0.0,
+        "expected_samples_per_interval": None,
+        "expected_samples_basis": None,
+        "readings": {"used": 0, "bad": 0, "uncertain": 0, "outside_month": 0},
+        "gaps": [],
+        "substitutions": [],
+        "substituted_intervals": 0,
+        "substituted_contribution": 0.0,
+        "substituted_share": 0.0,
+        "flags": [
+            _flag(
+                "not_measured",
+                "no agent of the site reported this parameter in the month; no value, "
+                "nothing substituted",
+            )
+        ],
+    }
+    return ParameterResult(entry, [None] * nk, [False] * nk, [False] * nk)
 
 
 def _sub_entry(w: MonthWindow, iv: int, sb: Any, contribution: float) -> dict[str, Any]:
@@ -691,7 +736,7 @@ def finish_record(
     w = settings.window
     cat = _site_catalogue(settings)
     ids = [p.id for p in cat if rule_for(settings, p.id)[0] != "derived"]
-    ids += sorted(pid for pid in partial.series if pid not in set(ids))
+    ids += [pid for pid in settings.key_parameters if pid not in set(ids)]
     derived_ids = [p.id for p in cat if rule_for(settings, p.id)[0] == "derived"]
     ids = [pid for pid in ids if pid not in derived_ids]
     jobs = [
@@ -712,8 +757,17 @@ def finish_record(
         comps = [results[i].entry["completeness"] for i in inputs if i in results]
         sent = partial.series.get(pid)
         pflags = []
+        unmeasured = [i for i in inputs if i in results and _not_measured(results[i].entry)]
         if value is None:
             pflags.append(_flag("no_data", "inputs missing; not computed"))
+        if unmeasured:
+            pflags.append(
+                _flag(
+                    "inputs_not_measured",
+                    f"input(s) not measured this month: {', '.join(unmeasured)}",
+                    inputs=unmeasured,
+                )
+            )
         if sent is not None:
             pflags.append(
                 _flag(
@@ -787,6 +841,7 @@ def finish_record(
         },
         "settings": settings.to_dict(),
         "parameters": entries,
+        "signals": signals_of(settings, partial, set(ids) | set(derived_ids)),
         "derived": derived,
         "anode_effects": _anode_table(settings, effects),
         "clock_events": clock_events,
@@ -798,11 +853,57 @@ def finish_record(
             "readings": sum(b.readings for b in partial.batches),
             "events": sum(b.events for b in partial.batches),
             "parameters": len(entries),
+            "not_measured": sum(1 for e in entries if _not_measured(e)),
         },
     }
-    for e in body["parameters"]:
+    body["summary"]["signals"] = len(body["signals"])
+    for e in (*body["parameters"], *body["signals"]):
         _check_finite(e, e["id"])
     return RecordComputation(body, results)
+
+
+def _not_measured(entry: dict[str, Any]) -> bool:
+    return any(f["code"] == "not_measured" for f in entry.get("flags", ()))
+
+
+def signals_of(
+    settings: RecordSettings, partial: Partial, key_ids: set[str]
+) -> list[dict[str, Any]]:
+    """Every reported id that is not a key parameter, with plain statistics of its readings
+    inside the month: shown for transparency, never aggregated, substituted or flagged
+    (a counter's mean or a cell's completeness is no key figure)."""
+    w = settings.window
+    out = []
+    for pid in sorted(set(partial.series) - key_ids):
+        s = partial.series[pid]
+        vals = [x for x in s.val.tolist() if x == x]
+        for ex in s.extras.values():
+            vals.extend(ex)
+        n = len(vals)
+        try:
+            unit = catalogue_parameter(pid).unit
+        except KeyError:
+            unit = None
+        n_unc = sum(s.uncertain.values())
+        first, last = s.first, s.last
+        out.append(
+            {
+                "id": pid,
+                "unit": settings.units.get(pid, unit),
+                "of": companion(pid),
+                "samples": n,
+                "first_ts": w.iso(first[0]) if first else None,
+                "last_ts": w.iso(last[0]) if last else None,
+                "first_value": first[1] if first else None,
+                "last_value": last[1] if last else None,
+                "min": min(vals) if n else None,
+                "max": max(vals) if n else None,
+                "mean": math.fsum(vals) / n if n else None,
+                "quality": {"good": n - n_unc, "uncertain": n_unc, "bad": sum(s.bad.values())},
+                "outside_month": s.outside,
+            }
+        )
+    return out
 
 
 def _check_finite(obj: Any, where: str) -> None:

@@ -44,7 +44,10 @@ __all__ = [
 
 #: Bumped whenever protocols.record changes a number for the same input; written into the
 #: record so a verifier knows which rules it must apply.
-COMPUTATION_VERSION = 1
+COMPUTATION_VERSION = 2
+# 2: only key parameters (site catalogue + ``key_parameters``) are aggregated and substituted;
+#    other reported ids go to ``signals`` (plain statistics); a catalogued parameter nobody
+#    reported is ``not_measured`` (no value, no substitution) instead of substituted.
 
 _MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _RULES = {a.value for a in Aggregation if a is not Aggregation.DERIVED}
@@ -161,6 +164,9 @@ class RecordSettings:
     #: to ``time_weighted_mean``)
     aggregation: dict[str, str] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)  # units of uncatalogued ids
+    #: ids the site declares as key parameters beyond its catalogue (aggregated, substituted
+    #: and flagged ``uncatalogued``); every other uncatalogued id is only a signal
+    key_parameters: tuple[str, ...] = ()
     counters: dict[str, CounterSettings] = field(default_factory=dict)
     substitution: SubstitutionSettings = field(default_factory=SubstitutionSettings)
     pfc: PfcSettings = field(default_factory=PfcSettings)
@@ -194,6 +200,13 @@ class RecordSettings:
             if not isinstance(r, list | tuple) or len(r) != 2:
                 raise RecordError(f"settings.{name} must be [low, high]")
             object.__setattr__(self, name, (_num(name, r[0]), _num(name, r[1])))
+        kp = self.key_parameters
+        if isinstance(kp, str) or not isinstance(kp, list | tuple):
+            raise RecordError("settings.key_parameters must be a list of parameter ids")
+        for pid in kp:
+            if not isinstance(pid, str) or not pid:
+                raise RecordError(f"settings.key_parameters: {pid!r} is not a parameter id")
+        object.__setattr__(self, "key_parameters", tuple(sorted(set(kp))))
         if not is_valid_id(self.site):
             raise RecordError(f"settings.site {self.site!r} is not a valid site id")
         window = month_window(self.month, self.timezone)  # validates both

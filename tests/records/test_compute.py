@@ -235,31 +235,95 @@ def test_split_and_shuffled_batches_give_the_same_record(month: tuple) -> None:
     assert finish_record(s, merge_partials(parts)).body == body
 
 
-def test_uncatalogued_ids_are_visible_with_a_default_rule() -> None:
-    s = RecordSettings(site="s1", month=MONTH, interval_s=86400)
+def signal(body: dict, pid: str) -> dict:
+    return next(x for x in body["signals"] if x["id"] == pid)
+
+
+def test_uncatalogued_ids_are_signals_unless_declared_key() -> None:
+    """Raw ids outside the catalogue are listed under ``signals`` with plain statistics —
+    never in ``parameters``, never substituted or flagged; a declared id is a key parameter
+    with the naming default rule."""
+    s = RecordSettings(
+        site="s1",
+        month=MONTH,
+        interval_s=86400,
+        key_parameters=("al_production_t_total",),
+        units={"aluminium_output_kg": "kg"},
+    )
     start = s.window.start_ms
     agent = FakeAgent("s1", "a")
     rs = []
     for d in range(28):
         t = start + (d + 1) * 86_400_000
+        q = "uncertain" if d == 5 else "good"
         rs += [
-            reading("cell_017_v", t, 4.0 + d % 2),
+            reading("cell_017_v", t, 4.0 + d % 2, q),
+            reading("aluminium_output_kg", t, 1000.0 * d),
             reading("dc_energy_interval_mwh", t, 2.0),
             reading("al_production_t_total", t, 100.0 + 3 * d),
         ]
+    rs.append(reading("cell_017_v", start + 10 * 86_400_000 + 5, None, "bad"))
     body = compute_record(s, payloads(agent.publish(rs, 50))).body
-    v = entry(body, "cell_017_v")
-    assert (v["aggregation"], v["catalogued"], v["value"]) == ("time_weighted_mean", False, 4.5)
-    assert "uncatalogued" in [f["code"] for f in v["flags"]]
-    assert entry(body, "dc_energy_interval_mwh")["value"] == 56.0
+    pids = [p["id"] for p in body["parameters"]]
+    assert "cell_017_v" not in pids and "aluminium_output_kg" not in pids
+    assert "dc_energy_interval_mwh" not in pids
+    v = signal(body, "cell_017_v")
+    # 28 daily samples 4, 5, 4, 5, …: 14 × 4 + 14 × 5 = 126 → mean 4.5; day 5 uncertain, one bad
+    assert v == {
+        "id": "cell_017_v",
+        "unit": None,
+        "of": None,
+        "samples": 28,
+        "first_ts": "2026-02-02T00:00:00+08:00",
+        "last_ts": "2026-03-01T00:00:00+08:00",
+        "first_value": 4.0,
+        "last_value": 5.0,
+        "min": 4.0,
+        "max": 5.0,
+        "mean": 4.5,
+        "quality": {"good": 27, "uncertain": 1, "bad": 1},
+        "outside_month": 0,
+    }
+    raw = signal(body, "aluminium_output_kg")
+    assert (raw["unit"], raw["first_value"], raw["last_value"]) == ("kg", 0.0, 27000.0)
+    assert signal(body, "dc_energy_interval_mwh")["of"] == "dc_energy_mwh"
+    assert body["summary"]["signals"] == 3
     total = entry(body, "al_production_t_total")
-    assert total["aggregation"] == "counter_delta"
+    assert (total["aggregation"], total["catalogued"]) == ("counter_delta", False)
+    assert "uncatalogued" in [f["code"] for f in total["flags"]]
     # the first reading closes day 1, so day 1 lies before the readings' span: it is
     # substituted (larger neighbour, 3) and the other 27 days are measured (27 × 3)
     assert total["value"] == 84.0
     (sub,) = total["substitutions"]
     assert (sub["start_index"], sub["rule"], sub["value"]) == (0, "SUB1_NEIGHBOUR_MAX", 3.0)
     assert "start_not_bracketed" in [f["code"] for f in total["flags"]]
+
+
+def test_catalogued_parameter_nobody_reported_is_not_measured() -> None:
+    """No reading at all: value null, completeness 0, no gaps, no substitution; a parameter
+    reported for part of the month is still substituted."""
+    s = RecordSettings(site="s1", month=MONTH, interval_s=86400)
+    start = s.window.start_ms
+    agent = FakeAgent("s1", "a")
+    rs = [reading("line_current_ka", start + (d + 1) * 86_400_000, 400.0) for d in range(10)]
+    body = compute_record(s, payloads(agent.publish(rs, 50))).body
+    for pid in ("power_import_mwh", "anode_consumption_t", "operating_cells"):
+        e = entry(body, pid)
+        assert e["value"] is None and e["completeness"] == 0.0, pid
+        assert (e["valid_intervals"], e["expected_intervals"]) == (0, 28)
+        assert e["gaps"] == [] and e["substitutions"] == [] and e["substituted_intervals"] == 0
+        assert [f["code"] for f in e["flags"]] == ["not_measured"]
+    # 10 of 28 days measured (availability 0.36 < 0.9): days 11–28 by the look-back max, 400
+    cur = entry(body, "line_current_ka")
+    assert (cur["value"], cur["valid_intervals"], cur["substituted_intervals"]) == (400.0, 10, 18)
+    assert [x["rule"] for x in cur["substitutions"]] == ["SUB3_LOOKBACK_MAX"]
+    assert "not_measured" not in [f["code"] for f in cur["flags"]]
+    # the Faraday estimate needs operating_cells: not computed, and says why
+    far = entry(body, "al_production_faraday_t")
+    assert far["value"] is None
+    codes = {f["code"]: f for f in far["flags"]}
+    assert codes["inputs_not_measured"]["inputs"] == ["operating_cells"]
+    assert body["summary"]["not_measured"] >= 3 and body["signals"] == []
 
 
 def test_derived_aluminium_results_use_the_methods() -> None:
@@ -316,12 +380,13 @@ def test_unsynced_clock_flags_intervals() -> None:
     s = RecordSettings(site="s1", month=MONTH, interval_s=86400)
     start = s.window.start_ms
     agent = FakeAgent("s1", "a")
-    good = agent.batch([reading("x", start + 86_400_000, 1.0)])
+    good = agent.batch([reading("line_current_ka", start + 86_400_000, 1.0)])
     bad = agent.batch(
-        [reading("x", start + 2 * 86_400_000, 1.0)], clock={"source": "rtc", "synced": False}
+        [reading("line_current_ka", start + 2 * 86_400_000, 1.0)],
+        clock={"source": "rtc", "synced": False},
     )
     body = compute_record(s, payloads([good, bad])).body
-    x = entry(body, "x")
+    x = entry(body, "line_current_ka")
     flag = next(f for f in x["flags"] if f["code"] == "clock_unsynced")
     assert flag["intervals"] == 1
     assert "clock_unsynced_batches" in [f["code"] for f in body["flags"]]
@@ -333,20 +398,23 @@ def test_clock_jump_flags_the_intervals_of_its_batch() -> None:
     s = RecordSettings(site="s1", month=MONTH, interval_s=86400)
     start = s.window.start_ms
     agent = FakeAgent("s1", "a")
-    good = agent.batch([reading("x", start + 86_400_000, 1.0)])
+    good = agent.batch([reading("line_current_ka", start + 86_400_000, 1.0)])
     stepped = agent.batch(
-        [reading("x", start + 2 * 86_400_000, 1.0)],
+        [reading("line_current_ka", start + 2 * 86_400_000, 1.0)],
         clock={"source": "ntp", "synced": True, "jump_ms": -3000, "jumps": 1},
     )
     body = compute_record(s, payloads([good, stepped])).body
-    flag = next(f for f in entry(body, "x")["flags"] if f["code"] == "clock_unsynced")
+    flag = next(f for f in entry(body, "line_current_ka")["flags"] if f["code"] == "clock_unsynced")
     assert flag["intervals"] == 1
 
 
 def test_evidence_ranges_per_agent() -> None:
     s = RecordSettings(site="s1", month=MONTH, interval_s=86400)
     a = FakeAgent("s1", "a")
-    envs = [a.batch([reading("x", s.window.start_ms + 86_400_000 * i, 1.0)]) for i in range(1, 5)]
+    envs = [
+        a.batch([reading("line_current_ka", s.window.start_ms + 86_400_000 * i, 1.0)])
+        for i in range(1, 5)
+    ]
     body = compute_record(s, payloads(envs[:2] + envs[3:])).body
     assert [(e["first_seq"], e["last_seq"]) for e in body["evidence"]] == [(1, 2), (4, 4)]
     assert body["evidence"][1]["first_prev"] == payload_hash(parse_envelope(envs[2]).payload)
