@@ -3,7 +3,9 @@
 Columns: ``interval_start``, ``interval_end`` (local ISO 8601 with offset), then one column
 per parameter (record order) holding the interval value the record used — measured, or
 substituted — empty when there is none, and ``substituted`` / ``invalid`` listing the ids
-whose interval was substituted / invalid. Wide rather than long so a month at one-minute
+whose interval was substituted / invalid. Key parameters nobody measured (``not_measured``)
+have no column: they have no interval values, and listing them as invalid in every row
+would read as data loss. Signals are not interval data of the record and are not here. Wide rather than long so a month at one-minute
 resolution (44,640 rows) still opens in a spreadsheet; the raw readings themselves are in
 ``batches.jsonl``. UTF-8 with BOM so spreadsheet programs show the Chinese header right.
 """
@@ -21,7 +23,11 @@ def write_readings_csv(path: Path, settings: RecordSettings, comp: RecordComputa
     w = settings.window
     iv = settings.interval_ms
     nk = settings.n_intervals
-    ids = [p["id"] for p in comp.body["parameters"] if p["id"] in comp.series]
+    ids = [
+        p["id"]
+        for p in comp.body["parameters"]
+        if p["id"] in comp.series and not any(f["code"] == "not_measured" for f in p["flags"])
+    ]
     starts = [w.iso(w.start_ms + k * iv) for k in range(nk + 1)]
     cols: list[list[str]] = [starts[:-1], starts[1:]]
     subs: list[list[str]] = [[] for _ in range(nk)]

@@ -1,7 +1,8 @@
 """``report.html``: the record for people — self-contained, bilingual 中文/English, offline.
 
 One HTML file with inline CSS and inline SVG charts (no scripts, fonts or anything fetched
-from a network): summary of every key parameter, derived results and cross-checks, a chart
+from a network): summary of every key parameter (those nobody measured say so), a collapsed
+table of the other measured signals, derived results and cross-checks, a chart
 per parameter with invalid intervals shaded red and substituted ones marked orange, the
 anode-effect table and the evidence ranges. The numbers shown are those of record.json.
 """
@@ -100,6 +101,7 @@ table{border-collapse:collapse;font-size:13px;margin:8px 0}td,th{border:1px soli
 th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .flag{color:#b71c1c}.ok{color:#2e7d32}.muted{color:#777;font-size:12px}
 .chart{display:block;margin:4px 0 18px}.ax{font-size:10px;fill:#666}
+tr.nm td{color:#777;background:#fafafa}details{margin:12px 0}summary{cursor:pointer;font-size:15px}
 .legend span{display:inline-block;width:14px;height:10px;margin:0 4px 0 12px}
 </style></head><body>
 <h1>月度存证 Monthly verification record</h1>
@@ -115,11 +117,21 @@ th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}
 
 <h2>关键参数 Key parameters</h2>
 <table><tr><th>参数 Parameter</th><th>名称 Name</th><th>值 Value</th><th>单位 Unit</th><th>汇总 Aggregation</th><th>完整率 Completeness</th><th>有效/应有 Valid/expected</th><th>替代 Substituted</th><th>标志 Flags</th></tr>
-{% for p in r.parameters %}<tr><td><code>{{ p.id }}</code></td><td>{{ p.name_zh or "" }} {{ p.name_en or "" }}</td><td class="n">{{ num(p.value) }}</td><td>{{ p.unit or "" }}</td><td>{{ p.aggregation }}</td>
+{% for p in r.parameters %}{% set nm = p.id in not_measured %}<tr{% if nm %} class="nm"{% endif %}><td><code>{{ p.id }}</code></td><td>{{ p.name_zh or "" }} {{ p.name_en or "" }}</td>
+{% if nm %}<td class="n">未测量 not measured</td><td>{{ p.unit or "" }}</td><td>{{ p.aggregation }}</td><td class="n">—</td><td class="n">0/{{ p.expected_intervals }}</td><td class="n">—</td>
+{% else %}<td class="n">{{ num(p.value) }}</td><td>{{ p.unit or "" }}</td><td>{{ p.aggregation }}</td>
 <td class="n">{{ "%.1f"|format(100 * p.completeness) }} %</td><td class="n">{{ p.valid_intervals if p.valid_intervals is not none else "—" }}/{{ p.expected_intervals }}</td>
-<td class="n">{{ p.substituted_intervals if p.substituted_intervals is defined else "" }}{% if p.substituted_share %} ({{ "%.2f"|format(100 * p.substituted_share) }} %){% endif %}</td>
+<td class="n">{{ p.substituted_intervals if p.substituted_intervals is defined else "" }}{% if p.substituted_share %} ({{ "%.2f"|format(100 * p.substituted_share) }} %){% endif %}</td>{% endif %}
 <td class="flag">{% for f in p.flags %}{{ f.code }} {% endfor %}</td></tr>
 {% endfor %}</table>
+{% if not_measured %}<p class="muted">未测量 Not measured: 本月无任何代理上报，不赋值、不替代 / no agent reported these in the month — no value, nothing substituted: {% for i in not_measured %}<code>{{ i }}</code> {% endfor %}</p>{% endif %}
+
+{% if r.signals %}<details id="signals"><summary><b>其他测量信号 Other measured signals ({{ r.signals|length }})</b> — 非关键参数，仅供参考；不汇总、不替代 / not key parameters: listed for transparency, never aggregated or substituted</summary>
+<table><tr><th>信号 Signal</th><th>对应参数 Of</th><th>单位 Unit</th><th>样本 Samples</th><th>首个 First</th><th>末个 Last</th><th>最小 Min</th><th>最大 Max</th><th>平均 Mean</th><th>首值 First value</th><th>末值 Last value</th><th>质量 good/uncertain/bad</th></tr>
+{% for g in r.signals %}<tr><td><code>{{ g.id }}</code></td><td>{% if g.of %}<code>{{ g.of }}</code>{% endif %}</td><td>{{ g.unit or "" }}</td><td class="n">{{ num(g.samples) }}</td><td>{{ g.first_ts or "—" }}</td><td>{{ g.last_ts or "—" }}</td>
+<td class="n">{{ num(g.min) }}</td><td class="n">{{ num(g.max) }}</td><td class="n">{{ num(g.mean) }}</td><td class="n">{{ num(g.first_value) }}</td><td class="n">{{ num(g.last_value) }}</td>
+<td class="n">{{ g.quality.good }}/{{ g.quality.uncertain }}/{{ g.quality.bad }}</td></tr>
+{% endfor %}</table></details>{% endif %}
 
 {% if r.derived %}<h2>派生结果 Derived results</h2>
 <table>
@@ -168,12 +180,24 @@ def render_report(
     record: dict[str, Any], comp: RecordComputation, bundle: str = "BUNDLE_DIR"
 ) -> str:
     charts = []
+    not_measured = [
+        p["id"]
+        for p in record["parameters"]
+        if any(f["code"] == "not_measured" for f in p["flags"])
+    ]
     for p in record["parameters"]:
         s = comp.series.get(p["id"])
-        if s is None:
-            continue
+        if s is None or p["id"] in not_measured:
+            continue  # an empty chart of a parameter nobody measured would look like a loss
         charts.append({**p, "svg": _chart(p, s.values, s.substituted)})
-    return _TPL.render(r=record, charts=charts, num=_num, bundle=bundle, max_ae=MAX_AE_ROWS)
+    return _TPL.render(
+        r=record,
+        charts=charts,
+        num=_num,
+        bundle=bundle,
+        max_ae=MAX_AE_ROWS,
+        not_measured=not_measured,
+    )
 
 
 def write_report(path: Path, record: dict[str, Any], comp: RecordComputation) -> None:

@@ -57,6 +57,8 @@ def _fill(store: SqliteEvidenceStore, settings: RecordSettings) -> list[FakeAgen
                 reading("operating_cell_days", t, 12.5),
             ]
         rm.append(reading("dc_energy_mwh", t, 100000.0 + 480.0 * (k + 3)))
+        if k % 24 == 0:  # a raw signal outside the catalogue: listed, never aggregated
+            rm.append(reading("meter_temp_c", t, 30.0 + k // 24 % 3))
     effect = {
         "type": "anode_effect",
         "cell": 42,
@@ -142,6 +144,11 @@ def test_bundle_files_and_record_format(built: dict) -> None:
     assert "月度存证" in html and "Anode effects" in html and "<svg" in html
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "<script" not in html
+    # key parameters nobody reported say so; raw signals sit in a collapsed section after them
+    assert "power_import_mwh" in html and "未测量 not measured" in html
+    assert html.index("关键参数 Key parameters") < html.index('<details id="signals">')
+    assert "其他测量信号 Other measured signals (1)" in html
+    assert html.index("meter_temp_c") > html.index('<details id="signals">')
     csv = (b / "readings.csv").read_text(encoding="utf-8-sig").splitlines()
     assert csv[0].startswith("interval_start,interval_end,line_current_ka")
     assert len(csv) == 1 + 672
@@ -214,6 +221,23 @@ def test_edited_value_in_record_json(
     out = capsys.readouterr().out
     assert "parameters[al_production_t].value" in out.replace("\n", "").replace("│", "")
     assert "FAILED" in out
+
+
+def test_signals_are_in_the_record_and_verified(built: dict, tmp_path: Path) -> None:
+    rec = json.loads((built["res"].bundle_dir / "record.json").read_bytes())
+    assert "meter_temp_c" not in [p["id"] for p in rec["parameters"]]
+    (sig,) = rec["signals"]
+    # daily at k = 0, 24, …, 648 inside the month (28 samples; k = 672 is after it):
+    # values cycle 30, 31, 32 by day, so 10 × 30 + 9 × 31 + 9 × 32 = 867 → mean 30.964…
+    assert (sig["id"], sig["samples"], sig["min"], sig["max"]) == ("meter_temp_c", 28, 30.0, 32.0)
+    assert sig["mean"] == 867.0 / 28 and sig["last_value"] == 30.0
+    assert "flags" not in sig and "substitutions" not in sig
+    b = _copy(built, tmp_path)
+    rec["signals"][0]["max"] = 99.0
+    (b / "record.json").write_text(json.dumps(rec, indent=2, sort_keys=True, ensure_ascii=False))
+    rep = verify_bundle(b, workers=1)
+    (diff,) = [x for x in rep.problems if x.where == "signals[meter_temp_c].max"]
+    assert (diff.expected, diff.found) == (32.0, 99.0)
 
 
 def test_swapped_agent_key(built: dict, tmp_path: Path) -> None:
