@@ -64,7 +64,6 @@ class SiteSpec:
     agent: str
     name: str
     records: dict[str, Any]
-    key_parameters: tuple[str, ...]
     raw_counters: tuple[str, ...]
 
 
@@ -90,16 +89,6 @@ SITES = (
                 "ac_energy_mwh": {"width_bits": 32, "scale": 0.001, "max_rate_per_s": 0.25}
             },
         },
-        (
-            "al_production_t",
-            "line_current_ka",
-            "operating_cells",
-            "dc_energy_mwh",
-            "ac_energy_mwh",
-            "ae_minutes",
-            "ae_count",
-            "operating_cell_days",
-        ),
         ("ac_energy_kwh",),
     ),
     SiteSpec(
@@ -113,7 +102,6 @@ SITES = (
                 "power_import_mwh": {"width_bits": 32, "scale": 0.0001, "max_rate_per_s": 0.05}
             },
         },
-        ("clinker_t", "kiln_coal_t", "calciner_coal_t", "power_import_mwh", "kiln_head_temp_c"),
         ("energy_import_kwh",),
     ),
 )
@@ -480,9 +468,19 @@ class Demo:
             t.add_column(
                 c, justify="right" if c in ("value", "complete", "substituted") else "left"
             )
-        for pid in run.spec.key_parameters:
-            p = params.get(pid)
-            if p is None:
+        for p in params.values():
+            if p.get("aggregation") == "derived":
+                continue  # AEM, PFC and CE follow from record.derived below
+            pid = p["id"]
+            if any(f["code"] == "not_measured" for f in p.get("flags", [])):
+                t.add_row(
+                    f"{p.get('name_en') or pid} [dim]{pid}[/]",
+                    "[dim]not measured[/]",
+                    p.get("unit") or "",
+                    "—",
+                    "—",
+                    "[dim]not_measured[/]",
+                )
                 continue
             subs = p.get("substituted_intervals") or 0
             rules = sorted({s["rule"] for s in p.get("substitutions", [])})
@@ -592,7 +590,7 @@ def run_demo(opts: DemoOptions, *, out: Callable[[str], None] = print) -> int:
     try:
         demo = Demo(opts, console)
     except (DemoError, StackError, ValueError, MrvError) as exc:
-        console.print(f"mrv-sim demo: error: {exc}", highlight=False, markup=False)
+        console.print(f"mrv-sim demo: error: {exc}", highlight=False, markup=False, soft_wrap=True)
         return 2
     result: DemoResult | None = None
     code = 1
@@ -605,8 +603,10 @@ def run_demo(opts: DemoOptions, *, out: Callable[[str], None] = print) -> int:
         if not opts.exit:
             demo.serve_until_interrupted()
     except StackError as exc:
-        console.print(f"mrv-sim demo: failed: {exc}", highlight=False, markup=False)
-        console.print(f"logs: {demo.data_dir / 'logs'}", highlight=False, markup=False)
+        console.print(f"mrv-sim demo: failed: {exc}", highlight=False, markup=False, soft_wrap=True)
+        console.print(
+            f"logs: {demo.data_dir / 'logs'}", highlight=False, markup=False, soft_wrap=True
+        )
         if opts.json:
             out(json.dumps({"bundles": [], "verified": False}))
         code = 1

@@ -155,6 +155,7 @@ def overview(request: Request, who: User, site: SiteId, month: MonthQ = None) ->
         open_gaps=sum(len(a["open_gaps"]) for a in agents),
         quarantined=src.quarantine_count(site),
         completeness=[(catalogue.get(c.param), c) for c in comp],
+        signals=[p for p in catalogue.values() if not p.key and p.agents],
         effects=[_event_dict(e) for e in effects[-20:]],
         effect_count=len(effects),
         record=versions[0] if versions else None,

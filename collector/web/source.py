@@ -249,6 +249,10 @@ class WebSource:
         found: dict[str, ParamInfo] = {}
         for entry in _industry_catalogue(info.industry):
             found[entry.id] = entry
+        # as the monthly record decides: the industry catalogue plus the ids the site's
+        # record settings declare; a site without a catalogue takes what agents announce
+        declared = self._declared_keys(site)
+        open_list = not found
         announced: dict[str, dict[str, Any]] = {}
         for agent in self.store.agents(site):
             for item in (agent.status or {}).get("catalogue") or []:
@@ -262,6 +266,7 @@ class WebSource:
                     name_zh=str(item.get("name_zh") or ""),
                     unit=str(item.get("unit") or ""),
                     aggregation=str(item.get("aggregation") or ""),
+                    key=open_list or pid in declared,
                 )
         by_param: dict[str, list[str]] = {}
         for agent, param in self._series_names(site):
@@ -274,10 +279,16 @@ class WebSource:
                 base.name_zh,
                 base.unit,
                 base.aggregation,
-                base.key,
+                base.key or pid in declared,
                 tuple(sorted(agents)),
             )
         return list(found.values())  # catalogue order first, then what only the data shows
+
+    def _declared_keys(self, site: str) -> set[str]:
+        """``key_parameters`` of the site's record settings (uncatalogued ids it declares key)."""
+        records = getattr(self.site_config.get(site), "records", None) or {}
+        ids = records.get("key_parameters") if isinstance(records, dict) else None
+        return {str(x) for x in ids} if isinstance(ids, list | tuple) else set()
 
     def param(self, site: str, param: str) -> ParamInfo | None:
         return next((p for p in self.catalogue(site) if p.id == param), None)
@@ -449,7 +460,8 @@ class WebSource:
     def completeness(
         self, site: str, month: str, now: int | None = None
     ) -> list[ParamCompleteness]:
-        """Per parameter: valid ÷ expected intervals from the month's start until now (or its end).
+        """Per key parameter: valid ÷ expected intervals from the month's start until now (or
+        its end). Other measured signals are not key figures and get no completeness.
 
         An interval reading is valid when it carries a value, is not ``bad`` and, when it
         reports ``count``/``expected`` samples, has at least 80 % of them (data_quality).
@@ -462,6 +474,8 @@ class WebSource:
         out: list[ParamCompleteness] = []
         db = self._db()
         for p in self.catalogue(site):
+            if not p.key:
+                continue
             interval = self.interval_ms(site, p.id) if p.agents else 60_000
             expected = max(0, (until - start) // interval) if until > start else 0
             valid = n = 0

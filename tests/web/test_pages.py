@@ -59,6 +59,9 @@ async def test_pages_render(env: Env, client: httpx.AsyncClient) -> None:
         "99.5 %",
     ):
         assert text in r.text, text
+    # a catalogued key parameter no agent reports is "not measured", not "no data yet"
+    row = r.text[r.text.index("ae_minutes</div>") :]
+    assert row.index("not measured") < row.index("</tr>")
     r = await client.get(f"/sites/{SITE}/parameters/line_current_ka?month={MONTH}")
     assert r.status_code == 200
     assert 'data-url="/api/v1/sites/smelter-a/parameters/line_current_ka/series"' in r.text
