@@ -150,6 +150,7 @@ class Plant:
         synchronous: str = "FULL",
         agent_argv_prefix: list[str] | None = None,
         lead_s: float = 4.0,
+        **agent_config: Any,
     ) -> None:
         self.stack = Stack(root)
         self.stack.start_broker()
@@ -166,7 +167,7 @@ class Plant:
         self.sim.wait_ready()
         self.agent: AgentProcess = self.stack.add_agent(
             self.sim, site=SITE, agent="potline1", poll_s=POLL_S, publish_s=PUBLISH_S,
-            ack_timeout_s=2.0,
+            ack_timeout_s=2.0, **agent_config,
         )  # fmt: skip
         cfg = yaml.safe_load(self.agent.config_path.read_text())
         cfg["outbox"]["synchronous"] = synchronous  # FULL: the agent's production default

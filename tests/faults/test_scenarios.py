@@ -274,6 +274,7 @@ def test_device_faults_and_influx_outage(tmp_path: Path) -> None:
     plant = Plant(
         tmp_path / "stack",
         faults=faults,
+        raw_counters=["ac_energy_kwh"],  # raw counts: the record knows the register's width
         collector_extra={
             "influx": {
                 "enabled": True,
@@ -295,7 +296,7 @@ def test_device_faults_and_influx_outage(tmp_path: Path) -> None:
         plant.finish()
         assert_clean(plant)
         timeout_win = [(t0 + 60 * MIN, t0 + 70 * MIN)]
-        counters = {"ac_energy_mwh": {"width_bits": 32, "scale": 0.001}}
+        counters = {"ac_energy_mwh": {"width_bits": 32, "scale": 0.001, "max_rate_per_s": 0.25}}
         record, gaps = assert_record(plant, tmp_path, allowed=timeout_win, counters=counters)
         by_id = {p["id"]: p for p in record["parameters"]}
         # the timeout shows in the rectifier's parameters, and only there
@@ -311,6 +312,10 @@ def test_device_faults_and_influx_outage(tmp_path: Path) -> None:
         counter_flags = {k: v for k, v in counter_flags.items() if v}
         # exactly the two meters that were replaced / wrapped carry a counter step flag
         assert set(counter_flags) == {"dc_energy_mwh", "ac_energy_mwh"}, counter_flags
+        assert "counter_reset" in counter_flags["dc_energy_mwh"]  # the replaced DC meter
+        # the wrap is unwrapped (raw counts, known width) and the pre-wrap jump not counted
+        assert "counter_rollover" in counter_flags["ac_energy_mwh"]
+        assert "counter_rebaseline" in counter_flags["ac_energy_mwh"]
         # mirror caught up after the outage: every valued reading of a series is in VM
         db_path = plant.collector.database
 
@@ -344,9 +349,8 @@ def test_device_faults_and_influx_outage(tmp_path: Path) -> None:
             "meter replaced + counter wrap",
             "unit 10 dc_energy_kwh reset to 0 (meter replaced); unit 11 ac_energy_kwh (UINT32) "
             "jumps to 5,000 below its wrap and wraps",
-            f"flagged on exactly those two: {counter_flags}. Finding: the wrap is classed as a "
-            "reset and the simulator's jump to wrap−5000 counts as consumption "
-            f"(ac_energy_mwh = {by_id['ac_energy_mwh']['value']:,.0f} MWh) — a records issue",
+            f"flagged on exactly those two: {counter_flags}; ac_energy_mwh = "
+            f"{by_id['ac_energy_mwh']['value']:,.1f} MWh (the jump is not counted)",
         )
         record_outcome(
             "VictoriaMetrics down",
