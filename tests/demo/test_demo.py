@@ -98,10 +98,13 @@ def test_smelter_record_shows_faults_and_anode_effects(demo_run: dict[str, Any])
     # the conservative look-back tier applies; a full month uses SUB1 for short gaps)
     substituted = {s["start_index"] for s in current["substitutions"]}
     assert all(g["start_index"] in substituted for g in short), current["substitutions"]
-    # the silent pot controller: cells 13-24 have a long gap, cells 1-12 do not
-    long_gaps = _inner_gaps(params["cell_013_voltage_v"], n)
-    assert long_gaps and max(g["intervals"] for g in long_gaps) >= 6
-    assert all(g["intervals"] < 6 for g in _inner_gaps(params["cell_001_voltage_v"], n))
+    # the silent pot controller: cells 13-24 are raw signals (not key parameters), so they
+    # sit in record.signals with bad readings and fewer samples; cells 1-12 have none bad
+    signals = {g["id"]: g for g in rec["signals"]}
+    silent, fine = signals["cell_013_voltage_v"], signals["cell_001_voltage_v"]
+    assert silent["quality"]["bad"] > 0 and fine["quality"]["bad"] == 0
+    assert silent["samples"] < fine["samples"]
+    assert "flags" not in silent and "substitutions" not in silent
     # the AC meter was preset near its top (a rebaseline: the jump is never counted) and
     # then wrapped (a rollover: the wrapped difference is counted)
     kinds = set(params["ac_energy_mwh"]["counter"]["kinds"])
@@ -112,6 +115,33 @@ def test_smelter_record_shows_faults_and_anode_effects(demo_run: dict[str, Any])
     pfc = rec["derived"]["pfc"]
     assert pfc["co2e_t"] > 0 and pfc["gwp_set"] == "AR5" and pfc["method"] == "slope"
     assert [e["agent"] for e in rec["evidence"]] == ["potline_1"]
+
+
+def test_records_list_key_parameters_only(demo_run: dict[str, Any]) -> None:
+    """Parameters are the site catalogue; raw registers are signals; what nobody measures is
+    not_measured (no value, nothing substituted), what was measured has completeness > 0."""
+    from protocols.catalogue import catalogue
+
+    for site, industry in (("smelter_1", "aluminium"), ("cement_1", "cement")):
+        rec = _record(demo_run, site)
+        cat = {p.id for p in catalogue(industry)}
+        assert {p["id"] for p in rec["parameters"]} == cat
+        sig = {g["id"] for g in rec["signals"]}
+        assert sig and not sig & cat
+        for p in rec["parameters"]:
+            codes = {f["code"] for f in p["flags"]}
+            if "not_measured" in codes:
+                assert p["value"] is None and p["completeness"] == 0.0, p["id"]
+                assert p["substitutions"] == [] and p["substituted_intervals"] == 0
+            elif p["aggregation"] != "derived":
+                assert 0 < p["completeness"] <= 1 and p["value"] is not None, p["id"]
+    smelter = _params(_record(demo_run, "smelter_1"))
+    for pid in ("power_import_mwh", "anode_consumption_t"):
+        assert [f["code"] for f in smelter[pid]["flags"]] == ["not_measured"]
+    for pid in ("al_production_t", "line_current_ka", "dc_energy_mwh", "ae_minutes"):
+        assert smelter[pid]["valid_intervals"] > 0
+    assert "aluminium_output_kg" in {g["id"] for g in _record(demo_run, "smelter_1")["signals"]}
+    assert "kiln_head_temp_c" in {g["id"] for g in _record(demo_run, "cement_1")["signals"]}
 
 
 def test_cement_record_shows_the_meter_replacement(demo_run: dict[str, Any]) -> None:
