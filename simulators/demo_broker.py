@@ -1,63 +1,39 @@
-"""The demo's MQTT broker: Mosquitto from the PATH if there is one, else embedded amqtt.
+"""The demo's MQTT broker pieces: Mosquitto's config, the embedded amqtt broker, child hygiene.
 
-Either runs as a child process bound to 127.0.0.1 on a free port, so the demo needs no root
-and no system service. amqtt speaks MQTT 3.1.1 only; agents and collector connect with 3.1.1
-in the demo so both brokers behave the same. ``python -m simulators.demo_broker --port P``
-runs the embedded broker on its own.
+``simulators.stack.BrokerProcess`` runs Mosquitto from the PATH if there is one, else the
+embedded amqtt broker (``python -m simulators.demo_broker --port P``), either as a child
+process bound to 127.0.0.1, so the demo needs no root and no system service. amqtt speaks
+MQTT 3.1.1 only; agents and collector connect with 3.1.1 in the demo so both behave the same.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import ctypes
+import getpass
+import os
 import shutil
 import signal
-import socket
-import subprocess
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"broker exited with code {proc.returncode} before listening")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"broker not listening on 127.0.0.1:{port} after {timeout}s")
+_PR_SET_PDEATHSIG = 1
+try:  # loaded before any fork: the child only makes one plain syscall through it
+    _libc: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
+except OSError:  # pragma: no cover - not Linux
+    _libc = None
 
 
-@dataclass
-class DemoBroker:
-    """A broker child process; ``kind`` is ``mosquitto`` or ``amqtt``."""
+def die_with_parent() -> None:
+    """``preexec_fn`` for child processes: SIGTERM the child when its parent dies.
 
-    kind: str
-    port: int
-    proc: subprocess.Popen[bytes]
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+    A demo or test stack that is SIGKILLed cannot stop its children itself; without this the
+    broker, collector, agents and simulators would live on as orphans holding their ports.
+    The kernel clears this on a change of user, so the broker must not switch user (below).
+    """
+    if _libc is not None and sys.platform.startswith("linux"):
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def mosquitto_binary() -> str | None:
@@ -67,35 +43,18 @@ def mosquitto_binary() -> str | None:
     return "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
 
 
-def start_broker(workdir: Path, *, prefer: str = "auto", port: int | None = None) -> DemoBroker:
-    """Start Mosquitto (if installed and ``prefer`` allows) or the embedded amqtt broker."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    port = port or free_port()
-    log = open(workdir / "broker.log", "ab")  # noqa: SIM115 - handed to the child process
-    binary = mosquitto_binary() if prefer in ("auto", "mosquitto") else None
-    if binary:
-        conf = workdir / "mosquitto.conf"
-        conf.write_text(
-            f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-            "log_dest stderr\nmax_queued_messages 100000\nmax_packet_size 16777216\n"
-        )
-        proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
-        kind = "mosquitto"
-    else:
-        if prefer == "mosquitto":
-            raise RuntimeError("mosquitto is not installed (apt-get install mosquitto)")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "simulators.demo_broker", "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        kind = "amqtt"
-    try:
-        wait_for_port(port, proc)
-    except Exception:
-        proc.kill()
-        raise
-    return DemoBroker(kind, port, proc)
+def mosquitto_config(port: int) -> str:
+    """A loopback-only, anonymous, non-persistent Mosquitto for the demo and test stacks.
+
+    Started as root, Mosquitto would switch to its ``mosquitto`` user, which cancels the
+    parent-death signal; ``user`` keeps it as whoever started the demo.
+    """
+    user = "root" if os.geteuid() == 0 else getpass.getuser()
+    return (
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        f"user {user}\n"
+        "log_dest stderr\nmax_queued_messages 100000\nmax_packet_size 16777216\n"
+    )
 
 
 async def run_embedded(port: int) -> None:

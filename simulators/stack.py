@@ -43,7 +43,7 @@ import yaml
 
 from protocols.plant_clock import PlantClock
 
-from .demo_broker import mosquitto_binary
+from .demo_broker import die_with_parent, mosquitto_binary, mosquitto_config
 
 __all__ = [
     "AgentProcess",
@@ -233,6 +233,8 @@ class ManagedProcess:
                 cwd=self.cwd,
                 env=self.env,
                 start_new_session=True,
+                # and if the demo itself is SIGKILLed, its children follow instead of orphaning
+                preexec_fn=die_with_parent,  # one syscall; libc loaded before the fork
             )
         self.starts += 1
 
@@ -304,10 +306,7 @@ class BrokerProcess(ManagedProcess):
         workdir.mkdir(parents=True, exist_ok=True)
         if binary:
             conf = workdir / "mosquitto.conf"
-            conf.write_text(
-                f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                "log_dest stderr\nmax_queued_messages 100000\nmax_packet_size 16777216\n"
-            )
+            conf.write_text(mosquitto_config(self.port))
             argv = [binary, "-c", str(conf)]
             self.kind = "mosquitto"
         else:

@@ -100,3 +100,53 @@ def test_wait_reports_a_crash_not_a_timeout(tmp_path: Path) -> None:
             assert "exited with code -9" in str(exc)
         else:
             raise AssertionError("wait_until did not notice the dead process")
+
+
+_ORPHAN_PARENT = """
+import json, sys, time
+from pathlib import Path
+from simulators.stack import PlantClockSpec, Stack
+st = Stack(Path(sys.argv[1]), broker_prefer="mosquitto")
+broker = st.start_broker()
+sim = st.add_simulator("meter", clock=PlantClockSpec(1_767_225_600_000, speed=1.0, anchor_wall_s=time.time()))
+sim.start()
+sim.wait_ready()
+print(json.dumps([broker.pid, sim.pid]), flush=True)
+sys.stdin.read()  # until the test SIGKILLs us
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"  # a zombie has already exited
+    except FileNotFoundError:
+        return False
+
+
+def test_children_do_not_outlive_a_sigkilled_parent(tmp_path: Path) -> None:
+    """A demo killed with SIGKILL cannot clean up; its broker and plants must still go."""
+    import subprocess
+    import sys
+
+    _require("mosquitto")
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _ORPHAN_PARENT, str(tmp_path / "stack")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert parent.stdout is not None
+        children = json.loads(parent.stdout.readline())
+        assert all(_alive(pid) for pid in children)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(30)
+        wait_until(
+            lambda: not any(_alive(pid) for pid in children),
+            timeout=30,
+            what="the SIGKILLed parent's broker and simulator to exit",
+        )
+    finally:
+        parent.kill()
+        parent.wait()
