@@ -212,13 +212,29 @@ class Outbox:
 
     # -- reading -------------------------------------------------------------------------
 
-    def unacked(self, after: int = 0, limit: int = 100) -> list[StoredBatch]:
-        """Unacked batches with seq > ``after``, in seq order."""
-        rows = self._db.execute(
+    def unacked(
+        self, after: int = 0, limit: int = 100, max_bytes: int | None = None
+    ) -> list[StoredBatch]:
+        """Unacked batches with seq > ``after``, in seq order.
+
+        At most ``limit`` batches and, with ``max_bytes``, no more envelope bytes than that
+        (but always at least one batch): 5,000-reading envelopes are ~180 KB each, so a
+        count limit alone would hold megabytes in memory while they are published one by one.
+        """
+        cur = self._db.execute(
             "SELECT seq, prev, hash, envelope FROM batches WHERE seq > ? ORDER BY seq LIMIT ?",
             (max(after, self.acked_through), limit),
-        ).fetchall()
-        return [StoredBatch(r[0], r[1], r[2], bytes(r[3])) for r in rows]
+        )
+        out: list[StoredBatch] = []
+        size = 0
+        for r in cur:
+            env = bytes(r[3])
+            if out and max_bytes is not None and size + len(env) > max_bytes:
+                break
+            out.append(StoredBatch(r[0], r[1], r[2], env))
+            size += len(env)
+        cur.close()
+        return out
 
     def iter_all(self) -> Iterator[StoredBatch]:
         for r in self._db.execute("SELECT seq, prev, hash, envelope FROM batches ORDER BY seq"):

@@ -27,6 +27,9 @@ from protocols.topics import ack_topic, data_topic, status_topic
 log = get_logger("agent.publisher")
 
 OFFLINE = encode_payload({"online": False})
+# Envelope bytes fetched from the outbox per round trip to its thread (at least one batch):
+# publishing is one batch at a time anyway, so a larger read only raises peak RSS.
+FETCH_MAX_BYTES = 512 * 1024
 
 
 class Publisher:
@@ -153,7 +156,7 @@ class Publisher:
                 room = 0  # never reuse a seq the collector holds (see _read_acks)
             if room > 0:
                 batches: list[StoredBatch] = await self.db(
-                    self.outbox.unacked, self.cursor, min(room, 64)
+                    self.outbox.unacked, self.cursor, min(room, 64), FETCH_MAX_BYTES
                 )
                 if batches:
                     for b in batches:
