@@ -214,22 +214,38 @@ def build_record(
         B.write_json(tmp / B.KEYS, B.keys_document(list(agents.values()), signing_key))
         if progress is not None:
             progress("write", 0.0)
-        # readings.csv (millions of numbers to format) is written by a forked child while
-        # this process renders the report: fork shares ``comp`` without pickling it.
-        csv_proc = None
-        if workers > 1:
+        # readings.csv (millions of numbers to format) is written by forked children, one
+        # row range each, while this process renders the report: fork shares ``comp``
+        # without pickling it; the parts are then concatenated (same bytes as one writer).
+        nk = settings.n_intervals
+        n_parts = min(workers, nk) if workers > 1 else 1
+        if n_parts > 1:
             ctx = multiprocessing.get_context("fork")
-            csv_proc = ctx.Process(
-                target=write_readings_csv, args=(tmp / B.READINGS, settings, comp)
-            )
-            csv_proc.start()
+            cuts = [nk * i // n_parts for i in range(n_parts + 1)]
+            parts = [tmp / f".{B.READINGS}.part{i}" for i in range(n_parts)]
+            procs = [
+                ctx.Process(
+                    target=write_readings_csv,
+                    args=(parts[i], settings, comp, (cuts[i], cuts[i + 1])),
+                )
+                for i in range(n_parts)
+            ]
+            for pr in procs:
+                pr.start()
         else:
             write_readings_csv(tmp / B.READINGS, settings, comp)
         write_report(tmp / B.REPORT, record, comp)
-        if csv_proc is not None:
-            csv_proc.join()
-            if csv_proc.exitcode != 0:
-                raise RecordError(f"writing readings.csv failed (exit {csv_proc.exitcode})")
+        if n_parts > 1:
+            for pr in procs:
+                pr.join()
+            failed = [pr.exitcode for pr in procs if pr.exitcode != 0]
+            if failed:
+                raise RecordError(f"writing readings.csv failed (exit {failed[0]})")
+            with (tmp / B.READINGS).open("wb") as out:
+                for part in parts:
+                    with part.open("rb") as fh:
+                        shutil.copyfileobj(fh, out, 1 << 20)
+                    part.unlink()
         timings["write_s"] = time.perf_counter() - t2
         os.replace(tmp, final)
     except BaseException:

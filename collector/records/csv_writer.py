@@ -19,31 +19,46 @@ from protocols.record import RecordComputation, RecordSettings
 __all__ = ["write_readings_csv"]
 
 
-def write_readings_csv(path: Path, settings: RecordSettings, comp: RecordComputation) -> None:
+def write_readings_csv(
+    path: Path,
+    settings: RecordSettings,
+    comp: RecordComputation,
+    rows: tuple[int, int] | None = None,
+) -> None:
+    """Write the CSV, or with ``rows=(a, b)`` only intervals ``a ≤ k < b`` (the header and BOM
+    only when ``a == 0``): parts for consecutive, non-empty row ranges concatenate to exactly
+    the bytes of the whole file."""
     w = settings.window
     iv = settings.interval_ms
     nk = settings.n_intervals
+    a, b = (0, nk) if rows is None else rows
     ids = [
         p["id"]
         for p in comp.body["parameters"]
         if p["id"] in comp.series and not any(f["code"] == "not_measured" for f in p["flags"])
     ]
-    starts = [w.iso(w.start_ms + k * iv) for k in range(nk + 1)]
+    starts = [w.iso(w.start_ms + k * iv) for k in range(a, b + 1)]
     cols: list[list[str]] = [starts[:-1], starts[1:]]
-    subs: list[list[str]] = [[] for _ in range(nk)]
-    invalid: list[list[str]] = [[] for _ in range(nk)]
+    subs: list[list[str]] = [[] for _ in range(a, b)]
+    invalid: list[list[str]] = [[] for _ in range(a, b)]
     for pid in ids:
         r = comp.series[pid]
-        cols.append(["" if x is None else repr(x) for x in r.values])
+        part = r.values[a:b]
+        if None in part:
+            cols.append(["" if x is None else repr(x) for x in part])
+        else:
+            cols.append(list(map(repr, part)))
         sub = r.substituted
-        for k in [k for k, ok in enumerate(r.valid) if not ok]:
-            invalid[k].append(pid)
+        valid = r.valid
+        for k in [k for k in range(a, b) if not valid[k]]:
+            invalid[k - a].append(pid)
             if sub[k]:
-                subs[k].append(pid)
+                subs[k - a].append(pid)
     cols.append([" ".join(x) for x in subs])
     cols.append([" ".join(x) for x in invalid])
     header = ["interval_start", "interval_end", *ids, "substituted", "invalid"]
-    with path.open("w", encoding="utf-8-sig", newline="") as fh:
-        fh.write(",".join(header) + "\r\n")
+    with path.open("w", encoding="utf-8-sig" if a == 0 else "utf-8", newline="") as fh:
+        if a == 0:
+            fh.write(",".join(header) + "\r\n")
         fh.write("\r\n".join(map(",".join, zip(*cols, strict=True))))
         fh.write("\r\n")

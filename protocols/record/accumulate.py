@@ -193,6 +193,7 @@ def accumulate(settings: RecordSettings, payloads: Iterable[bytes]) -> Partial:
     fast: dict[
         str, tuple[array, array, array, list[tuple[int, float]] | None, SeriesAcc, bool]
     ] = {}
+    fast_get = fast.get
     for payload in payloads:
         try:
             p = json.loads(payload)
@@ -230,9 +231,8 @@ def accumulate(settings: RecordSettings, payloads: Iterable[bytes]) -> Partial:
         try:
             for r in readings:
                 pid = r["id"]
-                if pid in fast:
-                    f = fast[pid]
-                else:
+                f = fast_get(pid)
+                if f is None:
                     sig = not is_key(settings, pid)
                     is_counter = not sig and rule_for(settings, pid)[0] == "counter_delta"
                     acc = series[pid] = SeriesAcc.new(nk, is_counter, sig)

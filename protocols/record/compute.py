@@ -253,13 +253,8 @@ def finish_parameter(
     vf = settings.valid_fraction
     # data_quality.interval_valid(cov, expected) per interval, evaluated once per distinct
     # coverage value (a month has few distinct coverages and 10^4–10^5 intervals).
-    memo: dict[int, bool] = {}
-    valid = []
-    for c in s.cov:
-        ok = memo.get(c)
-        if ok is None:
-            ok = memo[c] = interval_valid(c, threshold_cov, vf)  # type: ignore[arg-type]
-        valid.append(ok)
+    memo = {c: interval_valid(c, threshold_cov, vf) for c in set(s.cov)}  # type: ignore[arg-type]
+    valid = list(map(memo.__getitem__, s.cov))
     flags: list[dict[str, Any]] = []
     counter_info: dict[str, Any] | None = None
     sub = settings.substitution
