@@ -43,6 +43,7 @@ import yaml
 
 from protocols.plant_clock import PlantClock
 
+from .catalogue_map import INDUSTRY, RENAMES
 from .demo_broker import die_with_parent, mosquitto_binary, mosquitto_config
 
 __all__ = [
@@ -471,35 +472,6 @@ class SimulatorProcess(ManagedProcess):
 
 
 # -- agents ----------------------------------------------------------------------------------
-
-#: register name → (catalogue id, factor to the catalogue unit, unit); as config/agent/generate.py
-RENAMES: dict[str, dict[str, tuple[str, float, str]]] = {
-    "aluminium": {
-        "dc_energy_kwh": ("dc_energy_mwh", 0.001, "MWh"),
-        "ac_energy_kwh": ("ac_energy_mwh", 0.001, "MWh"),
-        "cells_in_operation": ("operating_cells", 1.0, "cells"),
-    },
-    "cement": {
-        "clinker_total_t": ("clinker_t", 1.0, "t"),
-        "coal_kiln_total_t": ("kiln_coal_t", 1.0, "t"),
-        "coal_calciner_total_t": ("calciner_coal_t", 1.0, "t"),
-        "kiln_feed_tph": ("kiln_feed_t_per_h", 1.0, "t/h"),
-        "energy_import_kwh": ("power_import_mwh", 0.001, "MWh"),
-    },
-    "steel": {
-        "coke_total_t": ("coke_t", 1.0, "t"),
-        "pci_coal_total_t": ("pci_coal_t", 1.0, "t"),
-        "bfg_total_nm3": ("bf_gas_nm3", 1.0, "Nm³"),
-        "cog_total_nm3": ("coke_oven_gas_nm3", 1.0, "Nm³"),
-        "energy_import_kwh": ("power_import_mwh", 0.001, "MWh"),
-    },
-    "meter": {
-        "import_energy_kwh": ("power_import_mwh", 0.001, "MWh"),
-        "export_energy_kwh": ("power_export_mwh", 0.001, "MWh"),
-    },
-}
-
-INDUSTRY = {"aluminium": "aluminium", "cement": "cement", "steel": "steel", "meter": "generic"}
 
 
 def default_derived(kind: str) -> list[dict[str, Any]]:

@@ -23,36 +23,10 @@ sys.path.insert(0, str(HERE.parents[1]))
 
 from agent.config import json_schema  # noqa: E402
 from agent.regmap import devices_from_map  # noqa: E402
+from simulators.catalogue_map import INDUSTRY, RENAMES  # noqa: E402
 from simulators.plant import PlantSimulator  # noqa: E402
 
 PORTS = {"aluminium": 5021, "cement": 5022, "steel": 5023, "meter": 5024}
-
-# register name -> (catalogue id, extra scale to the catalogue unit, unit)
-RENAME: dict[str, dict[str, tuple[str, float, str]]] = {
-    "aluminium": {
-        "dc_energy_kwh": ("dc_energy_mwh", 0.001, "MWh"),
-        "ac_energy_kwh": ("ac_energy_mwh", 0.001, "MWh"),
-        "cells_in_operation": ("operating_cells", 1.0, "cells"),
-    },
-    "cement": {
-        "clinker_total_t": ("clinker_t", 1.0, "t"),
-        "coal_kiln_total_t": ("kiln_coal_t", 1.0, "t"),
-        "coal_calciner_total_t": ("calciner_coal_t", 1.0, "t"),
-        "kiln_feed_tph": ("kiln_feed_t_per_h", 1.0, "t/h"),
-        "energy_import_kwh": ("power_import_mwh", 0.001, "MWh"),
-    },
-    "steel": {
-        "coke_total_t": ("coke_t", 1.0, "t"),
-        "pci_coal_total_t": ("pci_coal_t", 1.0, "t"),
-        "bfg_total_nm3": ("bf_gas_nm3", 1.0, "Nm³"),
-        "cog_total_nm3": ("coke_oven_gas_nm3", 1.0, "Nm³"),
-        "energy_import_kwh": ("power_import_mwh", 0.001, "MWh"),
-    },
-    "meter": {
-        "import_energy_kwh": ("power_import_mwh", 0.001, "MWh"),
-        "export_energy_kwh": ("power_export_mwh", 0.001, "MWh"),
-    },
-}
 
 DERIVED: dict[str, list[dict[str, Any]]] = {
     "aluminium": [
@@ -194,7 +168,6 @@ DERIVED: dict[str, list[dict[str, Any]]] = {
     ],
 }
 
-INDUSTRY = {"aluminium": "aluminium", "cement": "cement", "steel": "steel", "meter": "generic"}
 
 HEADER = """\
 # Plant MRV agent — example config for the simulated {kind} plant.
@@ -234,7 +207,7 @@ SECTIONS = {
 def example(kind: str, regmap: dict[str, Any]) -> dict[str, Any]:
     port = PORTS[kind]
     devices = devices_from_map(regmap, host="127.0.0.1", port=port)
-    rename = RENAME[kind]
+    rename = RENAMES[kind]
     for dev in devices:
         dev["timeout"] = 1.0
         dev["retries"] = 1
