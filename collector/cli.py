@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sys
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
+from collector.cli_common import ConfigOpt, JsonOpt, fail, load_collector_config
 from collector.records.cli import record_app
 
 app = typer.Typer(
@@ -33,34 +33,9 @@ from collector.web.cli import token_app  # noqa: E402  (API / web UI tokens, iss
 
 app.add_typer(token_app, name="token")
 
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "-c",
-        "--config",
-        help="Collector YAML config (default: $MRV_COLLECTOR_CONFIG, else ./collector.yaml)",
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines")]
-
-
-def fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
 
 def _config(path: Path | None) -> Any:
-    from collector.config import ConfigError, load_config
-
-    if path is None:
-        env = os.environ.get("MRV_COLLECTOR_CONFIG")
-        path = Path(env) if env else Path("collector.yaml")
-        if not path.exists():
-            fail("no collector config: pass -c FILE or set MRV_COLLECTOR_CONFIG")
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        fail(str(exc))
+    return load_collector_config(path)
 
 
 def _store(path: Path | None) -> Any:

@@ -17,27 +17,16 @@ from typing import Annotated, Any
 
 import typer
 
+from collector.cli_common import ConfigOpt, JsonOpt
+from collector.cli_common import fail as _fail
+from collector.cli_common import load_collector_config as _config
+
 __all__ = ["record_app"]
 
 record_app = typer.Typer(
     help="Monthly verification records (月度存证): build, sign, version, list.",
     no_args_is_help=True,
 )
-
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "-c",
-        "--config",
-        help="Collector YAML config (default: $MRV_COLLECTOR_CONFIG, else ./collector.yaml)",
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines")]
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def _load_settings_file(path: Path) -> dict[str, Any]:
@@ -81,7 +70,6 @@ def build(
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from collector.cli import _config
     from collector.evidence_store import SqliteEvidenceStore
     from collector.records.builder import build_record
     from collector.records.versions import RecordVersions
@@ -194,7 +182,6 @@ def list_records(
     as_json: JsonOpt = False,
 ) -> None:
     """Every built record version (never deleted), oldest first."""
-    from collector.cli import _config
     from collector.records.versions import RecordVersions
 
     cfg = _config(config)

@@ -8,35 +8,23 @@ live hashed in the collector's SQLite file (``web_tokens``); the secret is print
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from collector.cli_common import ConfigOpt, JsonOpt, config_path
+from collector.cli_common import fail as _fail
+
 token_app = typer.Typer(
     help="Manage API / web UI tokens (roles: viewer, verifier, admin).", no_args_is_help=True
 )
 
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "-c",
-        "--config",
-        help="Collector YAML config (default: $MRV_COLLECTOR_CONFIG, else ./collector.yaml)",
-    ),
-]
 DatabaseOpt = Annotated[
     Path | None,
     typer.Option("--database", help="Evidence store SQLite file (instead of the config's)"),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines")]
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def _tokens(config: Path | None, database: Path | None):  # type: ignore[no-untyped-def]
@@ -45,14 +33,7 @@ def _tokens(config: Path | None, database: Path | None):  # type: ignore[no-unty
     if database is None:
         from collector.config import ConfigError, load_config
 
-        path = config
-        if path is None:
-            env = os.environ.get("MRV_COLLECTOR_CONFIG")
-            path = Path(env) if env else Path("collector.yaml")
-            if not path.exists():
-                _fail(
-                    "no collector config: pass -c FILE, --database FILE or set MRV_COLLECTOR_CONFIG"
-                )
+        path = config_path(config, alternative=", --database FILE")
         try:
             database = load_config(path).database_path
         except ConfigError as exc:
