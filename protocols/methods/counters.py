@@ -187,13 +187,15 @@ class Counter:
                     return d, ROLLOVER
         return None
 
-    def _emit(self, ts: int, prev_ts: int | None, raw: Raw, delta: float, kind: str) -> CounterStep:
+    def _emit(
+        self, ts: int, prev_ts: int | None, raw: Raw, delta: float, kind: str
+    ) -> tuple[int, int | None, Raw, float, str, float, bool]:
         self._cum += delta
         frozen = False
         fa = self._spec.frozen_after_ms
         if fa is not None and self._unchanged_since is not None:
             frozen = ts - self._unchanged_since >= fa
-        return CounterStep(ts, prev_ts, raw, delta, kind, self._cum, frozen)
+        return ts, prev_ts, raw, delta, kind, self._cum, frozen
 
     def _accept(self, ts: int, raw: Raw) -> None:
         if self._base_raw is None or raw != self._base_raw:
@@ -205,11 +207,49 @@ class Counter:
     # -- public -----------------------------------------------------------------------
     def update(self, ts_ms: int, raw: Raw) -> CounterStep:
         """Feed one reading; returns the step with its non-negative delta."""
+        return CounterStep(*self._step(ts_ms, raw))
+
+    def _step(self, ts_ms: int, raw: Raw) -> tuple[int, int | None, Raw, float, str, float, bool]:
+        """:meth:`update` as a plain tuple of the :class:`CounterStep` fields (hot path)."""
+        prev_ts = self._last_ts
+        base = self._base_raw
+        # Fast path, the overwhelmingly common step: a plausible forward movement with no
+        # suspect or reset pending. Same arithmetic as _forward/_plausible/_accept/_emit.
+        if (
+            base is not None
+            and self._suspect_raw is None
+            and self._ghost_raw is None
+            and prev_ts is not None
+            and ts_ms > prev_ts
+            and (type(raw) is int or (type(raw) is float and math.isfinite(raw)))
+            and raw >= base
+        ):
+            spec = self._spec
+            d = (raw - base) * spec.scale
+            rate = spec.max_rate_per_s
+            base_ts = self._base_ts
+            if rate is None or d <= rate * (ts_ms - base_ts) / 1000.0 * 1.01 + spec.scale:
+                if raw != base:
+                    self._unchanged_since = ts_ms
+                self._base_raw = raw
+                self._base_ts = ts_ms
+                self._last_ts = ts_ms
+                cum = self._cum = self._cum + d
+                fa = spec.frozen_after_ms
+                frozen = False
+                if fa is not None and self._unchanged_since is not None:
+                    frozen = ts_ms - self._unchanged_since >= fa
+                return ts_ms, prev_ts, raw, d, OK, cum, frozen
+        return self._step_slow(ts_ms, raw)
+
+    def _step_slow(
+        self, ts_ms: int, raw: Raw
+    ) -> tuple[int, int | None, Raw, float, str, float, bool]:
         prev_ts = self._last_ts
         if raw is None or (isinstance(raw, float) and not math.isfinite(raw)) or raw < 0:
-            return CounterStep(ts_ms, prev_ts, raw, 0.0, INVALID, self._cum)
+            return ts_ms, prev_ts, raw, 0.0, INVALID, self._cum, False
         if prev_ts is not None and ts_ms <= prev_ts:
-            return CounterStep(ts_ms, prev_ts, raw, 0.0, STALE, self._cum)
+            return ts_ms, prev_ts, raw, 0.0, STALE, self._cum, False
         if self._base_raw is None:
             self._accept(ts_ms, raw)
             return self._emit(ts_ms, None, raw, 0.0, FIRST)
@@ -276,7 +316,9 @@ class Counter:
         self._ghost_counted = 0.0
         self._unchanged_since = None
         self._accept(event.ts_ms, event.new_initial_raw)
-        return self._emit(event.ts_ms, prev_ts, event.new_initial_raw, delta, REPLACEMENT)
+        return CounterStep(
+            *self._emit(event.ts_ms, prev_ts, event.new_initial_raw, delta, REPLACEMENT)
+        )
 
 
 def _events(
@@ -352,50 +394,68 @@ class CounterIntervals:
             a = self._acc[t0] = [0.0, 0, [], False]
         return a
 
-    def _spread(self, step: CounterStep) -> None:
+    def _spread(self, ts: int, prev_ts: int | None, d: float, kind: str, frozen: bool) -> None:
         iv = self._interval
-        ts = step.ts_ms
-        k0 = self._start + (ts - self._start) // iv * iv
-        if ts >= self._start:
-            a = self._slot(k0)
+        start = self._start
+        acc = self._acc
+        if ts >= start:
+            k0 = start + (ts - start) // iv * iv
+            a = acc.get(k0)
+            if a is None:
+                a = acc[k0] = [0.0, 0, [], False]
             a[1] += 1
-            if step.kind not in (OK, FIRST) and step.kind not in a[2]:
-                a[2].append(step.kind)
-            a[3] = a[3] or step.frozen
-        d = step.delta
-        if d <= 0.0 or step.prev_ts_ms is None:
+            if kind not in (OK, FIRST) and kind not in a[2]:
+                a[2].append(kind)
+            a[3] = a[3] or frozen
+        if d <= 0.0 or prev_ts is None:
             return
-        lo, hi = step.prev_ts_ms, ts
+        lo, hi = prev_ts, ts
         span = hi - lo
         # Attribute the delta over (lo, hi]; the portion before self._start is dropped.
-        t = max(lo, self._start)
+        t = max(lo, start)
         while t < hi:
-            k = self._start + (t - self._start) // iv * iv
+            k = start + (t - start) // iv * iv
             e = min(k + iv, hi)
-            self._slot(k)[0] += d * (e - t) / span
+            a = acc.get(k)
+            if a is None:
+                a = acc[k] = [0.0, 0, [], False]
+            a[0] += d * (e - t) / span
             t = e
+
+    def _close_into(self, ts_ms: int, out: list[IntervalDelta]) -> None:
+        iv = self._interval
+        cur = self._cur
+        if cur + iv > ts_ms:
+            return
+        acc = self._acc
+        while cur + iv <= ts_ms:
+            a = acc.pop(cur, None) or [0.0, 0, [], False]
+            out.append(IntervalDelta(cur, cur + iv, a[0], a[1], tuple(a[2]), bool(a[3])))
+            cur += iv
+        self._cur = cur
 
     def _close_until(self, ts_ms: int) -> list[IntervalDelta]:
         out: list[IntervalDelta] = []
-        iv = self._interval
-        while self._cur + iv <= ts_ms:
-            a = self._acc.pop(self._cur, None) or [0.0, 0, [], False]
-            out.append(
-                IntervalDelta(self._cur, self._cur + iv, a[0], a[1], tuple(a[2]), bool(a[3]))
-            )
-            self._cur += iv
+        self._close_into(ts_ms, out)
         return out
+
+    def _feed(self, ts_ms: int, raw: Raw, out: list[IntervalDelta]) -> None:
+        """:meth:`update`, appending the closed intervals to ``out`` (hot path)."""
+        ts, prev_ts, _, d, kind, _, frozen = self._counter._step(ts_ms, raw)
+        if kind in (STALE, INVALID):
+            return
+        self._spread(ts, prev_ts, d, kind, frozen)
+        self._close_into(ts_ms, out)
 
     def update(self, ts_ms: int, raw: Raw) -> list[IntervalDelta]:
         """Feed a reading; returns intervals that ended at or before its timestamp."""
-        step = self._counter.update(ts_ms, raw)
-        if step.kind in (STALE, INVALID):
-            return []
-        self._spread(step)
-        return self._close_until(ts_ms)
+        out: list[IntervalDelta] = []
+        self._feed(ts_ms, raw, out)
+        return out
 
     def replace(self, event: Replacement) -> list[IntervalDelta]:
-        self._spread(self._counter.replace(event))
+        st = self._counter.replace(event)
+        self._spread(st.ts_ms, st.prev_ts_ms, st.delta, st.kind, st.frozen)
         return self._close_until(event.ts_ms)
 
     def flush(self, until_ms: int) -> list[IntervalDelta]:
@@ -418,11 +478,16 @@ def interval_deltas(
     """
     ci = CounterIntervals(start_ms, interval_ms, spec)
     out: list[IntervalDelta] = []
-    for ev in _events(readings, replacements):
-        if isinstance(ev, Replacement):
-            out.extend(ci.replace(ev))
-        else:
-            out.extend(ci.update(ev[0], ev[1]))
+    feed = ci._feed
+    if not replacements:
+        for ts, raw in readings:
+            feed(ts, raw, out)
+    else:
+        for ev in _events(readings, replacements):
+            if isinstance(ev, Replacement):
+                out.extend(ci.replace(ev))
+            else:
+                feed(ev[0], ev[1], out)
     out.extend(ci.flush(end_ms))
     return [x for x in out if x.end_ms <= end_ms]
 
