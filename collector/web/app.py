@@ -22,9 +22,10 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from collector.evidence_store import EvidenceStore
 from collector.web.auth import LoginRequired
 from collector.web.records import RecordsReader, record_builder, records_for
-from collector.web.source import EvidenceReader, WebSource
+from collector.web.source import WebSource
 from collector.web.tokens import TokenStore
 
 log = logging.getLogger("mrv.web")
@@ -56,7 +57,7 @@ _TITLES = {
 
 
 def create_app(
-    store: EvidenceReader,
+    store: EvidenceStore,
     *,
     database: Path | str | None = None,
     sites: dict[str, Any] | None = None,

@@ -1,7 +1,7 @@
 """The web layer's read side: everything pages and API show, on top of the evidence store.
 
-The store (``collector.evidence_store.EvidenceStore``) answers agents, series, events and
-quarantine. Two queries the UI needs are not part of its interface and are added here,
+The store (``collector.evidence_store.EvidenceStore``, the one interface a PostgreSQL
+backend would also implement) answers agents, series, events and quarantine. Two queries the UI needs are not part of its interface and are added here,
 read-only, without touching the store's code:
 
 * downsampled time series — ``GROUP BY`` bucket with MIN/MAX/AVG/COUNT inside SQLite, walking
@@ -22,10 +22,11 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from collector.models import AgentState, QuarantineEntry, SeriesInfo, StoredEvent, StoredReading
+from collector.evidence_store import EvidenceStore
+from collector.models import AgentState, QuarantineEntry, StoredEvent, StoredReading
 from collector.web.downsample import (
     Series,
     bucket_width,
@@ -33,48 +34,6 @@ from collector.web.downsample import (
     find_gaps,
     typical_interval,
 )
-
-
-class EvidenceReader(Protocol):
-    """The part of ``EvidenceStore`` the web layer reads; ``SqliteEvidenceStore`` has it."""
-
-    def sites(self) -> list[str]: ...
-
-    def agents(self, site: str | None = None) -> list[AgentState]: ...
-
-    def series(self, site: str, agent: str | None = None) -> list[SeriesInfo]: ...
-
-    def readings(
-        self,
-        site: str,
-        start: int | None = None,
-        end: int | None = None,
-        *,
-        param: str | None = None,
-        agent: str | None = None,
-    ) -> Any: ...  # Iterator[StoredReading]
-
-    def events(
-        self,
-        site: str,
-        start: int | None = None,
-        end: int | None = None,
-        *,
-        type: str | None = None,
-        agent: str | None = None,
-    ) -> list[StoredEvent]: ...
-
-    def quarantine_entries(
-        self,
-        *,
-        site: str | None = None,
-        agent: str | None = None,
-        reason: str | None = None,
-        limit: int = 100,
-        before_id: int | None = None,
-    ) -> list[QuarantineEntry]: ...
-
-    def quarantine_entry(self, entry_id: int) -> QuarantineEntry | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +143,7 @@ class WebSource:
 
     def __init__(
         self,
-        store: EvidenceReader,
+        store: EvidenceStore,
         *,
         sites: dict[str, Any] | None = None,
         database: Path | str | None = None,
