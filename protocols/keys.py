@@ -8,6 +8,7 @@ recompute it from the JWK alone. The file helpers here are the one small piece o
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
 import os
@@ -39,15 +40,30 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+#: base64url's two letters mapped onto the standard alphabet's, for ``binascii``.
+_URL_TO_STD = bytes.maketrans(b"-_", b"+/")
+
+
 def b64url_decode(text: str) -> bytes:
-    """Strict base64url without padding (RFC 7515 §2); raises ``ValueError`` otherwise."""
+    """Strict base64url without padding (RFC 7515 §2); raises ``ValueError`` otherwise.
+
+    Hot path of record builds and verification (hundreds of MB of payloads), hence one
+    C-level translate and ``binascii``'s strict mode, which rejects any character outside
+    the alphabet, instead of ``base64.b64decode(validate=True)``'s regular expression.
+    """
     if not isinstance(text, str):
         raise ValueError("base64url value must be a string")
-    if "=" in text or any(c in text for c in "+/ \n\r\t"):
+    try:
+        raw = text.encode("ascii")
+    except UnicodeEncodeError:
+        raise ValueError("not base64url") from None
+    if b"=" in raw or b"+" in raw or b"/" in raw:
         raise ValueError("not unpadded base64url")
     try:
-        return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
-    except Exception as exc:
+        return binascii.a2b_base64(
+            raw.translate(_URL_TO_STD) + b"=" * (-len(raw) % 4), strict_mode=True
+        )
+    except binascii.Error as exc:
         raise ValueError("not base64url") from exc
 
 

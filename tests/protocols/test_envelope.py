@@ -177,3 +177,18 @@ def test_oversized_envelope_rejected_before_parsing() -> None:
     assert info.value.reason == "too_large"
     with pytest.raises(EnvelopeTooLarge):
         parse_envelope(b"{}" * 100, max_bytes=100)
+
+
+@pytest.mark.parametrize("length", range(0, 70))
+def test_b64url_decode_round_trips_every_length(length: int) -> None:
+    data = bytes((i * 37 + length) % 256 for i in range(length))
+    assert b64url_decode(b64url(data)) == data
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a", "abcde", "AA==", "AA=", "a+bc", "a/bc", "ab c", "ab\n", "ab.c", "äbcd", "AB\x00C"],
+)
+def test_b64url_decode_rejects_anything_but_unpadded_base64url(text: str) -> None:
+    with pytest.raises(ValueError, match="base64url"):
+        b64url_decode(text)
