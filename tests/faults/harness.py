@@ -114,7 +114,10 @@ class Evidence:
     stored: dict[int, str]  # collector evidence store: seq → payload hash
     quarantine: list[tuple[int | None, str, str]]  # (seq, reason, message)
     contiguous_through: int
-    head_seq: int  # agent outbox head
+    head_seq: int  # agent outbox head, read before the collector's state
+    #: the head the collector was seen to have stored and acked (``Plant.finish``); a running
+    #: agent may commit further batches that are still in flight when the evidence is read
+    drained_through: int | None = None
     seen: dict[int, set[str]] = field(default_factory=dict)  # monitor + outbox snapshots
 
     def problems(self) -> list[str]:
@@ -125,10 +128,11 @@ class Evidence:
         if seqs != list(range(1, len(seqs) + 1)):
             missing = sorted(set(range(1, max(seqs, default=0) + 1)) - set(seqs))
             out.append(f"collector is missing seqs {missing[:20]}")
-        if self.contiguous_through != self.head_seq or len(seqs) != self.head_seq:
+        must_have = self.head_seq if self.drained_through is None else self.drained_through
+        if self.contiguous_through < must_have or len(seqs) != self.contiguous_through:
             out.append(
-                f"agent head {self.head_seq}, collector contiguous {self.contiguous_through}, "
-                f"stored {len(seqs)}"
+                f"agent head {self.head_seq} (drained through {must_have}), collector "
+                f"contiguous {self.contiguous_through}, stored {len(seqs)}"
             )
         for seq, hashes in sorted(self.seen.items()):
             if len(hashes) > 1 or (seq in self.stored and hashes - {self.stored[seq]}):
@@ -178,6 +182,7 @@ class Plant:
         self.monitor = Monitor(self.broker_port)
         self.snapshots: dict[int, set[str]] = defaultdict(set)
         self.down: list[tuple[int, int]] = []  # plant-time windows the agent was not running
+        self.drained_through: int | None = None  # set by finish()
         self.agent.start()
         self.agent.wait_ready()
         self.started_ms = self.clock.start_ms
@@ -235,11 +240,15 @@ class Plant:
     # -- the end of a scenario -----------------------------------------------------------
     def finish(self) -> int:
         """Wait until everything committed is stored and acked; return the last plant ms."""
-        self.stack.wait_drained([self.agent], timeout=120)
+        heads = self.stack.wait_drained([self.agent], timeout=120)
+        self.drained_through = heads[self.agent.name]
         end = self.now_ms()
         return end
 
     def evidence(self) -> Evidence:
+        # The head first: the agent keeps committing, so a head read after the collector's
+        # state could name a batch still on its way (the drained head is the bound to check).
+        head = self.head()
         db = sqlite3.connect(f"file:{self.collector.database}?mode=ro", uri=True, timeout=5)
         try:
             stored = {
@@ -267,7 +276,7 @@ class Plant:
             seen[seq] |= hashes
         for seq, h in outbox_batches(self.agent).items():
             seen[seq].add(h)
-        return Evidence(stored, quarantine, int(contiguous), self.head(), dict(seen))
+        return Evidence(stored, quarantine, int(contiguous), head, self.drained_through, dict(seen))
 
     def record(
         self, root: Path, **settings_extra: Any
