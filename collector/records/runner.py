@@ -32,7 +32,6 @@ from protocols.record import (
     finish_record,
     merge_partials,
 )
-from protocols.record.accumulate import SeriesAcc
 
 __all__ = [
     "ChunkScanner",
@@ -90,28 +89,6 @@ def _chunks(data_len: int, path: Path, n: int) -> list[tuple[int, int, int]]:
     return out
 
 
-def _pack(part: Partial) -> Partial:
-    """Trim each series' arrays to the touched range before sending to the parent."""
-    for s in part.series.values():
-        if s.lo < 0:
-            s.val, s.n, s.cov = s.val[:0], s.n[:0], s.cov[:0]
-        else:
-            s.val, s.n, s.cov = s.val[s.lo : s.hi + 1], s.n[s.lo : s.hi + 1], s.cov[s.lo : s.hi + 1]
-    return part
-
-
-def _unpack(part: Partial) -> Partial:
-    nk = part.n_intervals
-    for s in part.series.values():
-        full = SeriesAcc.new(nk, False)
-        if s.lo >= 0:
-            full.val[s.lo : s.hi + 1] = s.val
-            full.n[s.lo : s.hi + 1] = s.n
-            full.cov[s.lo : s.hi + 1] = s.cov
-        s.val, s.n, s.cov = full.val, full.n, full.cov
-    return part
-
-
 _Keys = dict[str, tuple[str, str, dict[str, Any]]]  # kid -> (site, agent, jwk)
 
 
@@ -157,7 +134,7 @@ def _work(
         payloads.append(env.payload)
         used.append(info)
     try:
-        part = accumulate(settings, payloads)
+        part = accumulate(settings, payloads, packed=True)
         metas = part.batches
     except RecordError:
         # Find the faulty payloads one by one so the others still count and each fault
@@ -166,17 +143,17 @@ def _work(
         metas = []
         for info, pl in zip(used, payloads, strict=True):
             try:
-                p1 = accumulate(settings, [pl])
+                p1 = accumulate(settings, [pl], packed=True)
             except RecordError as exc:
                 info.error = f"{info.error}; {exc}" if info.error else str(exc)
                 metas.append(None)
                 continue
             parts.append(p1)
             metas.append(p1.batches[0])
-        part = merge_partials(parts) if parts else accumulate(settings, [])
+        part = merge_partials(parts) if parts else accumulate(settings, [], packed=True)
     for info, meta in zip(used, metas, strict=True):
         info.meta = meta
-    return _pack(part), lines
+    return part, lines
 
 
 @contextmanager
@@ -229,17 +206,19 @@ class ChunkScanner:
             self._pending.append((end - start, self.pool.apply_async(_work, (args,))))
 
     def result(self) -> ScanResult:
-        parts: list[Partial] = []
+        """Merge each chunk's (packed) partial as it arrives, while later chunks are still
+        being computed; the merged partial has whole-month arrays."""
+        merged: Partial | None = None
         lines: list[LineInfo] = []
         for size, job in self._pending:
             part, infos = job if isinstance(job, tuple) else job.get()
-            parts.append(_unpack(part))
+            merged = merge_partials([part] if merged is None else [merged, part])
             lines.extend(infos)
             if self.progress is not None:
                 self.progress(size)
-        if not parts:
-            parts = [accumulate(self.settings, [])]
-        return ScanResult(merge_partials(parts), sorted(lines, key=lambda x: x.line))
+        if merged is None:
+            merged = accumulate(self.settings, [])
+        return ScanResult(merged, sorted(lines, key=lambda x: x.line))
 
 
 def scan_batches(

@@ -131,7 +131,12 @@ class BatchMeta:
 
 @dataclass(slots=True)
 class SeriesAcc:
-    """One parameter's month: first value per interval, extra values, counts, coverage."""
+    """One parameter's month: first value per interval, extra values, counts, coverage.
+
+    The arrays hold intervals ``base ≤ k < base + len(n)``: the whole month (``base`` 0) once
+    accumulation is done, or only the touched part while accumulating and in a *packed*
+    partial (a worker's chunk spans days, not the month). Dict keys are month intervals.
+    """
 
     val: array  # 'd', NaN = no value yet
     n: array  # 'l', readings used per interval
@@ -150,6 +155,7 @@ class SeriesAcc:
     first: tuple[int, float] | None = None
     last: tuple[int, float] | None = None
     signal: bool = False
+    base: int = 0  # month interval of index 0 of the arrays
 
     @classmethod
     def new(cls, n_intervals: int, is_counter: bool, signal: bool = False) -> SeriesAcc:
@@ -179,8 +185,49 @@ def _batch_error(meta: str, msg: str) -> RecordError:
     return RecordError(f"batch {meta}: {msg}", reason="batch")
 
 
-def accumulate(settings: RecordSettings, payloads: Iterable[bytes]) -> Partial:
-    """Accumulate payload bytes (already signature-checked) into a :class:`Partial`."""
+#: Intervals a series' arrays grow by at least (a chunk of batches covers days, a month is
+#: 44,640 one-minute intervals: growing by need instead of allocating the month per chunk).
+GROW_INTERVALS = 2048
+
+
+def _grow(acc: SeriesAcc, k: int, nk: int) -> None:
+    """Widen ``acc``'s arrays so they cover month interval ``k`` (0 ≤ k < nk)."""
+    size = len(acc.n)
+    if size == 0:
+        lo, hi = max(0, k - 64), min(nk, k + GROW_INTERVALS)
+    else:
+        lo, hi = acc.base, acc.base + size
+        step = max(size, GROW_INTERVALS)
+        if k < lo:
+            lo = max(0, min(k, lo - step))
+        else:
+            hi = min(nk, max(k + 1, hi + step))
+    _place(acc, lo, hi)
+
+
+def _place(acc: SeriesAcc, lo: int, hi: int) -> None:
+    """Re-allocate ``acc``'s arrays to cover intervals ``lo ≤ k < hi``, keeping the values."""
+    val = array("d", [NAN]) * (hi - lo)
+    n = array("l", [0]) * (hi - lo)
+    cov = array("l", [0]) * (hi - lo)
+    size = len(acc.n)
+    if size:
+        a = max(acc.base, lo)
+        b = min(acc.base + size, hi)
+        if a < b:
+            val[a - lo : b - lo] = acc.val[a - acc.base : b - acc.base]
+            n[a - lo : b - lo] = acc.n[a - acc.base : b - acc.base]
+            cov[a - lo : b - lo] = acc.cov[a - acc.base : b - acc.base]
+    acc.val, acc.n, acc.cov, acc.base = val, n, cov, lo
+
+
+def accumulate(
+    settings: RecordSettings, payloads: Iterable[bytes], *, packed: bool = False
+) -> Partial:
+    """Accumulate payload bytes (already signature-checked) into a :class:`Partial`.
+
+    With ``packed`` each series' arrays cover only its touched intervals (``base`` set): the
+    form a worker sends back; :func:`merge_partials` takes either form."""
     w = settings.window
     start, end = w.start_ms, w.end_ms
     iv = settings.interval_ms
@@ -190,8 +237,11 @@ def accumulate(settings: RecordSettings, payloads: Iterable[bytes]) -> Partial:
     site = settings.site
     part = Partial(nk)
     series = part.series
+    # per id: the arrays, the series, signal?, and the offset / size that map a timestamp
+    # straight to an array index: (ts - loff) // iv == month interval - base
     fast: dict[
-        str, tuple[array, array, array, list[tuple[int, float]] | None, SeriesAcc, bool]
+        str,
+        tuple[array, array, array, list[tuple[int, float]] | None, SeriesAcc, bool, int, int],
     ] = {}
     fast_get = fast.get
     for payload in payloads:
@@ -235,14 +285,15 @@ def accumulate(settings: RecordSettings, payloads: Iterable[bytes]) -> Partial:
                 if f is None:
                     sig = not is_key(settings, pid)
                     is_counter = not sig and rule_for(settings, pid)[0] == "counter_delta"
-                    acc = series[pid] = SeriesAcc.new(nk, is_counter, sig)
-                    f = fast[pid] = (acc.val, acc.n, acc.cov, acc.counter, acc, sig)
-                val, n, cov, ctr, acc, sig = f
+                    acc = series[pid] = SeriesAcc.new(0, is_counter, sig)
+                    f = fast[pid] = (acc.val, acc.n, acc.cov, acc.counter, acc, sig, off, 0)
+                val, n, cov, ctr, acc, sig, loff, size = f
                 v = r["value"]
                 q = r["quality"]
                 ts = r["ts"]
-                k = (ts - off) // iv
+                i = (ts - loff) // iv  # index into the arrays
                 if v is None or q == "bad" or v - v != 0:  # v - v: NaN/inf test
+                    k = i + acc.base
                     if 0 <= k < nk:
                         acc.bad[k] = acc.bad.get(k, 0) + 1
                         reason = r.get("reason") or "no value"
@@ -252,10 +303,18 @@ def accumulate(settings: RecordSettings, payloads: Iterable[bytes]) -> Partial:
                     continue
                 if ctr is not None:
                     ctr.append((ts, v))
-                if k < 0 or k >= nk:
-                    acc.outside += 1
-                    continue
+                if i < 0 or i >= size:
+                    k = i + acc.base
+                    if k < 0 or k >= nk:
+                        acc.outside += 1
+                        continue
+                    _grow(acc, k, nk)
+                    loff = off + acc.base * iv
+                    val, n, cov, size = acc.val, acc.n, acc.cov, len(acc.n)
+                    fast[pid] = (val, n, cov, ctr, acc, sig, loff, size)
+                    i = k - acc.base
                 if q != "good":
+                    k = i + acc.base
                     acc.uncertain[k] = acc.uncertain.get(k, 0) + 1
                 if sig:
                     _extremes(acc, ts, float(v))
@@ -265,19 +324,20 @@ def accumulate(settings: RecordSettings, payloads: Iterable[bytes]) -> Partial:
                 else:
                     e = r.get("expected")
                     c1000 = 1000 if not e or c >= e else c * 1000 // e
-                x = val[k]
+                x = val[i]
                 if x != x:
-                    val[k] = v
+                    val[i] = v
                 else:
+                    k = i + acc.base
                     ex = acc.extras.get(k)
                     if ex is None:
                         acc.extras[k] = [float(v)]
                     else:
                         ex.append(float(v))
-                n[k] += 1
-                cov[k] += c1000
+                n[i] += 1
+                cov[i] += c1000
                 if unsynced:
-                    acc.clock.add(k)
+                    acc.clock.add(i + acc.base)
         except (KeyError, TypeError) as exc:
             raise _batch_error(where, f"reading without a valid {exc}") from None
         for e in events:
@@ -293,7 +353,14 @@ def accumulate(settings: RecordSettings, payloads: Iterable[bytes]) -> Partial:
             elif t in CLOCK_EVENTS:
                 part.clock_events.append({**e, "agent": agent, "seq": seq})
     for acc in series.values():
-        acc.lo, acc.hi = touched_range(acc.n)
+        lo, hi = touched_range(acc.n)
+        acc.lo, acc.hi = (-1, -1) if lo < 0 else (lo + acc.base, hi + acc.base)
+        if not packed:
+            _place(acc, 0, nk)
+        elif lo < 0:
+            _place(acc, 0, 0)
+        else:
+            _place(acc, acc.lo, acc.hi + 1)
     return part
 
 
@@ -318,26 +385,35 @@ def touched_range(n: array) -> tuple[int, int]:
     return head // size, (len(b) - tail - 1) // size
 
 
+def _full(acc: SeriesAcc, nk: int) -> SeriesAcc:
+    """``acc`` with arrays over the whole month (``base`` 0)."""
+    if acc.base != 0 or len(acc.n) != nk:
+        _place(acc, 0, nk)
+    return acc
+
+
 def _merge_series(a: SeriesAcc, b: SeriesAcc) -> None:
-    """Add ``b`` into ``a``: element-wise where both touched, slice copies elsewhere."""
+    """Add ``b`` (whole-month or packed arrays) into ``a`` (whole month): element-wise where
+    both touched, slice copies elsewhere."""
+    bb = b.base
     if b.lo < 0:
         pass
     elif a.lo < 0 or b.hi < a.lo or b.lo > a.hi:
-        a.val[b.lo : b.hi + 1] = b.val[b.lo : b.hi + 1]
-        a.n[b.lo : b.hi + 1] = b.n[b.lo : b.hi + 1]
-        a.cov[b.lo : b.hi + 1] = b.cov[b.lo : b.hi + 1]
+        a.val[b.lo : b.hi + 1] = b.val[b.lo - bb : b.hi + 1 - bb]
+        a.n[b.lo : b.hi + 1] = b.n[b.lo - bb : b.hi + 1 - bb]
+        a.cov[b.lo : b.hi + 1] = b.cov[b.lo - bb : b.hi + 1 - bb]
     else:
         lo, hi = max(a.lo, b.lo), min(a.hi, b.hi)
         if b.lo < lo:
-            a.val[b.lo : lo] = b.val[b.lo : lo]
-            a.n[b.lo : lo] = b.n[b.lo : lo]
-            a.cov[b.lo : lo] = b.cov[b.lo : lo]
+            a.val[b.lo : lo] = b.val[b.lo - bb : lo - bb]
+            a.n[b.lo : lo] = b.n[b.lo - bb : lo - bb]
+            a.cov[b.lo : lo] = b.cov[b.lo - bb : lo - bb]
         if b.hi > hi:
-            a.val[hi + 1 : b.hi + 1] = b.val[hi + 1 : b.hi + 1]
-            a.n[hi + 1 : b.hi + 1] = b.n[hi + 1 : b.hi + 1]
-            a.cov[hi + 1 : b.hi + 1] = b.cov[hi + 1 : b.hi + 1]
+            a.val[hi + 1 : b.hi + 1] = b.val[hi + 1 - bb : b.hi + 1 - bb]
+            a.n[hi + 1 : b.hi + 1] = b.n[hi + 1 - bb : b.hi + 1 - bb]
+            a.cov[hi + 1 : b.hi + 1] = b.cov[hi + 1 - bb : b.hi + 1 - bb]
         for k in range(lo, hi + 1):
-            y = b.val[k]
+            y = b.val[k - bb]
             if y != y:
                 continue
             x = a.val[k]
@@ -345,8 +421,8 @@ def _merge_series(a: SeriesAcc, b: SeriesAcc) -> None:
                 a.val[k] = y
             else:
                 a.extras.setdefault(k, []).append(y)
-            a.n[k] += b.n[k]
-            a.cov[k] += b.cov[k]
+            a.n[k] += b.n[k - bb]
+            a.cov[k] += b.cov[k - bb]
     for k, ex in b.extras.items():
         a.extras.setdefault(k, []).extend(ex)
     for src, dst in ((b.bad, a.bad), (b.uncertain, a.uncertain), (b.reasons, a.reasons)):
@@ -367,19 +443,23 @@ def _merge_series(a: SeriesAcc, b: SeriesAcc) -> None:
 
 
 def merge_partials(parts: Iterable[Partial]) -> Partial:
-    """Merge partials of disjoint batch sets (any order gives the same record)."""
+    """Merge partials of disjoint batch sets (any order gives the same record); the result
+    has whole-month arrays whatever form the parts had."""
     it = iter(parts)
     try:
         out = next(it)
     except StopIteration:
         raise RecordError("no partials to merge") from None
+    nk = out.n_intervals
+    for s in out.series.values():
+        _full(s, nk)
     for p in it:
-        if p.n_intervals != out.n_intervals:
+        if p.n_intervals != nk:
             raise RecordError("partials of different months cannot be merged")
         for pid, s in p.series.items():
             mine = out.series.get(pid)
             if mine is None:
-                out.series[pid] = s
+                out.series[pid] = _full(s, nk)
             else:
                 _merge_series(mine, s)
         out.batches.extend(p.batches)

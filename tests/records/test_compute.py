@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import random
@@ -19,7 +20,11 @@ from protocols.record import (
     merge_partials,
     month_window,
 )
+from protocols.record.accumulate import SeriesAcc
 from tests.records.support import FakeAgent, reading
+
+# the module (the package re-exports its function under the same name)
+accumulate_mod = importlib.import_module("protocols.record.accumulate")
 
 H = 3_600_000
 
@@ -419,3 +424,65 @@ def test_evidence_ranges_per_agent() -> None:
     assert [(e["first_seq"], e["last_seq"]) for e in body["evidence"]] == [(1, 2), (4, 4)]
     assert body["evidence"][1]["first_prev"] == payload_hash(parse_envelope(envs[2]).payload)
     assert "evidence_gap" in [f["code"] for f in body["flags"]]
+
+
+def _series_state(acc: SeriesAcc) -> tuple:
+    """Everything a series accumulator holds, NaN-safe and independent of addend order."""
+    assert acc.base == 0 and len(acc.n) == len(acc.val) == len(acc.cov)
+    # which value of an interval is the first (in ``val``) and which are extras depends on
+    # the order of arrival; the record uses their exact sum, so compare the multiset
+    values = [[] if x != x else [x] for x in acc.val]
+    for k, ex in acc.extras.items():
+        values[k] += ex
+    return (
+        [sorted(v) for v in values],
+        list(acc.n),
+        list(acc.cov),
+        acc.bad,
+        acc.uncertain,
+        acc.clock,
+        acc.reasons,
+        acc.outside,
+        (acc.lo, acc.hi),
+        None if acc.counter is None else sorted(acc.counter),
+        acc.first,
+        acc.last,
+    )
+
+
+@pytest.mark.parametrize("grow", [1, 3, 2048])
+def test_packed_partials_grown_in_any_direction_merge_to_the_whole_month(
+    monkeypatch: pytest.MonkeyPatch, grow: int
+) -> None:
+    """Workers accumulate into arrays that grow from the first reading towards wherever the
+    next one falls (backwards too) and send back only the touched intervals; merged, they
+    are exactly the whole-month accumulation, whatever the growth step and the split."""
+    monkeypatch.setattr(accumulate_mod, "GROW_INTERVALS", grow)
+    s = RecordSettings(site="s1", month=MONTH, interval_s=3600)
+    start, end = s.window.start_ms, s.window.end_ms
+    rng = random.Random(grow)
+    ids = ["line_current_ka", "dc_energy_mwh", "ae_minutes", "cell_017_v"]
+    rs = []
+    for _ in range(3000):
+        pid = rng.choice(ids)
+        ts = rng.randrange(start - 3 * H, end + 3 * H)  # some outside the month
+        q = rng.choice(["good"] * 8 + ["uncertain", "bad"])
+        value = None if q == "bad" and rng.random() < 0.5 else round(rng.uniform(0, 500), 3)
+        rs.append(reading(pid, ts, value, q))
+    for i in range(0, 3000, 7):  # a second reading in the same interval: extras
+        rs.append(dict(rs[i], ts=rs[i]["ts"] + 1))
+    rng.shuffle(rs)  # batches jump back and forth in time
+    agent = FakeAgent("s1", "a")
+    pls = payloads(agent.publish(rs, 97))
+    whole = accumulate(s, pls)
+    for n_parts in (1, 2, 5):
+        parts = [accumulate(s, pls[i::n_parts], packed=True) for i in range(n_parts)]
+        for p in parts:
+            for acc in p.series.values():  # packed: only the touched intervals travel
+                assert len(acc.n) == (0 if acc.lo < 0 else acc.hi - acc.lo + 1)
+                assert acc.lo < 0 or acc.base == acc.lo
+        merged = merge_partials(parts)
+        assert set(merged.series) == set(whole.series)
+        for pid, acc in whole.series.items():
+            assert _series_state(merged.series[pid]) == _series_state(acc), (n_parts, pid)
+        assert finish_record(s, merged).body == finish_record(s, whole).body
