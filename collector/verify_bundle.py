@@ -8,7 +8,8 @@ Checks, each reported with where it failed:
 2. **record signature** — record.jws (detached JWS) verifies over record.json's exact bytes
    with the collector key of keys.json.
 3. **batch signatures** — every line of batches.jsonl is a JWS whose kid is in keys.json,
-   bound to the site/agent its payload names, and whose signature verifies.
+   bound to the site/agent its payload names, whose signature verifies, and whose batch was
+   created inside the key's validity period (``valid_from``/``valid_to`` in keys.json).
 4. **chains** — per evidence range of record.json: ``check_chain`` from its ``first_seq`` /
    ``first_prev`` over that agent's batches; the range ends at ``last_seq`` with hash
    ``last_hash``; no batch lies outside the ranges.
@@ -196,6 +197,7 @@ def verify_bundle(
     # 1. keys
     n0 = len(problems)
     agent_keys: dict[str, tuple[str, str, dict[str, Any]]] = {}
+    validity: dict[str, tuple[int | None, int | None]] = {}  # kid -> [valid_from, valid_to)
     collector_jwk: dict[str, Any] | None = None
     try:
         c = keys_doc["collector"]
@@ -243,6 +245,17 @@ def verify_bundle(
                     Problem("keys", where, "key belongs to another site", rep.site, a["site"])
                 )
             agent_keys[a["kid"]] = (a["site"], a["agent"], a["jwk"])
+            bounds = (a.get("valid_from"), a.get("valid_to"))
+            if any(
+                x is not None and (not isinstance(x, int) or isinstance(x, bool)) for x in bounds
+            ):
+                problems.append(
+                    Problem(
+                        "keys", where, "valid_from / valid_to must be ms since the epoch or null"
+                    )
+                )
+            else:
+                validity[a["kid"]] = bounds
     except (KeyError, TypeError, ValueError) as exc:
         problems.append(Problem("keys", "keys.json", f"not a keys document: {exc}"))
     rep.checks["keys"] = "ok" if len(problems) == n0 else "FAILED"
@@ -307,6 +320,16 @@ def verify_bundle(
                             where,
                             f"signed with the key of {site}/{agent}, but the "
                             f"payload names {m.site}/{m.agent}",
+                        )
+                    )
+                elif not B.key_valid_at(validity.get(li.kid, (None, None)), m.created):
+                    problems.append(
+                        Problem(
+                            "batch_signature",
+                            where,
+                            f"created outside the validity of key {li.kid}",
+                            list(validity[li.kid]),
+                            m.created,
                         )
                     )
         rep.checks["batch_signatures"] = (

@@ -176,21 +176,28 @@ def build_record(
             comp = finish(settings, scan.partial, pool=pool)
         timings["compute_s"] = time.perf_counter() - t1
         t2 = time.perf_counter()
-        agents: dict[str, tuple[str, str, str, dict[str, Any]]] = {}
+        agents: dict[str, EnrolledKey] = {}
         for li in scan.lines:
-            if li.kid is None or li.meta is None or li.kid in agents:
+            if li.kid is None or li.meta is None:
                 continue
-            k = store.key(li.kid)
+            k = agents.get(li.kid)
             if k is None:
+                k = store.key(li.kid)
+                if k is None:
+                    raise RecordError(
+                        f"kid {li.kid} of {li.meta.agent} seq {li.meta.seq} is not enrolled"
+                    )
+                if (k.site, k.agent) != (li.meta.site, li.meta.agent):
+                    raise RecordError(
+                        f"kid {li.kid} is enrolled for {k.site}/{k.agent}, "
+                        f"not {li.meta.site}/{li.meta.agent}"
+                    )
+                agents[li.kid] = k
+            if not B.key_valid_at((k.valid_from, k.valid_to), li.meta.created):
                 raise RecordError(
-                    f"kid {li.kid} of {li.meta.agent} seq {li.meta.seq} is not enrolled"
+                    f"{li.meta.agent} seq {li.meta.seq} was created outside the validity of "
+                    f"key {li.kid} (was the key's period changed after ingest?)"
                 )
-            if (k.site, k.agent) != (li.meta.site, li.meta.agent):
-                raise RecordError(
-                    f"kid {li.kid} is enrolled for {k.site}/{k.agent}, "
-                    f"not {li.meta.site}/{li.meta.agent}"
-                )
-            agents[li.kid] = (k.site, k.agent, k.kid, k.jwk)
         created = now_ms if now_ms is not None else time.time_ns() // 1_000_000
         record = dict(comp.body)
         record["version"] = version

@@ -16,6 +16,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 
+from collector.models import EnrolledKey
 from protocols.keys import (
     Ed25519PrivateKey,
     b64url,
@@ -34,6 +35,7 @@ __all__ = [
     "SIGNATURE",
     "JwsError",
     "bundle_name",
+    "key_valid_at",
     "keys_document",
     "sign_record",
     "verify_record_signature",
@@ -95,15 +97,36 @@ def verify_record_signature(jws_bytes: bytes, record_bytes: bytes, jwk: dict[str
     return kid
 
 
-def keys_document(
-    agents: list[tuple[str, str, str, dict[str, Any]]], collector: Ed25519PrivateKey
-) -> dict[str, Any]:
-    """keys.json: ``{"agents": [{site, agent, kid, jwk}], "collector": {kid, jwk}}``."""
+def key_valid_at(bounds: tuple[int | None, int | None], created: int | None) -> bool:
+    """The collector's ingest rule (``EnrolledKey.valid_at``), for the builder and the
+    offline verifier alike: valid_from ≤ created < valid_to, each bound open when null; a
+    batch without ``created`` passes only a key with no bounds."""
+    lo, hi = bounds
+    if lo is None and hi is None:
+        return True
+    if created is None:
+        return False
+    return (lo is None or created >= lo) and (hi is None or created < hi)
+
+
+def keys_document(agents: list[EnrolledKey], collector: Ed25519PrivateKey) -> dict[str, Any]:
+    """keys.json: ``{"agents": [{site, agent, kid, jwk, valid_from, valid_to, revoked_at}],
+    "collector": {kid, jwk}}``. The validity members (ms since the epoch, null = open) go
+    beyond the contract's four so an offline verifier can check that every batch was
+    created while its key was valid, as the collector checked at ingest."""
     cj = public_jwk(collector)
     return {
         "agents": [
-            {"site": s, "agent": a, "kid": kid, "jwk": jwk}
-            for s, a, kid, jwk in sorted(agents, key=lambda x: (x[0], x[1], x[2]))
+            {
+                "site": k.site,
+                "agent": k.agent,
+                "kid": k.kid,
+                "jwk": k.jwk,
+                "valid_from": k.valid_from,
+                "valid_to": k.valid_to,
+                "revoked_at": k.revoked_at,
+            }
+            for k in sorted(agents, key=lambda x: (x.site, x.agent, x.kid))
         ],
         "collector": {"kid": cj["kid"], "jwk": cj},
     }

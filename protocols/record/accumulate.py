@@ -127,6 +127,7 @@ class BatchMeta:
     hash: str
     readings: int
     events: int
+    created: int | None = None  # the payload's ``created`` (ms), for key validity checks
 
 
 @dataclass(slots=True)
@@ -267,6 +268,7 @@ def accumulate(
                 hashlib.sha256(payload).hexdigest(),
                 len(readings),
                 len(events),
+                created if isinstance(created := p.get("created"), int) else None,
             )
         )
         off_ms = clock.get("offset_ms")

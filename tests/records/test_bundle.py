@@ -20,6 +20,7 @@ from collector.records.bundle import sign_record
 from collector.records.versions import RecordVersions
 from collector.verify_bundle import verify_bundle
 from collector.verify_cli import main as verify_main
+from protocols.envelope import parse_envelope
 from protocols.keys import generate_private_key, jwk_thumbprint, public_jwk, write_key_pair
 from protocols.record import RecordError, RecordSettings
 from tests.records.support import FakeAgent, reading
@@ -358,3 +359,81 @@ def test_cli_record_build_and_list(tmp_path: Path) -> None:
         collector_app, ["record", "build", "--site", SITE, "--month", "2026-2", "-c", str(cfg)]
     )
     assert r.exit_code == 2 and "YYYY-MM" in r.output
+
+
+def test_keys_json_carries_each_key_validity_period(built: dict) -> None:
+    keys = json.loads((built["res"].bundle_dir / "keys.json").read_text())
+    for k in keys["agents"]:
+        assert {"site", "agent", "kid", "jwk", "valid_from", "valid_to", "revoked_at"} <= set(k)
+        assert (k["valid_from"], k["valid_to"], k["revoked_at"]) == (None, None, None)
+
+
+def test_batch_created_outside_its_key_validity(built: dict, tmp_path: Path) -> None:
+    """A batch the collector would have refused at ingest (created after the key's period)
+    does not pass offline either; the verifier names the line."""
+    b = _copy(built, tmp_path)
+    lines = (b / "batches.jsonl").read_bytes().splitlines()
+    first = json.loads(parse_envelope(lines[0]).payload)
+    keys = json.loads((b / "keys.json").read_text())
+    for k in keys["agents"]:
+        if k["agent"] == first["agent"]:
+            k["valid_to"] = first["created"] + 1  # only the first batch is inside
+    (b / "keys.json").write_text(json.dumps(keys))
+    rep = verify_bundle(b, workers=1)
+    bad = [p for p in rep.problems if "outside the validity" in p.message]
+    assert bad and not rep.ok
+    assert all(p.check == "batch_signature" for p in bad)
+    assert "line 1 " not in bad[0].where and f"({first['agent']} seq 2)" in bad[0].where
+    assert rep.checks["batch_signatures"].startswith("FAILED")
+    # a non-numeric bound is a keys.json problem, not a crash
+    keys["agents"][0]["valid_from"] = "yesterday"
+    (b / "keys.json").write_text(json.dumps(keys))
+    rep = verify_bundle(b, workers=1)
+    assert any(p.check == "keys" and "valid_from" in p.message for p in rep.problems)
+
+
+@pytest.mark.parametrize(
+    ("bounds", "created", "ok"),
+    [
+        ((None, None), None, True),
+        ((None, None), 5, True),
+        ((10, None), 9, False),
+        ((10, None), 10, True),
+        ((None, 20), 19, True),
+        ((None, 20), 20, False),
+        ((10, 20), None, False),
+    ],
+)
+def test_key_validity_rule_is_the_collectors(
+    bounds: tuple[int | None, int | None], created: int | None, ok: bool
+) -> None:
+    from collector.models import EnrolledKey
+    from collector.records.bundle import key_valid_at
+
+    assert key_valid_at(bounds, created) is ok
+    if created is not None:
+        k = EnrolledKey("s", "a", "kid", {}, valid_from=bounds[0], valid_to=bounds[1])
+        assert k.valid_at(created) is ok
+
+
+def test_build_refuses_batches_outside_a_narrowed_key_period(tmp_path: Path) -> None:
+    """An operator who shortened a key's period after ingest (e.g. the key leaked) gets a
+    clear error instead of a bundle that fails verification."""
+    settings = RecordSettings(site=SITE, month=MONTH, interval_s=3600)
+    start = settings.window.start_ms
+    pot = FakeAgent(SITE, "pot1")
+    with SqliteEvidenceStore(tmp_path / "evidence.sqlite") as store:
+        store.enroll_key(SITE, pot.agent, pot.jwk)
+        rs = [reading("line_current_ka", start + k * H, 400.0) for k in range(1, 48)]
+        envs = [pot.batch(rs[i : i + 8], created=start + i * H) for i in range(0, 47, 8)]
+        _ingest(store, envs, "pot1")
+        store.enroll_key(SITE, pot.agent, pot.jwk, valid_to=start + 10 * H)
+        with (
+            RecordVersions(tmp_path / "versions.sqlite") as versions,
+            pytest.raises(RecordError, match="pot1 seq 3 was created outside the validity"),
+        ):
+            build_record(
+                store, versions, settings, signing_key=generate_private_key(),
+                out_dir=tmp_path / "out", workers=1,
+            )  # fmt: skip
+        assert not (tmp_path / "out" / f"{SITE}_{MONTH}_v1").exists()
