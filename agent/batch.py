@@ -1,7 +1,8 @@
 """Batch building: reading tuples → payload bytes → one Ed25519 signature → envelope.
 
-The hot path stays on plain tuples and dicts; the payload is serialized once by
-``protocols.payload.encode_payload`` and those exact bytes are signed and hashed.
+The hot path stays on plain tuples and dicts. The payload bytes are exactly
+``protocols.wire.encode_payload`` of the batch, produced in pieces that are hashed and
+signed without ever being joined (``protocols.envelope.seal_pieces``).
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.derived.base import ReadingTuple
-from protocols.envelope import payload_hash, sign_envelope
+from protocols.envelope import parse_envelope, seal_pieces
 from protocols.keys import Ed25519PrivateKey
-from protocols.payload import PAYLOAD_VERSION, encode_payload
+from protocols.wire import PAYLOAD_VERSION, encode_payload
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,8 +25,12 @@ class SignedBatch:
     hash: str
     created_ms: int
     readings: int
-    payload: bytes
     envelope: bytes
+
+    @property
+    def payload(self) -> bytes:
+        """The signed payload bytes, read back from the envelope (not kept twice)."""
+        return parse_envelope(self.envelope, max_bytes=len(self.envelope)).payload
 
 
 def reading_dicts(readings: Sequence[ReadingTuple]) -> list[dict[str, Any]]:
@@ -46,7 +51,8 @@ def reading_dicts(readings: Sequence[ReadingTuple]) -> list[dict[str, Any]]:
 
 
 _encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
-_PREFIX_CACHE_MAX = 100_000
+_PLAIN_CACHE_MAX = 100_000
+_PIECE_READINGS = 500
 
 
 class ReadingsEncoder:
@@ -54,38 +60,50 @@ class ReadingsEncoder:
 
     Produces exactly what ``json.dumps`` would for the same dicts (float and int ``repr``
     are JSON's own), without building a dict per reading. Anything unusual (a reason,
-    aggregate fields, a non-finite number) takes the ordinary ``json`` path.
+    aggregate fields, a non-finite number, an id JSON must escape) takes the ordinary
+    ``json`` path.
     """
 
     def __init__(self) -> None:
-        self._prefix: dict[str, str] = {}
+        # id → whether JSON writes it as itself in quotes (true for every valid parameter
+        # id); a flag per id instead of a cached '{"id":…,"ts":' string per id.
+        self._plain: dict[str, bool] = {}
 
-    def prefix(self, rid: str) -> str:
-        p = self._prefix.get(rid)
-        if p is None:
-            p = '{"id":' + _encode(rid) + ',"ts":'
-            if len(self._prefix) < _PREFIX_CACHE_MAX:
-                self._prefix[rid] = p
-        return p
+    def plain(self, rid: str) -> bool:
+        ok = self._plain.get(rid)
+        if ok is None:
+            ok = _encode(rid) == f'"{rid}"'
+            if len(self._plain) < _PLAIN_CACHE_MAX:
+                self._plain[rid] = ok
+        return ok
+
+    def encode_pieces(self, readings: Sequence[ReadingTuple]) -> list[bytes]:
+        """The JSON array body (without brackets) in pieces of ``_PIECE_READINGS`` readings;
+        ``b"".join`` of them is ``encode(readings)``. No string per reading outlives its
+        piece, and no buffer the size of the whole body is made."""
+        pieces: list[bytes] = []
+        plain = self._plain
+        for start in range(0, len(readings), _PIECE_READINGS):
+            parts: list[str] = [""] if start else []  # a leading "": the comma between pieces
+            append = parts.append
+            for r in readings[start : start + _PIECE_READINGS]:
+                rid, ts, value, quality, reason, extra = r
+                tv = type(value)
+                if (
+                    reason is None
+                    and extra is None
+                    and quality == "good"
+                    and (tv is int or (tv is float and value - value == 0.0))  # finite
+                    and (plain.get(rid) or self.plain(rid))
+                ):
+                    append(f'{{"id":"{rid}","ts":{ts},"value":{value!r},"quality":"good"}}')
+                else:
+                    append(_encode(reading_dicts((r,))[0]))
+            pieces.append(",".join(parts).encode("utf-8"))
+        return pieces
 
     def encode(self, readings: Sequence[ReadingTuple]) -> bytes:
-        parts: list[str] = []
-        append = parts.append
-        prefix = self._prefix
-        for r in readings:
-            rid, ts, value, quality, reason, extra = r
-            tv = type(value)
-            if (
-                reason is None
-                and extra is None
-                and quality == "good"
-                and (tv is int or (tv is float and value - value == 0.0))  # finite
-            ):
-                p = prefix.get(rid) or self.prefix(rid)
-                append(f'{p}{ts},"value":{value!r},"quality":"good"}}')
-            else:
-                append(_encode(reading_dicts((r,))[0]))
-        return ",".join(parts).encode("utf-8")
+        return b"".join(self.encode_pieces(readings))
 
 
 class BatchSigner:
@@ -118,23 +136,12 @@ class BatchSigner:
                 "clock": clock,
             }
         )
-        # Same bytes as encode_payload of the whole dict, without a dict per reading.
-        payload = b"".join(
-            (
-                head[:-1],
-                b',"readings":[',
-                self.readings_encoder.encode(readings),
-                b'],"events":',
-                encode_payload(list(events)),
-                b"}",
-            )
-        )
-        return SignedBatch(
-            seq,
-            prev,
-            payload_hash(payload),
-            created_ms,
-            len(readings),
-            payload,
-            sign_envelope(payload, self.key, self.kid),
-        )
+        # The bytes of encode_payload of the whole dict, in pieces and without a dict per
+        # reading; hashed and signed piece by piece, never joined (see seal_pieces).
+        pieces = [
+            head[:-1] + b',"readings":[',
+            *self.readings_encoder.encode_pieces(readings),
+            b'],"events":' + encode_payload(list(events)) + b"}",
+        ]
+        hash_, envelope = seal_pieces(pieces, self.key, self.kid)
+        return SignedBatch(seq, prev, hash_, created_ms, len(readings), envelope)

@@ -8,10 +8,12 @@ the config may override them (and must name anything the shared catalogue does n
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from agent.config import AgentConfig
 from protocols import catalogue as shared
+from protocols.wire import encode_payload
 
 
 def _defaults(pid: str) -> dict[str, Any]:
@@ -39,19 +41,19 @@ def _entry(pid: str, source: str, **given: Any) -> dict[str, Any]:
     return out
 
 
-def build_catalogue(cfg: AgentConfig) -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = []
-    for dev, pt in cfg.all_points():
-        entries.append(
-            _entry(
+def iter_catalogue(cfg: AgentConfig) -> Iterator[dict[str, Any]]:
+    """The catalogue entries one by one, in announcement order."""
+    for dev in cfg.devices:
+        source = f"modbus:{dev.name}"
+        for pt in dev.points:
+            yield _entry(
                 pt.id,
-                f"modbus:{dev.name}",
+                source,
                 unit=pt.unit,
                 name_en=pt.name_en,
                 name_zh=pt.name_zh,
                 aggregation=pt.aggregation,
             )
-        )
     for spec in cfg.derived:
         for out in spec.output_ids():
             given = (
@@ -64,5 +66,29 @@ def build_catalogue(cfg: AgentConfig) -> list[dict[str, Any]]:
                 if out == spec.id
                 else {}
             )
-            entries.append(_entry(out, f"derived:{spec.kind}", **given))
-    return entries
+            yield _entry(out, f"derived:{spec.kind}", **given)
+
+
+def build_catalogue(cfg: AgentConfig) -> list[dict[str, Any]]:
+    return list(iter_catalogue(cfg))
+
+
+_PIECE_ENTRIES = 256
+
+
+def catalogue_json(cfg: AgentConfig) -> bytes:
+    """``encode_payload(build_catalogue(cfg))``, without every entry's dict at once.
+
+    The birth message carries one entry per parameter: with thousands of points the dicts
+    would be megabytes for a moment; here each entry is encoded as it is made.
+    """
+    pieces: list[bytes] = []
+    entries: list[bytes] = []
+    for entry in iter_catalogue(cfg):
+        entries.append(encode_payload(entry))
+        if len(entries) == _PIECE_ENTRIES:
+            pieces.append(b",".join(entries))
+            entries = []
+    if entries:
+        pieces.append(b",".join(entries))
+    return b"[" + b",".join(pieces) + b"]"

@@ -26,6 +26,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+from pydantic.dataclasses import is_pydantic_dataclass
 
 from agent.derived import REGISTRY, DerivedSpecBase, spec_union
 from protocols.errors import MrvError
@@ -114,29 +116,34 @@ class Quirks(_Model):
     )
 
 
-class PointConfig(_Model):
+# A slotted (pydantic) dataclass rather than a model: an agent keeps one per point for its
+# whole life, and a model instance carries its own field dict and fields-set (5,000 points:
+# ~3.7 MB as models, ~0.9 MB like this). Validation, errors and JSON schema are the same;
+# every field is a `Field()` so the schema keeps the declaration order.
+@pydantic_dataclass(slots=True, kw_only=True, config=ConfigDict(extra="forbid"))
+class PointConfig:
     """One Modbus value and the key parameter it becomes."""
 
     id: ParamId = Field(description="Parameter id in plant language, e.g. line_current_ka")
-    table: Table
+    table: Table = Field()
     address: int = Field(ge=0, le=65535, description="0-based protocol address")
-    type: DataType = DataType.UINT16
-    byte_order: ByteOrder = ByteOrder.ABCD
-    scale: float = 1.0
-    offset: float = 0.0
+    type: DataType = Field(default=DataType.UINT16)
+    byte_order: ByteOrder = Field(default=ByteOrder.ABCD)
+    scale: float = Field(default=1.0)
+    offset: float = Field(default=0.0)
     bit: int | None = Field(default=None, ge=0, le=15, description="BIT inside a register")
     length: int | None = Field(default=None, ge=1, le=250, description="STRING characters")
     unit: str | None = Field(default=None, description="Engineering unit, e.g. kA")
     unit_id: int | None = Field(default=None, ge=0, le=255, description="Overrides device unit_id")
-    poll_group: str = "default"
+    poll_group: str = Field(default="default")
     min: float | None = Field(default=None, description="Below this: quality uncertain")
     max: float | None = Field(default=None, description="Above this: quality uncertain")
     frozen_polls: int | None = Field(
         default=None, ge=2, description="Unchanged for this many polls: quality uncertain"
     )
-    name_en: str | None = None
-    name_zh: str | None = None
-    aggregation: str | None = None
+    name_en: str | None = Field(default=None)
+    name_zh: str | None = Field(default=None)
+    aggregation: str | None = Field(default=None)
 
     def registers(self) -> int:
         if self.table in ("coil", "discrete"):
@@ -296,18 +303,25 @@ def _loc_path(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The model class whose field set a path points into (for 'allowed fields')."""
+def _fields_of(model: Any) -> dict[str, Any]:
+    """Field name → ``FieldInfo`` of a config model or a pydantic dataclass (``PointConfig``)."""
+    return model.__pydantic_fields__  # type: ignore[no-any-return]
+
+
+def _model_at(loc: tuple[Any, ...]) -> Any:
+    """The model (or dataclass) whose field set a path points into (for 'allowed fields')."""
     model: Any = AgentConfig
     i = 0
     while i < len(loc):
         part = loc[i]
-        field = model.model_fields.get(part) if isinstance(part, str) else None
+        field = _fields_of(model).get(part) if isinstance(part, str) else None
         if field is None:
             return None
         nxt: Any = None
         for cand in _candidates(field.annotation):
-            if isinstance(cand, type) and issubclass(cand, BaseModel):
+            if isinstance(cand, type) and (
+                issubclass(cand, BaseModel) or is_pydantic_dataclass(cand)
+            ):
                 nxt = cand
                 break
         i += 1
@@ -319,7 +333,7 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
         if nxt is None:
             return None
         model = nxt
-    return model  # type: ignore[no-any-return]
+    return model
 
 
 def _candidates(ann: Any) -> list[Any]:
@@ -336,9 +350,9 @@ def _format(file: str, err: Any) -> str:
     loc = tuple(err.get("loc", ()))
     kind = err.get("type", "")
     path = _loc_path(loc)
-    if kind == "extra_forbidden":
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):  # model / dataclass
         parent = _model_at(loc[:-1])
-        allowed = ", ".join(parent.model_fields) if parent else "see the JSON schema"
+        allowed = ", ".join(_fields_of(parent)) if parent else "see the JSON schema"
         allowed = allowed.replace(", source, config_hash", "")
         return f"{file}: {path}: unknown field; allowed here: {allowed}"
     if kind == "missing":
@@ -347,6 +361,9 @@ def _format(file: str, err: Any) -> str:
         tag = (err.get("ctx") or {}).get("tag", "?")
         allowed = ", ".join(sorted(REGISTRY))
         return f"{file}: {path}.kind: unknown kind {tag!r}; allowed: {allowed}"
+    if kind == "dataclass_type":  # said as for a model: PointConfig is a dataclass
+        cls_name = (err.get("ctx") or {}).get("class_name", "?")
+        err = {**err, "msg": f"Input should be a valid dictionary or instance of {cls_name}"}
     msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
     msg = msg.replace("Input should be ", "must be ")
     got = err.get("input")

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from agent.batch import BatchSigner, SignedBatch
-from agent.catalogue import build_catalogue
+from agent.catalogue import catalogue_json
 from agent.clock import AgentClock
 from agent.config import AgentConfig
 from agent.derived.base import DerivedContext, Interval, PointInfo, ReadingTuple
@@ -33,7 +33,7 @@ from agent.outbox import BatchRow, Outbox, outbox_path
 from agent.poller import GroupPoller, build_pollers
 from agent.publisher import Publisher
 from protocols.keys import Ed25519PrivateKey, load_private_key, public_jwk
-from protocols.payload import encode_payload
+from protocols.wire import encode_payload
 
 log = get_logger("agent")
 T = TypeVar("T")
@@ -44,13 +44,14 @@ AGENT_VERSION = "0.1.0"
 def derived_context(cfg: AgentConfig, now_ms: int) -> DerivedContext:
     """The batch grid (aligned like the batch loop) and the points derived kinds read."""
     interval = max(1, round(cfg.publish.interval * 1000))
+    # Only derived kinds read the points: without any, do not hold an entry per point.
     points = {
         p.id: PointInfo(
             scale=p.scale,
             type=p.type.value,
             interval_ms=max(1, round(cfg.poll_groups[p.poll_group].interval * 1000)),
         )
-        for _, p in cfg.all_points()
+        for _, p in (cfg.all_points() if cfg.derived else ())
     }
     return DerivedContext(
         start_ms=now_ms // interval * interval, interval_ms=interval, points=points
@@ -350,16 +351,17 @@ class Agent:
     # -- status ----------------------------------------------------------------------------
 
     def _birth(self) -> bytes:
-        return encode_payload(
+        """``encode_payload`` of {online, agent_version, config_hash, kid, industry,
+        catalogue, clock, ts}: the same bytes, with the catalogue (one entry per parameter)
+        built on demand and encoded entry by entry, as it can be megabytes of dicts."""
+        head = encode_payload(
             {
                 "online": True,
                 "agent_version": AGENT_VERSION,
                 "config_hash": self.cfg.config_hash,
                 "kid": self.kid,
                 "industry": self.cfg.industry,
-                # Built on demand: with thousands of points it is megabytes we need not keep.
-                "catalogue": build_catalogue(self.cfg),
-                "clock": self.clock.state(),
-                "ts": self.clock.now_ms(),
             }
         )
+        tail = encode_payload({"clock": self.clock.state(), "ts": self.clock.now_ms()})
+        return b"".join((head[:-1], b',"catalogue":', catalogue_json(self.cfg), b",", tail[1:]))

@@ -202,8 +202,9 @@ class GroupPoller:
                     "poll_overrun", group=self.group, link=self.link.describe(), missed_slots=missed
                 )
                 due += missed * interval
-            readings = await self.poll_once(due)
-            self.sink(readings)
+            # Straight into the sink: a name kept here would hold this poll's readings
+            # through the next sleep and poll, after the batch that took them was cut.
+            self.sink(await self.poll_once(due))
             due += interval
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "Ed25519PrivateKey",
     "Ed25519PublicKey",
     "b64url",
+    "b64url_bytes",
     "b64url_decode",
     "generate_private_key",
     "jwk_thumbprint",
@@ -38,6 +39,16 @@ __all__ = [
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+#: The standard alphabet's two letters mapped onto base64url's, for ``b64url_bytes``.
+_STD_TO_URL = bytes.maketrans(b"+/", b"-_")
+
+
+def b64url_bytes(data: bytes) -> bytes:
+    """``b64url(data)`` as ASCII bytes, with one copy less: ``=`` only ever occurs as
+    padding, so deleting it while translating the alphabet is the same as stripping it."""
+    return binascii.b2a_base64(data, newline=False).translate(_STD_TO_URL, b"=")
 
 
 #: base64url's two letters mapped onto the standard alphabet's, for ``binascii``.

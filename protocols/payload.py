@@ -8,15 +8,27 @@ and ``"count"``/``"expected"``/``"min"``/``"max"`` for interval aggregates.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from protocols.errors import PayloadInvalid
 from protocols.ids import ID_PATTERN
+from protocols.wire import PAYLOAD_VERSION, Ack, encode_ack, encode_payload
 
-PAYLOAD_VERSION = 1
+__all__ = [
+    "PAYLOAD_VERSION",
+    "Ack",
+    "BatchPayload",
+    "ClockState",
+    "Event",
+    "Reading",
+    "Status",
+    "encode_ack",
+    "encode_payload",
+    "parse_payload",
+]
+
 SiteId = Annotated[str, Field(pattern=ID_PATTERN)]
 ParamId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
 Hash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -98,12 +110,6 @@ class BatchPayload(BaseModel):
         return self
 
 
-class Ack(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    through: int = Field(ge=0)
-
-
 class Status(BaseModel):
     """Birth (``online`` true, with details) or death (``{"online": false}``, the MQTT will)."""
 
@@ -118,13 +124,6 @@ class Status(BaseModel):
     ts: EpochMs | None = None
 
 
-def encode_payload(payload: dict[str, Any]) -> bytes:
-    """The bytes that get signed: compact UTF-8 JSON, no NaN/Infinity."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
-        "utf-8"
-    )
-
-
 def parse_payload(data: bytes) -> BatchPayload:
     """Validate payload bytes; raise ``PayloadInvalid`` naming the first faulty field."""
     try:
@@ -135,7 +134,3 @@ def parse_payload(data: bytes) -> BatchPayload:
         raise PayloadInvalid(
             f"payload invalid at {where}: {err.get('msg')} ({exc.error_count()} error(s))"
         ) from None
-
-
-def encode_ack(through: int) -> bytes:
-    return encode_payload({"through": through})

@@ -32,14 +32,7 @@ from agent.derived.base import (
     interval_quality,
     register,
 )
-from protocols.methods.anode_effect import (
-    AnodeEffectConfig,
-    AnodeEffectDetector,
-    ControllerAeCounters,
-)
-from protocols.methods.counters import CounterSpec
 from protocols.methods.errors import MethodError
-from protocols.methods.timeweighted import TimeWeighted
 
 _GLOB = set("*?[")
 
@@ -87,6 +80,15 @@ class AnodeEffectDerived(Derived):
     spec_model = AnodeEffectSpec
 
     def __init__(self, spec: AnodeEffectSpec, ctx: DerivedContext) -> None:  # type: ignore[override]
+        # The method code is loaded when this kind is used: agents without it never import it.
+        from protocols.methods.anode_effect import (
+            AnodeEffectConfig,
+            AnodeEffectDetector,
+            ControllerAeCounters,
+        )
+        from protocols.methods.counters import CounterSpec
+        from protocols.methods.timeweighted import TimeWeighted
+
         super().__init__(spec, ctx)
         self.count_id = spec.output_ids()[1]
         self.cells = _expand(spec.cells, ctx)

@@ -26,7 +26,6 @@ from agent.derived.base import (
     ParamId,
     register,
 )
-from protocols.methods.counters import Counter, CounterSpec
 
 _WIDTH = {"UINT16": 16, "INT16": 16, "UINT32": 32, "INT32": 32, "UINT64": 64, "INT64": 64}
 _NOTABLE = {"reset", "replacement", "suspect", "rebaseline", "invalid"}
@@ -59,6 +58,9 @@ class CounterDerived(Derived):
     spec_model = CounterDerivedSpec
 
     def __init__(self, spec: CounterDerivedSpec, ctx: DerivedContext) -> None:  # type: ignore[override]
+        # The method code is loaded when this kind is used: agents without it never import it.
+        from protocols.methods.counters import Counter, CounterSpec
+
         super().__init__(spec, ctx)
         point = ctx.points.get(spec.input)
         self.scale = spec.scale or (point.scale if point else 1.0)

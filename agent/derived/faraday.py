@@ -21,7 +21,6 @@ from agent.derived.base import (
     ParamId,
     register,
 )
-from protocols.methods.faraday import production_from_charge_t
 
 
 class FaradaySpec(DerivedSpecBase):
@@ -57,6 +56,9 @@ class FaradayDerived(Derived):
             self.cells = value
 
     def close(self, interval: Interval) -> Output:
+        # The method code is loaded when this kind is used: agents without it never import it.
+        from protocols.methods.faraday import production_from_charge_t
+
         spec: FaradaySpec = self.spec  # type: ignore[assignment]
         out = Output()
         for ts, q_ka_h, quality in self.charge:

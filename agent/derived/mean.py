@@ -21,7 +21,6 @@ from agent.derived.base import (
     interval_quality,
     register,
 )
-from protocols.methods.timeweighted import TimeWeighted
 
 
 class MeanSpec(DerivedSpecBase):
@@ -40,6 +39,9 @@ class TimeWeightedBase(Derived):
     """Shared by ``mean``, ``integral`` and ``aggregate``: one TimeWeighted on the grid."""
 
     def __init__(self, spec: MeanSpec, ctx: DerivedContext) -> None:  # type: ignore[override]
+        # The method code is loaded when this kind is used: agents without it never import it.
+        from protocols.methods.timeweighted import TimeWeighted
+
         super().__init__(spec, ctx)
         point = ctx.points.get(spec.input)
         self.expected = ctx.interval_ms // point.interval_ms if point else None

@@ -24,9 +24,7 @@ from agent.derived.base import (
     ParamId,
     register,
 )
-from protocols.methods.aem import aem_value
 from protocols.methods.errors import MethodError
-from protocols.methods.pfc import pfc
 
 
 class PfcSpec(DerivedSpecBase):
@@ -86,6 +84,10 @@ class PfcDerived(Derived):
             self.sums[key] += value
 
     def close(self, interval: Interval) -> Output:
+        # The method code is loaded when this kind is used: agents without it never import it.
+        from protocols.methods.aem import aem_value
+        from protocols.methods.pfc import pfc
+
         spec: PfcSpec = self.spec  # type: ignore[assignment]
         ts = interval.end_ms
         out = Output()

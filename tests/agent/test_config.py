@@ -107,6 +107,23 @@ def test_valid_config_loads_with_paths_relative_to_the_file(tmp_path: Path) -> N
             "devices[0].adress",
             "allowed here: name, transport, host",
         ),
+        (
+            lambda d: d["devices"][0]["points"][1].update(colour="red"),
+            "devices[0].points[1].colour",
+            "unknown field; allowed here: id, table, address, type, byte_order, scale, offset,"
+            " bit, length, unit, unit_id, poll_group, min, max, frozen_polls, name_en, name_zh,"
+            " aggregation",
+        ),
+        (
+            lambda d: d["devices"][0]["points"].append("line_power_mw"),
+            "devices[0].points[2]",
+            "must be a valid dictionary or instance of PointConfig",
+        ),
+        (
+            lambda d: d["devices"][0]["points"][0].pop("table"),
+            "devices[0].points[0].table",
+            "required",
+        ),
         (lambda d: d.update(broker={"protocol": "4"}), "broker.protocol", "3.1.1"),
         (lambda d: d.update(derived=[{"id": "x", "kind": "magic"}]), "derived[0].kind", "counter"),
         (
@@ -157,3 +174,25 @@ def test_examples_and_schema_are_up_to_date() -> None:
         )
     schema = json.loads((EXAMPLES / "agent.schema.json").read_text())
     assert "devices" in schema["properties"] and "derived" in schema["properties"]
+
+
+def test_points_are_slotted_and_keep_their_values(tmp_path: Path) -> None:
+    """An agent keeps one PointConfig per point for its lifetime: no per-instance dict."""
+    data = _mutate(
+        lambda d: d["devices"][0]["points"][1].update(
+            scale=0.1, min=0, max=1000, unit="V", frozen_polls=3, byte_order="CDAB", unit_id=2
+        )
+    )
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    pt = load_config(path).devices[0].points[1]
+    assert not hasattr(pt, "__dict__")
+    assert (pt.id, pt.table, pt.address, pt.type, pt.byte_order) == (
+        "line_voltage_v", "input", 2, "FLOAT32", "CDAB"
+    )  # fmt: skip
+    assert (pt.scale, pt.offset, pt.min, pt.max, pt.unit, pt.frozen_polls, pt.unit_id) == (
+        0.1, 0.0, 0.0, 1000.0, "V", 3, 2
+    )  # fmt: skip
+    assert (pt.poll_group, pt.bit, pt.length, pt.name_en, pt.registers()) == (
+        "default", None, None, None, 2
+    )  # fmt: skip

@@ -154,3 +154,49 @@ def test_collector_ahead_mark_survives_reopen(tmp_path: Path) -> None:
     with Outbox(path, site="plant1", agent="agent1") as ob:
         assert ob.collector_ahead == 5
         assert ob.head_seq == 2
+
+
+def test_unacked_reads_within_the_byte_budget(tmp_path: Path) -> None:
+    """At least one batch, then only whole batches within max_bytes, in seq order."""
+    with Outbox(tmp_path / "o.sqlite3", site="plant1", agent="agent1") as ob:
+        sizes = [1000, 3000, 500, 500, 4000, 0]
+        prev = None
+        for seq, n in enumerate(sizes, 1):
+            env = bytes([seq]) * n
+            ob.commit(seq, prev, f"h{seq}", 0, 1, env)
+            prev = f"h{seq}"
+        assert [len(b.envelope) for b in ob.unacked()] == sizes
+        assert [b.envelope for b in ob.unacked()] == [
+            bytes([i]) * n for i, n in enumerate(sizes, 1)
+        ]
+        assert [b.seq for b in ob.unacked(0, 64, 4000)] == [1, 2]
+        assert [b.seq for b in ob.unacked(0, 64, 999)] == [1]  # always at least one
+        assert [b.seq for b in ob.unacked(2, 64, 1000)] == [3, 4]
+        assert [b.seq for b in ob.unacked(2, 1, 1000)] == [3]  # the count limit too
+        assert [(b.seq, b.prev, b.hash) for b in ob.unacked(4, 64, 10)] == [(5, "h4", "h5")]
+        assert [b.seq for b in ob.unacked(5, 64, 10)] == [6] and ob.unacked(6, 64, 10) == []
+
+
+def test_encoded_pieces_equal_json_across_pieces_and_for_any_id() -> None:
+    """Readings are encoded in pieces; joined they are exactly json.dumps of the dicts."""
+    import json
+
+    from agent.batch import _PIECE_READINGS, ReadingsEncoder, reading_dicts
+
+    odd_ids = ['quote"d', "back\\slash", "tab\tid", "übergröße", "电流", "line\u2028sep", "x"]
+    readings = []
+    for i in range(3 * _PIECE_READINGS + 7):
+        rid = odd_ids[i % len(odd_ids)] if i % 97 == 0 else f"p{i:05d}_value"
+        value = [400.0 + i / 7, i, None, 1e-300, -0.0][i % 5]
+        quality = "bad" if value is None else ("uncertain" if i % 11 == 0 else "good")
+        reason = {"bad": "timeout", "uncertain": "frozen"}.get(quality)
+        readings.append((rid, 1_700_000_000_000 + i, value, quality, reason, None))
+    enc = ReadingsEncoder()
+    for batch in (readings, readings[:1], readings[:_PIECE_READINGS], []):
+        expected = json.dumps(
+            reading_dicts(batch), ensure_ascii=False, allow_nan=False, separators=(",", ":")
+        ).encode("utf-8")
+        pieces = enc.encode_pieces(batch)
+        assert b"[" + b"".join(pieces) + b"]" == expected
+        assert b"[" + enc.encode(batch) + b"]" == expected
+        assert len(pieces) == -(-len(batch) // _PIECE_READINGS)

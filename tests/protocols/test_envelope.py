@@ -192,3 +192,41 @@ def test_b64url_decode_round_trips_every_length(length: int) -> None:
 def test_b64url_decode_rejects_anything_but_unpadded_base64url(text: str) -> None:
     with pytest.raises(ValueError, match="base64url"):
         b64url_decode(text)
+
+
+def _reference_envelope(payload: bytes, key, kid: str) -> bytes:  # type: ignore[no-untyped-def]
+    """The envelope as RFC 7515 §7.2.2 spells it, built the obvious way."""
+    protected = b64url(json.dumps({"alg": "EdDSA", "kid": kid}, separators=(",", ":")).encode())
+    body = b64url(payload)
+    signature = b64url(key.sign(f"{protected}.{body}".encode("ascii")))
+    return json.dumps(
+        {"protected": protected, "payload": body, "signature": signature}, separators=(",", ":")
+    ).encode("ascii")
+
+
+def test_envelope_bytes_equal_the_obvious_construction(key) -> None:  # type: ignore[no-untyped-def]
+    """sign_envelope builds the envelope in one buffer; the bytes must not change."""
+    import random
+
+    from protocols.envelope import _B64_STEP, seal_pieces
+
+    kid, _ = _lookup(key)
+    rng = random.Random(7)
+    sizes = [0, 1, 2, 3, 4, 5, 100, _B64_STEP - 1, _B64_STEP, _B64_STEP + 1, 2 * _B64_STEP + 2]
+    for size in [*sizes, 420_183]:
+        payload = rng.randbytes(size)
+        expected = _reference_envelope(payload, key, kid)
+        assert sign_envelope(payload, key, kid) == expected, size
+        for _ in range(4):  # any split of the payload into pieces seals to the same bytes
+            cuts = sorted(rng.randrange(size + 1) for _ in range(rng.randrange(6)))
+            pieces = [payload[a:b] for a, b in zip([0, *cuts], [*cuts, size], strict=True)]
+            assert seal_pieces(pieces, key, kid) == (payload_hash(payload), expected), cuts
+            assert pieces == []  # consumed
+
+
+@pytest.mark.parametrize("length", range(0, 70))
+def test_b64url_bytes_is_b64url_as_ascii(length: int) -> None:
+    from protocols.keys import b64url_bytes
+
+    data = bytes((i * 151 + length) % 256 for i in range(length))
+    assert b64url_bytes(data) == b64url(data).encode("ascii")
