@@ -17,7 +17,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_origin
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -30,6 +29,7 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 from pydantic.dataclasses import is_pydantic_dataclass
 
 from agent.derived import REGISTRY, DerivedSpecBase, spec_union
+from agent.yaml_load import YamlProblem, load_yaml
 from protocols.errors import MrvError
 from protocols.ids import ID_PATTERN
 from protocols.modbus_codec import ByteOrder, DataType, register_count
@@ -487,13 +487,12 @@ def load_config(path: Path | str) -> AgentConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{path}: cannot read: {exc}"]) from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise ConfigError([f"{path}{where}: YAML syntax error: {exc.problem}"]) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{path}: YAML error: {exc}"]) from None
+        data = load_yaml(text)
+    except YamlProblem as exc:
+        if not exc.syntax:
+            raise ConfigError([f"{path}: YAML error: {exc.message}"]) from None
+        where = f":{exc.mark[0] + 1}:{exc.mark[1] + 1}" if exc.mark else ""
+        raise ConfigError([f"{path}{where}: YAML syntax error: {exc.message}"]) from None
     cfg = parse_config(data, file=str(path), base_dir=path.resolve().parent)
     cfg.source = path
     cfg.config_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
