@@ -36,15 +36,17 @@ sys.path.insert(0, str(ROOT))
 
 SERVER = r"""
 import asyncio, struct, sys
-from pymodbus.datastore import ModbusDeviceContext, ModbusSequentialDataBlock, ModbusServerContext
 from pymodbus.server import ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
 n, port = int(sys.argv[1]), int(sys.argv[2])
 regs = []
 for i in range(n):
     regs += struct.unpack(">HH", struct.pack(">f", 400.0 + i * 0.001))
-ctx = ModbusServerContext(devices={1: ModbusDeviceContext(hr=ModbusSequentialDataBlock(1, regs))}, single=False)
+bits = [SimData(address=0, values=False, datatype=DataType.BITS)]
+hr = [SimData(address=0, values=regs, datatype=DataType.REGISTERS)]
+ir = [SimData(address=0, values=0, datatype=DataType.REGISTERS)]
 async def main():
-    server = ModbusTcpServer(ctx, address=("127.0.0.1", port))
+    server = ModbusTcpServer([SimDevice(id=1, simdata=(bits, bits, hr, ir))], address=("127.0.0.1", port))
     print("ready", flush=True)
     await server.serve_forever()
 asyncio.run(main())

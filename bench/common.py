@@ -30,14 +30,17 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # every value on every poll (``pub_only_on_change: false``) so nothing is filtered.
 MODBUS_SERVER = r"""
 import asyncio, sys
-from pymodbus.datastore import ModbusDeviceContext, ModbusSequentialDataBlock, ModbusServerContext
 from pymodbus.server import ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
 n, port, units = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-devices = {u: ModbusDeviceContext(hr=ModbusSequentialDataBlock(1, [1000 + i for i in range(n)]))
-           for u in range(1, units + 1)}
-ctx = ModbusServerContext(devices=devices, single=False)
+def device(unit):
+    bits = [SimData(address=0, values=False, datatype=DataType.BITS)]
+    hr = [SimData(address=0, values=[1000 + i for i in range(n)], datatype=DataType.REGISTERS)]
+    ir = [SimData(address=0, values=0, datatype=DataType.REGISTERS)]
+    return SimDevice(id=unit, simdata=(bits, bits, hr, ir))
+devices = [device(u) for u in range(1, units + 1)]
 async def main():
-    server = ModbusTcpServer(ctx, address=("127.0.0.1", port))
+    server = ModbusTcpServer(devices, address=("127.0.0.1", port))
     print("ready", flush=True)
     await server.serve_forever()
 asyncio.run(main())
