@@ -15,28 +15,19 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
-__all__ = ["YamlProblem", "load_yaml"]
+__all__ = ["YamlProblem", "load_yaml", "parse_here"]
 
-#: The child: YAML text on stdin, ``pickle((kind, ...))`` on stdout.
-_CHILD = r"""
-import pickle, sys
-import yaml
-
-def parse(text):
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        return ("ok", yaml.load(text, Loader=loader))
-    except yaml.MarkedYAMLError as exc:
-        m = exc.problem_mark
-        return ("marked", None if m is None else (m.line, m.column), str(exc.problem))
-    except yaml.YAMLError as exc:
-        return ("error", None, str(exc))
-
-out = parse(sys.stdin.buffer.read().decode("utf-8"))
-sys.stdout.buffer.write(pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL))
-"""
+#: The child: the directory holding the ``agent`` package in argv[1], YAML text on stdin,
+#: ``pickle(parse_here(text))`` on stdout. Isolated mode (-I): no PYTHONPATH, no user site.
+_CHILD = (
+    "import pickle, sys; sys.path.insert(0, sys.argv[1]); "
+    "from agent.yaml_load import parse_here; "
+    "sys.stdout.buffer.write(pickle.dumps(parse_here(sys.stdin.buffer.read().decode('utf-8'))))"
+)
+_ROOT = str(Path(__file__).resolve().parents[1])
 
 
 class YamlProblem(Exception):
@@ -52,7 +43,8 @@ class YamlProblem(Exception):
         self.syntax = syntax
 
 
-def _parse_here(text: str) -> tuple[Any, ...]:
+def parse_here(text: str) -> tuple[Any, ...]:
+    """Parse in this process: ``("ok", data)`` or ``(kind, mark, message)``."""
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -70,7 +62,7 @@ def _parse_in_child(text: str) -> tuple[Any, ...] | None:
         return None
     try:
         done = subprocess.run(
-            [sys.executable, "-I", "-c", _CHILD],
+            [sys.executable, "-I", "-c", _CHILD, _ROOT],
             input=text.encode("utf-8"),
             capture_output=True,
             timeout=120,
@@ -93,7 +85,7 @@ def load_yaml(text: str, *, in_process: bool = False) -> Any:
     Raises :class:`YamlProblem` for text that is not YAML."""
     result = None if in_process else _parse_in_child(text)
     if result is None:
-        result = _parse_here(text)
+        result = parse_here(text)
     kind = result[0]
     if kind == "ok":
         return result[1]

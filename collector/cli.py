@@ -155,20 +155,9 @@ def enroll(
         except StoreError as exc:
             fail(str(exc), 1)
     if as_json:
-        typer.echo(json.dumps(_key_json(k)))
+        typer.echo(json.dumps(k.as_dict()))
     else:
         typer.echo(f"enrolled {k.kid} for {k.site}/{k.agent}")
-
-
-def _key_json(k: Any) -> dict[str, Any]:
-    """An enrolled key as ``enroll --json`` and ``keys --json`` print it."""
-    return {
-        "site": k.site,
-        "agent": k.agent,
-        "kid": k.kid,
-        "valid_from": k.valid_from,
-        "valid_to": k.valid_to,
-    }
 
 
 @app.command()
@@ -199,7 +188,7 @@ def keys(
     if as_json:
         typer.echo(
             json.dumps(
-                [{**_key_json(k), "revoked_at": k.revoked_at, "jwk": k.jwk} for k in ks],
+                [k.as_dict() for k in ks],
                 indent=2,
             )
         )

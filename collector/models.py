@@ -43,6 +43,19 @@ class EnrolledKey:
     def revoked(self) -> bool:
         return self.revoked_at is not None
 
+    def as_dict(self) -> dict[str, Any]:
+        """The one JSON form of an enrolled key (CLI ``--json``, HTTP API, ``keys.json``)."""
+        return {
+            "site": self.site,
+            "agent": self.agent,
+            "kid": self.kid,
+            "jwk": self.jwk,
+            "valid_from": self.valid_from,
+            "valid_to": self.valid_to,
+            "revoked_at": self.revoked_at,
+            "enrolled_at": self.enrolled_at,
+        }
+
     def valid_at(self, ms: int) -> bool:
         """True if a batch created at ``ms`` falls inside the key's validity period."""
         if self.valid_from is not None and ms < self.valid_from:

@@ -110,24 +110,13 @@ def key_valid_at(bounds: tuple[int | None, int | None], created: int | None) -> 
 
 
 def keys_document(agents: list[EnrolledKey], collector: Ed25519PrivateKey) -> dict[str, Any]:
-    """keys.json: ``{"agents": [{site, agent, kid, jwk, valid_from, valid_to, revoked_at}],
-    "collector": {kid, jwk}}``. The validity members (ms since the epoch, null = open) go
-    beyond the contract's four so an offline verifier can check that every batch was
-    created while its key was valid, as the collector checked at ingest."""
+    """keys.json: ``{"agents": [{site, agent, kid, jwk, valid_from, valid_to, revoked_at,
+    enrolled_at}], "collector": {kid, jwk}}``. The members beyond the contract's four (ms
+    since the epoch, null = open / not revoked) let an offline verifier check that every
+    batch was created while its key was valid, as the collector checked at ingest."""
     cj = public_jwk(collector)
     return {
-        "agents": [
-            {
-                "site": k.site,
-                "agent": k.agent,
-                "kid": k.kid,
-                "jwk": k.jwk,
-                "valid_from": k.valid_from,
-                "valid_to": k.valid_to,
-                "revoked_at": k.revoked_at,
-            }
-            for k in sorted(agents, key=lambda x: (x.site, x.agent, x.kid))
-        ],
+        "agents": [k.as_dict() for k in sorted(agents, key=lambda x: (x.site, x.agent, x.kid))],
         "collector": {"kid": cj["kid"], "jwk": cj},
     }
 

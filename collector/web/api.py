@@ -543,26 +543,13 @@ class NewKey(BaseModel):
     valid_to: int | None = Field(default=None, ge=0)
 
 
-def _key_dict(k: Any) -> dict[str, Any]:
-    return {
-        "site": k.site,
-        "agent": k.agent,
-        "kid": k.kid,
-        "jwk": k.jwk,
-        "valid_from": k.valid_from,
-        "valid_to": k.valid_to,
-        "revoked_at": k.revoked_at,
-        "enrolled_at": k.enrolled_at,
-    }
-
-
 @router.get("/sites/{site}/keys", summary="Enrolled agent keys of a site")
 def keys(request: Request, who: Who, site: SiteId) -> dict[str, Any]:
     require_site(who, site)
     store = request.app.state.admin_store
     if not hasattr(store, "keys"):
         raise HTTPException(503, "this store does not list keys")
-    return {"site": site, "keys": [_key_dict(k) for k in store.keys(site)]}
+    return {"site": site, "keys": [k.as_dict() for k in store.keys(site)]}
 
 
 @router.post("/sites/{site}/keys", status_code=201, summary="Enroll an agent's public key (admin)")
@@ -581,4 +568,4 @@ def enroll(
         if getattr(exc, "reason", None) != "store":
             raise
         raise HTTPException(409 if "already" in str(exc) else 422, str(exc)) from None
-    return _key_dict(key)
+    return key.as_dict()

@@ -39,6 +39,12 @@ def test_same_data_as_safe_load_in_the_child_and_in_process(text: str) -> None:
     assert load_yaml(text, in_process=True) == expected
 
 
+@pytest.mark.parametrize("text", DOCS)
+def test_the_child_really_parses(text: str) -> None:
+    """Not the in-process fallback: the child process itself answers."""
+    assert yaml_load._parse_in_child(text) == ("ok", yaml.safe_load(text))
+
+
 def test_types_survive_the_trip_from_the_child() -> None:
     data = load_yaml(DOCS[2])
     assert isinstance(data["when"], datetime.date) and data["hex"] == 31

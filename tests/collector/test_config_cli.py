@@ -84,12 +84,15 @@ def test_cli_enroll_status_revoke_quarantine(tmp_path: Path) -> None:
         "--json",
     )
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout) == {
+    out = json.loads(r.stdout)
+    assert out["enrolled_at"] > 0 and out["jwk"]["x"] == json.loads(jwk.read_text())["x"]
+    assert {k: v for k, v in out.items() if k not in ("enrolled_at", "jwk")} == {
         "site": "smelter-1",
         "agent": "agent-a",
         "kid": s.kid,
         "valid_from": T0,
         "valid_to": None,
+        "revoked_at": None,
     }
     r = cli(
         "enroll", "-c", str(cfg), "--site", "smelter-1", "--agent", "agent-b", "--key", str(jwk)
