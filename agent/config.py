@@ -257,6 +257,14 @@ class SpoolConfig(_Model):
 DerivedSpec = spec_union()
 
 
+class MetricsConfig(_Model):
+    """Prometheus ``/metrics`` of the agent (outbox depth, acks, polls, errors)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=9471, ge=0, le=65535)
+
+
 class AgentConfig(_Model):
     site: Id
     agent: Id
@@ -274,6 +282,7 @@ class AgentConfig(_Model):
     publish: PublishConfig = Field(default_factory=PublishConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     spool: SpoolConfig = Field(default_factory=SpoolConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
     # Set by load_config: where the file was and the hash of its bytes (birth message).
     source: Path | None = Field(default=None, exclude=True)

@@ -170,6 +170,13 @@ class Agent:
         self._tasks.append(asyncio.create_task(self._batch_loop(), name="batches"))
         self._tasks.append(asyncio.create_task(self._clock_watch(), name="clock-watch"))
         self._publisher_task = asyncio.create_task(self.publisher.run(), name="publisher")
+        self.metrics_server: asyncio.Server | None = None
+        if cfg.metrics.enabled:
+            from agent.metrics import serve_metrics
+
+            self.metrics_server = await serve_metrics(self, cfg.metrics.host, cfg.metrics.port)
+            self.metrics_port = self.metrics_server.sockets[0].getsockname()[1]
+            log.info("metrics_serving", host=cfg.metrics.host, port=self.metrics_port)
 
     async def stop(self, grace_s: float = 3.0) -> None:
         """Stop polling, commit what is spooled, publish it if the broker is there, close."""
@@ -177,6 +184,8 @@ class Agent:
             return
         await _cancel_all(self._tasks)
         self._tasks.clear()
+        if getattr(self, "metrics_server", None) is not None:
+            self.metrics_server.close()  # type: ignore[union-attr]
         for link in self._links.values():
             link.close()
         if self.outbox is not None:

@@ -53,6 +53,7 @@ class Publisher:
         self.published = 0  # publishes done (for metrics and tests)
         self.republished = 0
         self.connects = 0
+        self.acks = 0  # acks accepted (for metrics)
         self._stopping = False
         self._session: MqttSession | None = None
         self._ack_seen = asyncio.Event()
@@ -135,6 +136,7 @@ class Publisher:
                     "or key and data_dir) after checking the collector's evidence",
                 )
             self._ack_seen.set()
+            self.acks += 1
             deleted = await self.db(self.outbox.ack, through)
             if deleted:
                 log.info("acked", through=self.outbox.acked_through, deleted=deleted)

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from collector.alarms import AlarmsConfig
 from protocols.envelope import MAX_ENVELOPE_BYTES
 from protocols.errors import MrvError
 from protocols.ids import ID_PATTERN
@@ -151,6 +152,8 @@ class CollectorConfig(_Strict):
     limits: LimitsConfig = LimitsConfig()
     influx: InfluxConfig = InfluxConfig()
     http: HttpConfig = HttpConfig()
+    #: Webhooks (WeCom / DingTalk robots, generic receivers) and thresholds: collector.alarms.
+    alarms: AlarmsConfig = AlarmsConfig()
     #: The collector's own Ed25519 key (signs monthly records).
     signing_key: Path | None = None
     sites: dict[SiteId, SiteConfig] = Field(default_factory=dict)
@@ -177,6 +180,8 @@ class CollectorConfig(_Strict):
             b.tls.cert_file = r(b.tls.cert_file) or b.tls.cert_file
             b.tls.key_file = r(b.tls.key_file) or b.tls.key_file
         data.influx.token_file = r(data.influx.token_file) or data.influx.token_file
+        for hook in data.alarms.webhooks:
+            hook.secret_file = r(hook.secret_file) or hook.secret_file
         return data
 
 
@@ -197,7 +202,13 @@ def parse_config(data: object, *, base_dir: Path | None = None) -> CollectorConf
         raise ConfigError(f"invalid collector config: {_describe(exc)}") from None
     if cfg.broker.shared_group and cfg.broker.protocol != "5":
         raise ConfigError("broker.shared_group: shared subscriptions need protocol '5'")
-    return cfg._resolve(base_dir) if base_dir is not None else cfg
+    cfg = cfg._resolve(base_dir) if base_dir is not None else cfg
+    for hook in cfg.alarms.webhooks:
+        try:
+            hook.secret()
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    return cfg
 
 
 def load_config(path: Path | str) -> CollectorConfig:

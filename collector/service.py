@@ -20,6 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from collector import alarms as alarm_kinds
+from collector.alarms import AlarmNotifier, GapWatch
 from collector.config import CollectorConfig, ConfigError
 from collector.evidence_store import EvidenceStore, SqliteEvidenceStore
 from collector.models import now_ms
@@ -111,6 +113,11 @@ class Collector:
         )
         self.pipeline = VerificationPipeline(max_envelope_bytes=config.limits.max_envelope_bytes)
         self.stats = IngestStats()
+        self.alarms = AlarmNotifier(config.alarms)
+        self._gaps = GapWatch(config.alarms.gap_after_s) if config.alarms.enabled else None
+        self._offline: set[tuple[str, str]] = set()
+        self._devices_down: dict[tuple[str, str], set[str]] = {}
+        self.started_at = now_ms()
         self.connected = asyncio.Event()
         self._http_app = http_app
         self._committed = asyncio.Condition()
@@ -136,6 +143,8 @@ class Collector:
     async def start(self) -> None:
         self._ingest_task = asyncio.create_task(self._ingest_forever(), name="mrv-ingest")
         self._tasks.append(self._ingest_task)
+        if self.config.alarms.enabled:
+            self._tasks.append(asyncio.create_task(self._watch_offline(), name="mrv-alarms-watch"))
         if self.config.influx.enabled:
             from collector.influx_mirror import InfluxMirror
 
@@ -176,6 +185,7 @@ class Collector:
         self._executor.shutdown(wait=True)
         if self.mirror is not None:
             self.mirror.close()
+        self.alarms.close()
         if self._own_store:
             self.store.close()
 
@@ -308,6 +318,11 @@ class Collector:
                 decisions.append(decision)
                 if isinstance(decision, Accepted):
                     tx.store_batch(decision, received)
+                    if self._gaps is not None:
+                        for a in self._gaps.observe(
+                            decision.site, decision.agent, decision.payload.readings
+                        ):
+                            self.alarms.notify(a)
                 elif isinstance(decision, Quarantined):
                     tx.quarantine(decision, received)
                 if isinstance(decision, Accepted | Duplicate):
@@ -317,6 +332,7 @@ class Collector:
                 acks[key] = tx.contiguous_through(*key)
         for site, agent, online, data in statuses:
             self.store.record_status(site, agent, online, data, received)
+            self._status_alarms(site, agent, online, data)
         # Counted only now that they are stored: tests and callers wait on these counters.
         self.stats.status_messages += sum(1 for m in group if m.topic.endswith("/status"))
         self._account(decisions)
@@ -337,6 +353,65 @@ class Collector:
             return None
         return t.site, t.agent, status.online, data if status.online else None
 
+    def _status_alarms(
+        self, site: str, agent: str, online: bool, data: dict[str, Any] | None
+    ) -> None:
+        """Death message → agent offline; a device the agent reports unreachable → down."""
+        if not online:
+            if (site, agent) not in self._offline:
+                self._offline.add((site, agent))
+                st = self.store.agent_state(site, agent)
+                self.alarms.notify(
+                    alarm_kinds.agent_offline(site, agent, st.last_seen if st else None, will=True)
+                )
+            return
+        if (site, agent) in self._offline:
+            self._offline.discard((site, agent))
+            self.alarms.forget("agent_offline", site, agent)
+        devices = (data or {}).get("devices")
+        if not isinstance(devices, list):
+            return
+        down = self._devices_down.setdefault((site, agent), set())
+        for dev in devices:
+            if not isinstance(dev, dict) or not isinstance(dev.get("name"), str):
+                continue
+            name = dev["name"]
+            if dev.get("connected") is False:
+                if name not in down:
+                    down.add(name)
+                    cause = dev.get("last_error")
+                    self.alarms.notify(
+                        alarm_kinds.device_down(
+                            site, agent, name, cause if isinstance(cause, str) else None
+                        )
+                    )
+            elif name in down:
+                down.discard(name)
+                self.alarms.forget("device_down", site, agent, name)
+
+    async def _watch_offline(self) -> None:
+        """Agents silent for longer than ``alarms.offline_after_s`` (wall clock)."""
+        loop = asyncio.get_running_loop()
+        limit_ms = self.config.alarms.offline_after_s * 1000
+        while True:
+            await asyncio.sleep(self.config.alarms.check_interval_s)
+            try:
+                states = await loop.run_in_executor(self._executor, self.store.agents)
+            except Exception as exc:  # an alarm check must never stop the collector
+                log.warning("offline check failed", extra={"fields": {"error": str(exc)}})
+                continue
+            now = now_ms()
+            for st in states:
+                key = (st.site, st.agent)
+                seen = max(st.last_seen or 0, st.status_at or 0) or None
+                silent = seen is None or now - seen > limit_ms
+                if silent and key not in self._offline:
+                    self._offline.add(key)
+                    self.alarms.notify(alarm_kinds.agent_offline(st.site, st.agent, seen))
+                elif not silent and st.online is not False and key in self._offline:
+                    self._offline.discard(key)
+                    self.alarms.forget("agent_offline", st.site, st.agent)
+
     def _account(self, decisions: list[Decision]) -> None:
         s = self.stats
         s.groups += 1
@@ -356,6 +431,14 @@ class Collector:
                 )
             else:
                 s.quarantined[d.reason] += 1
+                if d.reason in ("chain", "equivocation") and d.site and d.agent:
+                    self.alarms.notify(
+                        alarm_kinds.chain_break(d.site, d.agent, d.reason, d.message, d.seq)
+                    )
+                else:
+                    self.alarms.notify(
+                        alarm_kinds.quarantine(d.site, d.agent, d.reason, d.message, d.seq)
+                    )
                 fields = {
                     "reason": d.reason,
                     "detail": d.message[:500],

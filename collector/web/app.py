@@ -123,7 +123,7 @@ def collector_app(collector: Any) -> FastAPI:
     """``http.app`` hook: the web app for a running ``collector.service.Collector``."""
     cfg = collector.config
     records_dir = Path(cfg.data_dir) / "records"
-    return create_app(
+    app = create_app(
         collector.store,
         database=cfg.database_path,
         sites=cfg.sites,
@@ -133,6 +133,15 @@ def collector_app(collector: Any) -> FastAPI:
             collector.store, cfg.database_path, cfg.sites, records_dir, cfg.signing_key
         ),
     )
+    from collector.metrics import collector_metrics
+    from protocols.prom import CONTENT_TYPE
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(collector_metrics(collector), media_type=CONTENT_TYPE)
+
+    app.state.alarms = collector.alarms
+    return app
 
 
 def _template_globals(templates: Jinja2Templates) -> None:
