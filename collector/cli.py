@@ -88,12 +88,16 @@ def run(
 
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` dumps every thread's stack
     try:
-        asyncio.run(_run(cfg))
+        code = asyncio.run(_run(cfg))
     except ConfigError as exc:
         fail(str(exc))
+    if code:
+        raise typer.Exit(code)
 
 
-async def _run(cfg: Any) -> None:
+async def _run(cfg: Any) -> int:
+    """Run until SIGTERM/SIGINT (exit 0) or until ingest cannot go on (exit 1, so that the
+    supervisor — systemd ``Restart=on-failure``, the demo — starts a fresh process)."""
     import logging
 
     from collector.service import Collector
@@ -115,9 +119,17 @@ async def _run(cfg: Any) -> None:
                 }
             },
         )
-        await stop.wait()
-        log.info("stopping: finishing the group in progress")
+        stopping = asyncio.create_task(stop.wait())
+        failing = asyncio.create_task(collector.failed.wait())
+        await asyncio.wait({stopping, failing}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        failing.cancel()
+        if collector.failed.is_set():
+            log.critical("ingest cannot go on: exiting with status 1 for a restart")
+        else:
+            log.info("stopping: finishing the group in progress")
     log.info("collector stopped")
+    return 1 if collector.failed.is_set() else 0
 
 
 @app.command()

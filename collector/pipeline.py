@@ -24,7 +24,7 @@ from protocols.envelope import (
     payload_hash,
     verify_signature,
 )
-from protocols.errors import EnvelopeError, InvalidId, PayloadInvalid
+from protocols.errors import EnvelopeError, InvalidId
 from protocols.payload import BatchPayload, parse_payload
 from protocols.topics import parse_topic
 
@@ -32,16 +32,22 @@ from protocols.topics import parse_topic
 REASONS: tuple[str, ...] = (
     "topic",  # not a v1 data topic with valid site and agent ids
     "too_large",
-    "malformed",
+    "malformed",  # not JSON, not UTF-8, or not a flattened JWS
+    "too_deep",  # JSON nested deeper than 32 (envelope, payload or status)
+    "duplicate_member",  # a JSON object names a member twice
+    "non_finite",  # NaN / Infinity
+    "number_range",  # a number beyond IEEE double (1e400) or an integer beyond ±(2^53 - 1)
     "bad_alg",
     "unknown_kid",
     "kid_mismatch",  # kid enrolled for another site/agent, or payload names another
     "key_revoked",
     "bad_signature",
+    "wrong_type",  # a JSON value of another type than the contract says ("420.5")
     "schema",
     "key_expired",  # batch created outside the key's validity period
     "equivocation",  # same seq, different bytes: alarm
     "chain",  # prev does not link to the stored neighbour
+    "internal",  # processing failed unexpectedly; kept so that ingest goes on (a bug to fix)
 )
 
 
@@ -142,8 +148,8 @@ class VerificationPipeline:
 
         try:
             payload = parse_payload(parsed.payload)
-        except PayloadInvalid as exc:
-            return reject("schema", str(exc), kid)
+        except EnvelopeError as exc:
+            return reject(exc.reason, str(exc), kid)
         seq = payload.seq
         if (payload.site, payload.agent) != (site, agent):
             return reject(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-import json
 import logging
 import random
 from collections import Counter
@@ -33,8 +32,8 @@ from collector.mqtt_adapter import (
     connect,
 )
 from collector.pipeline import Accepted, Decision, Duplicate, Quarantined, VerificationPipeline
-from protocols.errors import InvalidId
-from protocols.payload import Status, encode_ack
+from protocols.errors import EnvelopeError, InvalidId
+from protocols.payload import encode_ack, parse_status
 from protocols.topics import DATA_FILTER, STATUS_FILTER, ack_topic, parse_topic, shared
 
 log = logging.getLogger("collector.ingest")
@@ -49,6 +48,11 @@ DEFAULT_HTTP_APP = "collector.web:collector_app"
 AppFactory = Callable[["Collector"], Any]
 
 
+class IngestFailed(Exception):
+    """Ingest cannot go on (e.g. the store refuses every write): the process must exit
+    non-zero so its supervisor (systemd ``Restart=on-failure``, the demo) restarts it."""
+
+
 @dataclass
 class IngestStats:
     accepted: int = 0
@@ -57,6 +61,7 @@ class IngestStats:
     quarantined: Counter[str] = field(default_factory=Counter)
     alarms: int = 0
     groups: int = 0
+    internal_errors: int = 0
     status_messages: int = 0
     connects: int = 0
 
@@ -119,6 +124,9 @@ class Collector:
         self._devices_down: dict[tuple[str, str], set[str]] = {}
         self.started_at = now_ms()
         self.connected = asyncio.Event()
+        #: Set when ingest died for a reason it cannot handle; ``run`` then exits non-zero.
+        self.failed = asyncio.Event()
+        self.failure: BaseException | None = None
         self._http_app = http_app
         self._committed = asyncio.Condition()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="mrv-ingest")
@@ -141,7 +149,7 @@ class Collector:
         await self.close()
 
     async def start(self) -> None:
-        self._ingest_task = asyncio.create_task(self._ingest_forever(), name="mrv-ingest")
+        self._ingest_task = asyncio.create_task(self._supervised_ingest(), name="mrv-ingest")
         self._tasks.append(self._ingest_task)
         if self.config.alarms.enabled:
             self._tasks.append(asyncio.create_task(self._watch_offline(), name="mrv-alarms-watch"))
@@ -232,6 +240,25 @@ class Collector:
         await asyncio.wait_for(_wait(), timeout)
 
     # -- ingest ------------------------------------------------------------------------
+    async def _supervised_ingest(self) -> None:
+        """Ingest must never end silently while the process runs: a hostile message is
+        quarantined inside ``_process``; anything that still escapes here means ingest cannot
+        go on, so it is logged, ``failed`` is set and ``mrv-collector run`` exits non-zero."""
+        try:
+            await self._ingest_forever()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the supervisor must see every death
+            self.failure = exc
+            log.critical(
+                "ingest stopped; the collector must be restarted",
+                extra={"fields": {"error": f"{type(exc).__name__}: {str(exc)[:500]}"}},
+                exc_info=not isinstance(exc, IngestFailed),
+            )
+            self.failed.set()
+            async with self._committed:
+                self._committed.notify_all()
+
     async def _ingest_forever(self) -> None:
         cfg = self.config.broker
         settings = _settings(self.config)
@@ -302,7 +329,52 @@ class Collector:
             await self._publish_ack(conn, site, agent, through)
 
     def _process(self, group: list[InboundMessage]) -> dict[tuple[str, str], int]:
-        """Worker thread: verify and store a group in one transaction; return acks to send."""
+        """Worker thread: verify and store a group; return the acks to send.
+
+        The group is one transaction. If it fails for an unforeseen reason (a bug, a value
+        the store cannot hold), it is rolled back and every message is processed alone, so
+        the legitimate ones are stored and only the one that fails is quarantined with
+        reason ``internal``. If even that quarantine cannot be written, ingest cannot go on.
+        """
+        try:
+            return self._process_group(group)
+        except Exception as exc:  # quarantine and go on (DESIGN.md "Security")
+            first = exc
+        log.error(
+            "group failed; processing its messages one by one",
+            extra={"fields": {"error": f"{type(first).__name__}: {str(first)[:300]}"}},
+        )
+        acks: dict[tuple[str, str], int] = {}
+        for msg in group:
+            try:
+                acks.update(self._process_group([msg]))
+            except Exception as exc:  # this message only
+                self._quarantine_internal(msg, exc)
+        return acks
+
+    def _quarantine_internal(self, msg: InboundMessage, exc: BaseException) -> None:
+        self.stats.internal_errors += 1
+        detail = f"{type(exc).__name__}: {str(exc)[:400]}"
+        log.error(
+            "message could not be processed; quarantined",
+            extra={"fields": {"topic": msg.topic, "error": detail, "bytes": len(msg.payload)}},
+        )
+        where: tuple[str | None, str | None] = (None, None)
+        with contextlib.suppress(InvalidId):
+            t = parse_topic(msg.topic)
+            where = (t.site, t.agent)
+        q = Quarantined(
+            "internal", f"could not be processed: {detail}", msg.topic, msg.payload, *where
+        )
+        try:
+            with self.store.ingest() as tx:
+                tx.quarantine(q, now_ms())
+        except Exception as exc2:
+            raise IngestFailed(f"cannot even quarantine a message: {exc2}") from exc2
+        self.stats.quarantined["internal"] += 1
+
+    def _process_group(self, group: list[InboundMessage]) -> dict[tuple[str, str], int]:
+        """Verify and store a group in one transaction; return acks to send."""
         received = now_ms()
         decisions: list[Decision] = []
         statuses: list[tuple[str, str, bool, dict[str, Any] | None]] = []
@@ -311,7 +383,10 @@ class Collector:
             for msg in group:
                 if msg.topic.endswith("/status"):
                     st = self._status(msg)
-                    if st is not None:
+                    if isinstance(st, Quarantined):
+                        decisions.append(st)
+                        tx.quarantine(st, received)
+                    elif st is not None:
                         statuses.append(st)
                     continue
                 decision = self.pipeline.decide(msg.topic, msg.payload, tx)
@@ -338,19 +413,24 @@ class Collector:
         self._account(decisions)
         return {k: v for k, v in acks.items() if v > 0}
 
-    def _status(self, msg: InboundMessage) -> tuple[str, str, bool, dict[str, Any] | None] | None:
+    def _status(
+        self, msg: InboundMessage
+    ) -> tuple[str, str, bool, dict[str, Any] | None] | Quarantined | None:
+        """A birth/death message, or its quarantine (strict JSON, like batches)."""
         if not msg.payload:
             return None  # a cleared retained message
         try:
             t = parse_topic(msg.topic)
-            data = json.loads(msg.payload)
-            status = Status.model_validate(data)
-        except (InvalidId, ValueError) as exc:
-            log.warning(
-                "unreadable status message ignored",
-                extra={"fields": {"topic": msg.topic, "error": str(exc)[:300]}},
+        except InvalidId as exc:
+            return Quarantined("topic", str(exc), msg.topic, msg.payload)
+        try:
+            status, data = parse_status(
+                msg.payload, max_bytes=self.config.limits.max_envelope_bytes
             )
-            return None
+        except EnvelopeError as exc:
+            return Quarantined(
+                exc.reason, f"status message: {exc}", msg.topic, msg.payload, t.site, t.agent
+            )
         return t.site, t.agent, status.online, data if status.online else None
 
     def _status_alarms(

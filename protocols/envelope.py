@@ -16,10 +16,12 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 
+from protocols import strict_json
 from protocols.errors import (
     BadSignature,
     EnvelopeTooLarge,
     MalformedEnvelope,
+    StrictJsonError,
     UnknownKey,
     UnsupportedAlgorithm,
 )
@@ -142,9 +144,9 @@ def parse_envelope(envelope: bytes, *, max_bytes: int = MAX_ENVELOPE_BYTES) -> P
     if len(envelope) > max_bytes:
         raise EnvelopeTooLarge(f"envelope of {len(envelope)} bytes exceeds the {max_bytes} limit")
     try:
-        obj = json.loads(envelope)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise MalformedEnvelope(f"envelope is not JSON: {exc}") from None
+        obj = strict_json.loads(envelope)
+    except StrictJsonError as exc:
+        raise type(exc)(f"envelope: {exc}") from None
     if not isinstance(obj, dict):
         raise MalformedEnvelope("envelope is not a JSON object")
     for member in ("protected", "payload", "signature"):
@@ -162,9 +164,9 @@ def parse_envelope(envelope: bytes, *, max_bytes: int = MAX_ENVELOPE_BYTES) -> P
     except ValueError as exc:
         raise MalformedEnvelope(f"JWS member is not base64url: {exc}") from None
     try:
-        header = json.loads(header_bytes)
-    except (UnicodeDecodeError, ValueError):
-        raise MalformedEnvelope("protected header is not JSON") from None
+        header = strict_json.loads(header_bytes)
+    except StrictJsonError as exc:
+        raise type(exc)(f"protected header: {exc}") from None
     if not isinstance(header, dict):
         raise MalformedEnvelope("protected header is not a JSON object")
     if header.get("alg") != ALG:

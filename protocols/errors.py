@@ -60,3 +60,41 @@ class PayloadInvalid(EnvelopeError):
 
 class KeyFileError(MrvError):
     reason = "key_file"
+
+
+class StrictJsonError(EnvelopeError):
+    """JSON the wire contract does not allow (see ``protocols.strict_json``)."""
+
+    reason = "malformed"
+
+
+class JsonSyntaxError(StrictJsonError, MalformedEnvelope):
+    """Not JSON at all (or not UTF-8)."""
+
+    reason = "malformed"
+
+
+class JsonTooLarge(StrictJsonError):
+    reason = "too_large"
+
+
+class JsonTooDeep(StrictJsonError):
+    reason = "too_deep"
+
+
+class DuplicateMember(StrictJsonError):
+    reason = "duplicate_member"
+
+
+class NonFiniteNumber(StrictJsonError):
+    reason = "non_finite"
+
+
+class NumberOutOfRange(StrictJsonError):
+    reason = "number_range"
+
+
+class WrongType(PayloadInvalid):
+    """A value of another JSON type than the contract says (e.g. the string "420.5")."""
+
+    reason = "wrong_type"

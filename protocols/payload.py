@@ -12,7 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from protocols.errors import PayloadInvalid
+from protocols import strict_json
+from protocols.errors import PayloadInvalid, WrongType
 from protocols.ids import ID_PATTERN
 from protocols.wire import PAYLOAD_VERSION, Ack, encode_ack, encode_payload
 
@@ -27,6 +28,8 @@ __all__ = [
     "encode_ack",
     "encode_payload",
     "parse_payload",
+    "parse_status",
+    "validate_payload",
 ]
 
 SiteId = Annotated[str, Field(pattern=ID_PATTERN)]
@@ -34,6 +37,8 @@ ParamId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
 Hash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 EpochMs = Annotated[int, Field(ge=0, le=32503680000000)]  # until year 3000
 Quality = Literal["good", "uncertain", "bad"]
+#: Integers a double holds exactly (DESIGN.md: "the sample count (an integer below 2^53)").
+Count = Annotated[int, Field(ge=0, le=strict_json.MAX_SAFE_INT)]
 
 
 class Reading(BaseModel):
@@ -44,8 +49,8 @@ class Reading(BaseModel):
     value: float | None
     quality: Quality
     reason: str | None = Field(default=None, max_length=500)
-    count: int | None = Field(default=None, ge=0)
-    expected: int | None = Field(default=None, ge=0)
+    count: Count | None = None
+    expected: Count | None = None
     min: float | None = None
     max: float | None = None
 
@@ -96,7 +101,7 @@ class BatchPayload(BaseModel):
     v: Literal[1]
     site: SiteId
     agent: SiteId
-    seq: int = Field(ge=1)
+    seq: int = Field(ge=1, le=strict_json.MAX_SAFE_INT)
     prev: Hash | None
     created: EpochMs
     clock: ClockState
@@ -124,13 +129,41 @@ class Status(BaseModel):
     ts: EpochMs | None = None
 
 
-def parse_payload(data: bytes) -> BatchPayload:
-    """Validate payload bytes; raise ``PayloadInvalid`` naming the first faulty field."""
+def _invalid(exc: ValidationError, what: str) -> PayloadInvalid:
+    """The first error, located; a JSON value of the wrong type (no coercion: strict mode)
+    gets its own reason ``wrong_type``, every other schema fault ``schema``."""
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err.get("loc", ())) or what
+    kind = err.get("type", "")
+    cls = WrongType if kind.endswith("_type") else PayloadInvalid
+    return cls(f"{what} invalid at {where}: {err.get('msg')} ({exc.error_count()} error(s))")
+
+
+def validate_payload(obj: Any) -> BatchPayload:
+    """Validate a strictly parsed payload (``strict_json.loads``) without type coercion."""
+    if not isinstance(obj, dict):
+        raise WrongType("payload is not a JSON object")
+    if type(obj.get("v")) is not int:  # strict mode still takes true for the literal 1
+        raise WrongType(f"payload invalid at v: {obj.get('v')!r} is not the integer 1")
     try:
-        return BatchPayload.model_validate_json(data)
+        return BatchPayload.model_validate(obj, strict=True)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err.get("loc", ())) or "payload"
-        raise PayloadInvalid(
-            f"payload invalid at {where}: {err.get('msg')} ({exc.error_count()} error(s))"
-        ) from None
+        raise _invalid(exc, "payload") from None
+
+
+def parse_payload(data: bytes, *, max_bytes: int | None = None) -> BatchPayload:
+    """Strictly parse and validate payload bytes; raise an ``EnvelopeError`` whose ``reason``
+    names the fault (``malformed``, ``too_deep``, ``duplicate_member``, ``non_finite``,
+    ``number_range``, ``wrong_type``, ``schema``)."""
+    return validate_payload(strict_json.loads(data, max_bytes=max_bytes))
+
+
+def parse_status(data: bytes, *, max_bytes: int | None = None) -> tuple[Status, dict[str, Any]]:
+    """Strictly parse a status (birth/death) message: the model and the plain data."""
+    obj = strict_json.loads(data, max_bytes=max_bytes)
+    if not isinstance(obj, dict):
+        raise WrongType("status is not a JSON object")
+    try:
+        return Status.model_validate(obj, strict=True), obj
+    except ValidationError as exc:
+        raise _invalid(exc, "status") from None

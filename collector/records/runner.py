@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from protocols import strict_json
 from protocols.envelope import parse_envelope, verify_signature
-from protocols.errors import EnvelopeError
+from protocols.errors import EnvelopeError, StrictJsonError
 from protocols.keys import Ed25519PublicKey, public_key_from_jwk
 from protocols.record import (
     BatchMeta,
@@ -32,6 +33,7 @@ from protocols.record import (
     finish_record,
     merge_partials,
 )
+from protocols.record.json_load import load_payload
 
 __all__ = [
     "ChunkScanner",
@@ -92,6 +94,14 @@ def _chunks(data_len: int, path: Path, n: int) -> list[tuple[int, int, int]]:
 _Keys = dict[str, tuple[str, str, dict[str, Any]]]  # kid -> (site, agent, jwk)
 
 
+def strict_load(payload: bytes) -> Any:
+    """The wire contract's strict parse (``mrv-verify`` reads a bundle as ingest did)."""
+    try:
+        return strict_json.loads(payload)
+    except StrictJsonError as exc:
+        raise ValueError(f"{exc.reason}: {exc}") from None
+
+
 def _work(
     args: tuple[dict[str, Any], str, int, int, int, _Keys | None],
 ) -> tuple[Partial, list[LineInfo]]:
@@ -133,8 +143,10 @@ def _work(
                         info.error = str(exc)
         payloads.append(env.payload)
         used.append(info)
+    # Verifying (keys given): every payload is parsed as strictly as ingest parses it.
+    loads = strict_load if keys is not None else load_payload
     try:
-        part = accumulate(settings, payloads, packed=True)
+        part = accumulate(settings, payloads, packed=True, loads=loads)
         metas = part.batches
     except RecordError:
         # Find the faulty payloads one by one so the others still count and each fault
@@ -143,7 +155,7 @@ def _work(
         metas = []
         for info, pl in zip(used, payloads, strict=True):
             try:
-                p1 = accumulate(settings, [pl], packed=True)
+                p1 = accumulate(settings, [pl], packed=True, loads=loads)
             except RecordError as exc:
                 info.error = f"{info.error}; {exc}" if info.error else str(exc)
                 metas.append(None)

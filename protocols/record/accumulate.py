@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import math
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -223,12 +223,18 @@ def _place(acc: SeriesAcc, lo: int, hi: int) -> None:
 
 
 def accumulate(
-    settings: RecordSettings, payloads: Iterable[bytes], *, packed: bool = False
+    settings: RecordSettings,
+    payloads: Iterable[bytes],
+    *,
+    packed: bool = False,
+    loads: Callable[[bytes], Any] = load_payload,
 ) -> Partial:
     """Accumulate payload bytes (already signature-checked) into a :class:`Partial`.
 
     With ``packed`` each series' arrays cover only its touched intervals (``base`` set): the
-    form a worker sends back; :func:`merge_partials` takes either form."""
+    form a worker sends back; :func:`merge_partials` takes either form. ``loads`` parses a
+    payload (raising ``ValueError``); ``mrv-verify`` passes the wire contract's strict parser.
+    """
     w = settings.window
     start, end = w.start_ms, w.end_ms
     iv = settings.interval_ms
@@ -247,7 +253,7 @@ def accumulate(
     fast_get = fast.get
     for payload in payloads:
         try:
-            p = load_payload(payload)
+            p = loads(payload)
             agent, seq, prev = p["agent"], p["seq"], p["prev"]
             readings = p["readings"]
             events = p.get("events") or []

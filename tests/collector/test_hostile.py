@@ -66,7 +66,7 @@ async def test_hostile_inputs_are_quarantined_while_the_stream_is_stored(
             await mosquitto_pub(p, a.topic, big, tmp_path)
             bad = a.payload(3, seq=4, prev=a.payloads[4]["prev"])
             bad["readings"][1]["ts"] = "yesterday"
-            await mosquitto_pub(p, a.topic, a.sign(bad), tmp_path)  # wrong schema
+            await mosquitto_pub(p, a.topic, a.sign(bad), tmp_path)  # wrong type
 
             await streaming
             await pub.wait_ack(SITE, "agent-a", N)
@@ -78,7 +78,7 @@ async def test_hostile_inputs_are_quarantined_while_the_stream_is_stored(
                     "kid_mismatch": 1,
                     "equivocation": 1,
                     "too_large": 1,
-                    "schema": 1,
+                    "wrong_type": 1,  # ts "yesterday": no coercion
                 }
             )
             await c.wait_until(

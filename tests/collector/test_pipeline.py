@@ -142,7 +142,7 @@ def test_schema(store: SqliteEvidenceStore, signer: Signer) -> None:
     d = ingest(store, signer.topic, signer.sign(bad))
     assert reason(d) == "schema"
     assert isinstance(d, Quarantined) and "quality" in d.message
-    assert reason(ingest(store, signer.topic, signer.sign(b"not json"))) == "schema"
+    assert reason(ingest(store, signer.topic, signer.sign(b"not json"))) == "malformed"
 
 
 def test_duplicate_is_acknowledged_not_stored_twice(

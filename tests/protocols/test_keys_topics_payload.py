@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from protocols.errors import InvalidId, KeyFileError, PayloadInvalid
+from protocols.errors import EnvelopeError, InvalidId, KeyFileError, PayloadInvalid
 from protocols.ids import validate_id
 from protocols.keys import (
     jwk_thumbprint,
@@ -128,7 +128,7 @@ def test_valid_payload_parses() -> None:
         ({"readings": [{"id": "x", "ts": 1, "value": 1, "quality": "bad"}]}, "readings"),
         (
             {"readings": [{"id": "x", "ts": 1, "value": "high", "quality": "good"}]},
-            "readings.0.value",
+            "readings.0.value",  # no coercion: a string is never a number (wrong_type)
         ),
         ({"events": [{"type": "anode_effect", "cell": 1}]}, "events.0"),
         ({"extra": 1}, "extra"),
@@ -137,12 +137,13 @@ def test_valid_payload_parses() -> None:
 def test_invalid_payload_names_the_field(over: dict[str, object], where: str) -> None:
     with pytest.raises(PayloadInvalid, match=where) as info:
         parse_payload(encode_payload(_batch(**over)))
-    assert info.value.reason == "schema"
+    assert info.value.reason == ("wrong_type" if where == "readings.0.value" else "schema")
 
 
 def test_payload_not_json() -> None:
-    with pytest.raises(PayloadInvalid):
+    with pytest.raises(EnvelopeError) as info:
         parse_payload(b"\xff\xfe")
+    assert info.value.reason == "malformed"
 
 
 def test_encode_payload_refuses_nan() -> None:

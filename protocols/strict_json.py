@@ -1,0 +1,107 @@
+"""Strict, bounded JSON: the one parser for everything that arrives from outside.
+
+The wire contract (DESIGN.md "Batch payload") allows less than ``json.loads`` accepts: a
+message with a duplicate member name, nesting deeper than 32, NaN/Infinity (or a number
+beyond IEEE double such as ``1e400``, which Python reads as infinity), or an integer of
+magnitude 2^53 or more (not exact as a double, and beyond SQLite's integers) is rejected
+before anything else reads it. Each kind of rejection raises its own ``StrictJsonError``
+subclass whose ``reason`` is the quarantine reason, so the collector, ``mrv-verify`` and the
+status topic handler report the same fault the same way.
+
+Nothing here can raise anything but ``StrictJsonError``: deep nesting that would exhaust the
+interpreter's recursion (``[`` × 200,000) is caught and reported as ``too_deep``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from protocols.errors import (
+    DuplicateMember,
+    JsonSyntaxError,
+    JsonTooDeep,
+    JsonTooLarge,
+    NonFiniteNumber,
+    NumberOutOfRange,
+    StrictJsonError,
+)
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_SAFE_INT",
+    "StrictJsonError",
+    "check_tree",
+    "loads",
+]
+
+#: Deepest nesting of arrays/objects accepted (the top-level value is depth 1).
+MAX_DEPTH = 32
+#: Largest integer magnitude accepted: 2^53 - 1, the last one every double holds exactly.
+MAX_SAFE_INT = 2**53 - 1
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        seen: set[str] = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise DuplicateMember(f"duplicate member name {k[:64]!r}")
+            seen.add(k)
+    return d
+
+
+def _constant(name: str) -> Any:
+    raise NonFiniteNumber(f"{name} is not a JSON number (finite numbers only)")
+
+
+def _short_int(v: int) -> str:
+    return str(v) if -(10**30) < v < 10**30 else f"of {len(str(abs(v)))} digits"
+
+
+def check_tree(obj: Any, *, max_depth: int = MAX_DEPTH) -> None:
+    """Check depth, finiteness and integer range of a parsed value (iteratively)."""
+    if type(obj) is not dict and type(obj) is not list:
+        obj, max_depth = [obj], max_depth + 1  # a bare scalar: check it as an element
+    stack = [(obj, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        x, depth = pop()
+        if depth > max_depth:
+            raise JsonTooDeep(f"nesting deeper than {max_depth}")
+        for v in x.values() if type(x) is dict else x:
+            t = type(v)
+            if t is float:
+                if v - v != 0:  # inf or nan: only from an overflowing literal such as 1e400
+                    raise NumberOutOfRange("a number is beyond the range of an IEEE double")
+            elif t is int:
+                if not -MAX_SAFE_INT <= v <= MAX_SAFE_INT:
+                    raise NumberOutOfRange(f"integer {_short_int(v)} is outside ±(2^53 - 1)")
+            elif t is dict or t is list:
+                push((v, depth + 1))
+
+
+def loads(data: bytes | str, *, max_bytes: int | None = None, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse ``data`` under the contract's rules; raise a ``StrictJsonError`` on the first fault.
+
+    ``max_bytes`` bounds the input before parsing (reason ``too_large``).
+    """
+    if max_bytes is not None and len(data) > max_bytes:
+        raise JsonTooLarge(f"{len(data)} bytes exceed the {max_bytes} byte limit")
+    try:
+        obj = json.loads(data, object_pairs_hook=_pairs, parse_constant=_constant)
+    except StrictJsonError:
+        raise
+    except RecursionError:
+        raise JsonTooDeep(f"nesting deeper than {max_depth}") from None
+    except UnicodeDecodeError:
+        raise JsonSyntaxError("not JSON: not UTF-8 text") from None
+    except ValueError as exc:
+        if "digits" in str(exc):  # int() refuses > 4,300 digits (CVE-2020-10735 limit)
+            raise NumberOutOfRange("an integer has too many digits") from None
+        raise JsonSyntaxError(f"not JSON: {exc}") from None
+    except Exception as exc:  # anything else the parser may raise is still a bad message
+        raise JsonSyntaxError(f"not JSON: {type(exc).__name__}") from None
+    check_tree(obj, max_depth=max_depth)
+    return obj
