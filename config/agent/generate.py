@@ -22,152 +22,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
 from agent.config import json_schema  # noqa: E402
-from agent.regmap import devices_from_map  # noqa: E402
-from simulators.catalogue_map import INDUSTRY, RENAMES  # noqa: E402
+from simulators.agent_configs import DERIVED, catalogue_devices  # noqa: E402
+from simulators.catalogue_map import INDUSTRY  # noqa: E402
 from simulators.plant import PlantSimulator  # noqa: E402
 
 PORTS = {"aluminium": 5021, "cement": 5022, "steel": 5023, "meter": 5024}
-
-DERIVED: dict[str, list[dict[str, Any]]] = {
-    "aluminium": [
-        {
-            "id": "line_charge_ka_h",
-            "kind": "integral",
-            "input": "line_current_ka",
-            "total_id": "line_charge_total_ka_h",
-        },
-        {
-            "id": "al_production_faraday_t",
-            "kind": "faraday",
-            "charge": "line_charge_ka_h",
-            "ce": 0.94,
-            "cells": "operating_cells",
-        },
-        {
-            "id": "al_production_t",
-            "kind": "counter",
-            "input": "aluminium_output_kg",
-            "factor": 0.001,
-            "unit": "t",
-        },
-        {
-            "id": "dc_energy_interval_mwh",
-            "kind": "counter",
-            "input": "dc_energy_mwh",
-            "unit": "MWh",
-            "name_en": "DC energy in the interval",
-            "name_zh": "区间直流电量",
-        },
-        {
-            "id": "line_current_mean_ka",
-            "kind": "aggregate",
-            "input": "line_current_ka",
-            "unit": "kA",
-            "name_en": "Potline current, interval mean",
-            "name_zh": "系列电流区间均值",
-        },
-        {
-            "id": "ae_minutes",
-            "kind": "anode_effect",
-            "source": "voltages",
-            "cells": ["cell_*_voltage_v"],
-            "trigger_v": 8.0,
-            "min_duration_s": 2,
-            "merge_gap_s": 10,
-            "count_id": "ae_count",
-            "operating_cells": "operating_cells",
-            "cell_days_id": "operating_cell_days",
-        },
-        {
-            "id": "pfc_co2e_t",
-            "kind": "pfc",
-            "method": "slope",
-            "technology": "CWPB",
-            "coefficients": "ipcc2006",
-            "gwp": "AR5",
-            "ae_minutes": "ae_minutes",
-            "cell_days": "operating_cell_days",
-            "production": "al_production_t",
-        },
-        {
-            "id": "cell_voltage_avg_v",
-            "kind": "expression",
-            "expr": "line_voltage_v / max(operating_cells, 1)",
-        },
-    ],
-    "cement": [
-        {
-            "id": "clinker_interval_t",
-            "kind": "counter",
-            "input": "clinker_t",
-            "unit": "t",
-            "name_en": "Clinker in the interval",
-            "name_zh": "区间熟料产量",
-        },
-        {
-            "id": "coal_interval_t",
-            "kind": "expression",
-            "unit": "t",
-            "expr": "kiln_coal_interval_t + calciner_coal_interval_t",
-        },
-        {"id": "kiln_coal_interval_t", "kind": "counter", "input": "kiln_coal_t", "unit": "t"},
-        {
-            "id": "calciner_coal_interval_t",
-            "kind": "counter",
-            "input": "calciner_coal_t",
-            "unit": "t",
-        },
-        {
-            "id": "power_import_interval_mwh",
-            "kind": "counter",
-            "input": "power_import_mwh",
-            "unit": "MWh",
-        },
-        {
-            "id": "kiln_head_temp_mean_c",
-            "kind": "aggregate",
-            "input": "kiln_head_temp_c",
-            "unit": "°C",
-        },
-    ],
-    "steel": [
-        {"id": "crude_steel_t", "kind": "counter", "input": "crude_steel_total_t"},
-        {"id": "coke_interval_t", "kind": "counter", "input": "coke_t", "unit": "t"},
-        {"id": "pci_coal_interval_t", "kind": "counter", "input": "pci_coal_t", "unit": "t"},
-        {"id": "bf_gas_interval_nm3", "kind": "counter", "input": "bf_gas_nm3", "unit": "Nm³"},
-        {
-            "id": "power_import_interval_mwh",
-            "kind": "counter",
-            "input": "power_import_mwh",
-            "unit": "MWh",
-        },
-    ],
-    "meter": [
-        {
-            "id": "power_import_interval_mwh",
-            "kind": "counter",
-            "input": "power_import_mwh",
-            "unit": "MWh",
-        },
-        {
-            "id": "energy_from_power_kwh",
-            "kind": "integral",
-            "input": "total_power_w",
-            "factor": 0.001,
-            "mode": "trapezoid",
-            "unit": "kWh",
-            "name_en": "Energy integrated from power (cross-check)",
-            "name_zh": "功率积分电量",
-        },
-        {
-            "id": "net_import_mwh",
-            "kind": "expression",
-            "unit": "MWh",
-            "expr": "power_import_mwh - power_export_mwh",
-        },
-    ],
-}
-
 
 HEADER = """\
 # Plant MRV agent — example config for the simulated {kind} plant.
@@ -206,20 +65,11 @@ SECTIONS = {
 
 def example(kind: str, regmap: dict[str, Any]) -> dict[str, Any]:
     port = PORTS[kind]
-    devices = devices_from_map(regmap, host="127.0.0.1", port=port)
-    rename = RENAMES[kind]
+    devices = catalogue_devices(kind, regmap, port=port)
     for dev in devices:
         dev["timeout"] = 1.0
         dev["retries"] = 1
         for p in dev["points"]:
-            if p["id"] in rename:
-                new, factor, unit = rename[p["id"]]
-                p["id"] = new
-                p["scale"] = p.get("scale", 1.0) * factor
-                p["unit"] = unit
-                for k in ("min", "max"):
-                    if k in p and p[k] is not None:
-                        p[k] = p[k] * factor
             if kind == "aluminium" and p["id"].startswith("cell_"):
                 p["poll_group"] = "cells"
     groups: dict[str, Any] = {"default": {"interval": 10}}
