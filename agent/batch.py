@@ -93,7 +93,8 @@ class ReadingsEncoder:
                     reason is None
                     and extra is None
                     and quality == "good"
-                    and (tv is int or (tv is float and value - value == 0.0))  # finite
+                    # finite; mypy cannot narrow through ``tv``
+                    and (tv is int or (tv is float and value - value == 0.0))  # type: ignore[operator]
                     and (plain.get(rid) or self.plain(rid))
                 ):
                     append(f'{{"id":"{rid}","ts":{ts},"value":{value!r},"quality":"good"}}')

@@ -38,7 +38,7 @@ def kernel_clock_synced() -> bool | None:
         return None
     if state < 0:
         return None
-    return state != 5  # TIME_ERROR: clock not synchronised
+    return bool(state != 5)  # TIME_ERROR: clock not synchronised
 
 
 class AgentClock:

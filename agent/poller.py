@@ -15,6 +15,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from agent.clock import AgentClock
 from agent.config import DeviceConfig
@@ -235,7 +236,7 @@ def build_pollers(
             )
             links[ep] = ModbusLink(endpoint, dev.timeout)
         state = states.setdefault(dev.name, DeviceState())
-        groups: dict[str, list] = {}
+        groups: dict[str, list[Any]] = {}
         for pt in dev.points:
             groups.setdefault(pt.poll_group, []).append(pt)
         for group, pts in groups.items():

@@ -254,7 +254,7 @@ def _key_from_row(row: sqlite3.Row | tuple[Any, ...]) -> EnrolledKey:
 
 
 def _envelope(row: tuple[Any, ...]) -> StoredEnvelope:
-    return StoredEnvelope(*row[:11], envelope=bytes(row[11]), id=row[12])
+    return StoredEnvelope(*row[:11], envelope=bytes(row[11]), id=row[12])  # type: ignore[misc]
 
 
 class _SqliteIngest:
@@ -326,7 +326,7 @@ class _SqliteIngest:
         del cur
         series_ids = store._series_ids
         seq = batch.seq
-        rows = []
+        rows: list[Any] = []
         append = rows.append
         for r in readings:
             sid = series_ids.get((agent_id, r.id))
@@ -779,7 +779,7 @@ class SqliteEvidenceStore:
             "AND e.t >= ?4 AND e.t < ?5 ORDER BY e.t, a.agent, e.seq",
             (site, agent, type, lo, hi),
         ).fetchall()
-        return [StoredEvent(*r[:9], data=json.loads(r[9])) for r in rows]
+        return [StoredEvent(*r[:9], data=json.loads(r[9])) for r in rows]  # type: ignore[misc]
 
     def envelopes(
         self, site: str, agent: str, first_seq: int = 1, last_seq: int | None = None
@@ -831,13 +831,13 @@ class SqliteEvidenceStore:
             "AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?5",
             (site, agent, reason, before_id, limit),
         ).fetchall()
-        return [QuarantineEntry(*r[:11], raw=bytes(r[11])) for r in rows]
+        return [QuarantineEntry(*r[:11], raw=bytes(r[11])) for r in rows]  # type: ignore[misc]
 
     def quarantine_entry(self, entry_id: int) -> QuarantineEntry | None:
         row = self._read.execute(
             f"SELECT {_Q_COLS} FROM quarantine WHERE id = ?", (entry_id,)
         ).fetchone()
-        return None if row is None else QuarantineEntry(*row[:11], raw=bytes(row[11]))
+        return None if row is None else QuarantineEntry(*row[:11], raw=bytes(row[11]))  # type: ignore[misc]
 
     def status_summary(self) -> StatusSummary:
         by_reason = dict(

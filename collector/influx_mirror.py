@@ -118,7 +118,7 @@ class InfluxMirror:
             bucket=self.config.bucket,
             org=self.config.org,
             record=list(lines),
-            write_precision=WritePrecision.MS,
+            write_precision=WritePrecision.MS,  # type: ignore[arg-type]  # the library's str constant
         )
 
     def _next_chunk(self, cursor: int) -> tuple[int, list[str]]:

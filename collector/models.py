@@ -101,7 +101,7 @@ class StoredReading(NamedTuple):
     value: float | None
     quality: str
     reason: str | None
-    count: int | None
+    count: int | None  # type: ignore[assignment]  # shadows tuple.count, as the column is named
     expected: int | None
     min: float | None
     max: float | None

@@ -92,7 +92,7 @@ def load_app_factory(spec: str) -> AppFactory:
     if not module or not attr:
         raise ConfigError(f"http.app: expected 'module:function', got {spec!r}")
     try:
-        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+        return getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"http.app: cannot import {spec!r}: {exc}") from None
 
@@ -206,7 +206,7 @@ class Collector:
         class _EmbeddedServer(uvicorn.Server):
             # The collector owns SIGTERM/SIGINT; uvicorn must not capture them.
             @contextlib.contextmanager
-            def capture_signals(self):  # type: ignore[no-untyped-def]
+            def capture_signals(self):
                 yield
 
         cfg = uvicorn.Config(

@@ -342,7 +342,9 @@ def verify_bundle(
         for li in scan.lines:
             if li.meta is not None:
                 by_agent.setdefault(li.meta.agent, []).append((li.line, li.meta))
-        evidence = record.get("evidence") if isinstance(record.get("evidence"), list) else []
+        evidence = record.get("evidence")
+        if not isinstance(evidence, list):
+            evidence = []
         claimed: dict[str, list[dict[str, Any]]] = {}
         for e in evidence:
             if isinstance(e, dict):

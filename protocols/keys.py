@@ -45,7 +45,7 @@ def b64url(data: bytes) -> str:
 _STD_TO_URL = bytes.maketrans(b"+/", b"-_")
 
 
-def b64url_bytes(data: bytes) -> bytes:
+def b64url_bytes(data: bytes | memoryview) -> bytes:
     """``b64url(data)`` as ASCII bytes, with one copy less: ``=`` only ever occurs as
     padding, so deleting it while translating the alphabet is the same as stripping it."""
     return binascii.b2a_base64(data, newline=False).translate(_STD_TO_URL, b"=")

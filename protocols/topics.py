@@ -61,4 +61,4 @@ def parse_topic(value: str) -> Topic:
     kind = parts[4]
     if kind not in KINDS:
         raise InvalidId(f"topic {value!r}: kind must be one of {', '.join(KINDS)}")
-    return Topic(site, agent, kind)  # type: ignore[arg-type]
+    return Topic(site, agent, kind)

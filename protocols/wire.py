@@ -21,7 +21,7 @@ class Ack(BaseModel):
     through: int = Field(ge=0)
 
 
-def encode_payload(payload: dict[str, Any]) -> bytes:
+def encode_payload(payload: dict[str, Any] | list[Any]) -> bytes:
     """The bytes that get signed: compact UTF-8 JSON, no NaN/Infinity."""
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
         "utf-8"

@@ -33,6 +33,7 @@ from protocols.record.settings import MonthWindow, month_window
 
 from .stack import (
     AgentProcess,
+    AgentProgress,
     PlantClockSpec,
     SimulatorProcess,
     Stack,
@@ -139,7 +140,7 @@ def demo_faults(start_ms: int, period_ms: int) -> list[ScheduledFault]:
         t = at(frac)
         spec = f"{mode}:at={_iso(t)}"
         dur = None if hours is None else int(hours * HOUR_MS)
-        if dur is not None:
+        if hours is not None:
             spec += f":for={int(hours * 60)}m"
         return ScheduledFault(site, spec, t, dur, what)
 
@@ -323,7 +324,7 @@ class Demo:
                 "the record will show a gap at the start of the month"
             )
 
-    def _progress_view(self, plant_ms: int, stored: dict[str, Any]) -> Group:
+    def _progress_view(self, plant_ms: int, stored: dict[tuple[str, str], AgentProgress]) -> Group:
         frac = min(1.0, max(0.0, (plant_ms - self.window.start_ms) / self.period_ms))
         head = Table.grid(padding=(0, 1))
         head.add_row(
@@ -366,7 +367,7 @@ class Demo:
         tty = self.console.is_terminal
         last_line = -1
 
-        def done(stored: dict[str, Any]) -> bool:
+        def done(stored: dict[tuple[str, str], AgentProgress]) -> bool:
             return all(
                 (p := stored.get((r.spec.site, r.spec.agent))) is not None
                 and (p.covered_ms or 0) >= target
@@ -407,7 +408,7 @@ class Demo:
             run.sim.stop(30)
         self.timings["simulate_s"] = time.monotonic() - t0
 
-    def _progress_line(self, plant_ms: int, stored: dict[str, Any]) -> str:
+    def _progress_line(self, plant_ms: int, stored: dict[tuple[str, str], AgentProgress]) -> str:
         parts = []
         for run in self.sites:
             ob = run.agent.outbox()

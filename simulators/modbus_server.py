@@ -72,7 +72,8 @@ class _Handler(ServerRequestHandler):
             response: Any = ExceptionResponse(pdu.function_code, verdict)
         else:
             try:
-                response = await pdu.datastore_update(owner.context, pdu.dev_id)
+                # pymodbus types ``context`` wider than ``datastore_update`` accepts
+                response = await pdu.datastore_update(owner.context, pdu.dev_id)  # type: ignore[arg-type]
             except Exception:  # a datastore failure is what a real device reports as 0x04
                 response = ExceptionResponse(pdu.function_code, ExcCodes.DEVICE_FAILURE)
         response.transaction_id = pdu.transaction_id
@@ -158,7 +159,7 @@ class ModbusUnitsServer:
         try:
             await server.serve_forever(background=True)
         except RuntimeError:  # pymodbus's way of saying the bind failed
-            sockets = []
+            sockets: list[Any] = []
         else:
             sockets = getattr(server.transport, "sockets", None) or []
         if not sockets:

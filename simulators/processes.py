@@ -70,7 +70,7 @@ def run_cli(
 
 
 def wait_until(
-    check: Callable[[], T],
+    check: Callable[[], T | None],
     *,
     timeout: float,
     what: str,

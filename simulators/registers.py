@@ -51,7 +51,7 @@ class Register:
         bits = _COUNTER_BITS.get(self.dtype)
         return None if bits is None else 1 << bits
 
-    def encode(self, value: float, raw_offset: int = 0) -> list[int]:
+    def encode(self, value: float, raw_offset: float = 0) -> list[int]:
         """Registers for an engineering value, clamped into range, counter jumps applied."""
         if self.wrap is not None:
             raw = round(value / self.scale) + raw_offset

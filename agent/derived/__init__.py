@@ -35,7 +35,7 @@ def spec_union() -> Any:
 
 
 def create(spec: DerivedSpecBase, ctx: DerivedContext) -> Derived:
-    return REGISTRY[spec.kind](spec, ctx)  # type: ignore[attr-defined]
+    return REGISTRY[spec.kind](spec, ctx)
 
 
 __all__ = [

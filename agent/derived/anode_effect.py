@@ -79,7 +79,7 @@ class AnodeEffectDerived(Derived):
     kind = "anode_effect"
     spec_model = AnodeEffectSpec
 
-    def __init__(self, spec: AnodeEffectSpec, ctx: DerivedContext) -> None:  # type: ignore[override]
+    def __init__(self, spec: AnodeEffectSpec, ctx: DerivedContext) -> None:
         # The method code is loaded when this kind is used: agents without it never import it.
         from protocols.methods.anode_effect import (
             AnodeEffectConfig,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,6 +27,8 @@ class DerivedSpecBase(BaseModel):
     """Fields every derived parameter has: its id, unit and catalogue names."""
 
     model_config = ConfigDict(extra="forbid")
+    if TYPE_CHECKING:  # each kind declares its own ``kind`` literal (the union's tag)
+        kind: str
 
     id: ParamId = Field(description="Parameter id of the output, e.g. potline_energy_kwh")
     unit: str | None = Field(default=None, description="Engineering unit of the output")

@@ -57,7 +57,7 @@ class CounterDerived(Derived):
     kind = "counter"
     spec_model = CounterDerivedSpec
 
-    def __init__(self, spec: CounterDerivedSpec, ctx: DerivedContext) -> None:  # type: ignore[override]
+    def __init__(self, spec: CounterDerivedSpec, ctx: DerivedContext) -> None:
         # The method code is loaded when this kind is used: agents without it never import it.
         from protocols.methods.counters import Counter, CounterSpec
 

@@ -73,7 +73,7 @@ def compile_expression(text: str) -> tuple[ast.expr, list[str]]:
 
 def evaluate(node: ast.expr, values: dict[str, float]) -> float:
     if isinstance(node, ast.Constant):
-        return float(node.value)
+        return float(node.value)  # type: ignore[arg-type]  # parse admits numbers only
     if isinstance(node, ast.Name):
         return values[node.id]
     if isinstance(node, ast.BinOp):
@@ -106,7 +106,7 @@ class ExpressionDerived(Derived):
     kind = "expression"
     spec_model = ExpressionSpec
 
-    def __init__(self, spec: ExpressionSpec, ctx: DerivedContext) -> None:  # type: ignore[override]
+    def __init__(self, spec: ExpressionSpec, ctx: DerivedContext) -> None:
         super().__init__(spec, ctx)
         self.tree, self.names = compile_expression(spec.expr)
         self.last: dict[str, tuple[float | None, str]] = {}
@@ -119,8 +119,8 @@ class ExpressionDerived(Derived):
         out = Output()
         missing = [n for n in self.names if self.last.get(n, (None, "bad"))[0] is None]
         if missing:
-            reason = "input_missing:" + ",".join(missing)
-            out.readings.append((self.spec.id, ts, None, "bad", reason[:200], None))
+            reason: str | None = ("input_missing:" + ",".join(missing))[:200]
+            out.readings.append((self.spec.id, ts, None, "bad", reason, None))
         else:
             values = {n: float(self.last[n][0]) for n in self.names}  # type: ignore[arg-type]
             quality = max(

@@ -42,7 +42,7 @@ class FaradayDerived(Derived):
     kind = "faraday"
     spec_model = FaradaySpec
 
-    def __init__(self, spec: FaradaySpec, ctx: DerivedContext) -> None:  # type: ignore[override]
+    def __init__(self, spec: FaradaySpec, ctx: DerivedContext) -> None:
         super().__init__(spec, ctx)
         self.charge: list[tuple[int, float | None, str]] = []
         self.cells: float | None = spec.cells if isinstance(spec.cells, float | int) else None

@@ -30,7 +30,7 @@ class IntegralDerived(TimeWeightedBase):
     kind = "integral"
     spec_model = IntegralSpec
 
-    def __init__(self, spec: IntegralSpec, ctx: Any) -> None:  # type: ignore[override]
+    def __init__(self, spec: IntegralSpec, ctx: Any) -> None:
         super().__init__(spec, ctx)
         self.total = 0.0
 

@@ -38,7 +38,7 @@ class MeanSpec(DerivedSpecBase):
 class TimeWeightedBase(Derived):
     """Shared by ``mean``, ``integral`` and ``aggregate``: one TimeWeighted on the grid."""
 
-    def __init__(self, spec: MeanSpec, ctx: DerivedContext) -> None:  # type: ignore[override]
+    def __init__(self, spec: MeanSpec, ctx: DerivedContext) -> None:
         # The method code is loaded when this kind is used: agents without it never import it.
         from protocols.methods.timeweighted import TimeWeighted
 

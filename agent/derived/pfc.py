@@ -54,7 +54,7 @@ class PfcDerived(Derived):
     kind = "pfc"
     spec_model = PfcSpec
 
-    def __init__(self, spec: PfcSpec, ctx: DerivedContext) -> None:  # type: ignore[override]
+    def __init__(self, spec: PfcSpec, ctx: DerivedContext) -> None:
         super().__init__(spec, ctx)
         self.month = ""
         self.sums = {"ae_minutes": 0.0, "cell_days": 0.0, "production": 0.0}
@@ -104,7 +104,7 @@ class PfcDerived(Derived):
                 gwp=spec.gwp,
             )
         except MethodError as exc:
-            reason = f"method:{exc}"[:200]
+            reason: str | None = f"method:{exc}"[:200]
             for pid in spec.output_ids():
                 out.readings.append((pid, ts, None, "bad", reason, None))
             return out

@@ -147,7 +147,7 @@ def _work(
     loads = strict_load if keys is not None else load_payload
     try:
         part = accumulate(settings, payloads, packed=True, loads=loads)
-        metas = part.batches
+        metas: list[BatchMeta | None] = list(part.batches)
     except RecordError:
         # Find the faulty payloads one by one so the others still count and each fault
         # is named by its line.

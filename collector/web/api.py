@@ -34,11 +34,11 @@ EndQ = Annotated[int | None, Query(ge=0, description="range end, UTC epoch ms (e
 
 
 def _source(request: Request) -> WebSource:
-    return request.app.state.source  # type: ignore[no-any-return]
+    return request.app.state.source
 
 
 def _records(request: Request) -> RecordsReader:
-    return request.app.state.records  # type: ignore[no-any-return]
+    return request.app.state.records
 
 
 def _site(request: Request, who: TokenInfo, site: str) -> WebSource:
@@ -493,7 +493,7 @@ def build(
     from protocols.errors import MrvError
 
     try:
-        return builder(site, month, body.reason)  # type: ignore[no-any-return]
+        return builder(site, month, body.reason)
     except BuildUnavailable as exc:
         raise HTTPException(503, str(exc)) from None
     except (MrvError, ValueError) as exc:  # RecordError, MethodError, KeyFileError
@@ -508,7 +508,7 @@ class NewToken(BaseModel):
 
 
 def _tokens(request: Request) -> TokenStore:
-    return request.app.state.tokens  # type: ignore[no-any-return]
+    return request.app.state.tokens
 
 
 @router.get("/tokens", summary="API tokens (admin); never the secrets")

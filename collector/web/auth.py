@@ -26,7 +26,7 @@ class LoginRequired(Exception):
 
 
 def token_store(request: Request) -> TokenStore:
-    return request.app.state.tokens  # type: ignore[no-any-return]
+    return request.app.state.tokens
 
 
 def _lookup(request: Request, creds: HTTPAuthorizationCredentials | None) -> TokenInfo | None:

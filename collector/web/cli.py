@@ -27,7 +27,7 @@ DatabaseOpt = Annotated[
 ]
 
 
-def _tokens(config: Path | None, database: Path | None):  # type: ignore[no-untyped-def]
+def _tokens(config: Path | None, database: Path | None):
     from collector.web.tokens import TokenStore
 
     if database is None:

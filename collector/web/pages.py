@@ -37,11 +37,11 @@ def _render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLR
 
 
 def _src(request: Request) -> WebSource:
-    return request.app.state.source  # type: ignore[no-any-return]
+    return request.app.state.source
 
 
 def _records(request: Request) -> RecordsReader:
-    return request.app.state.records  # type: ignore[no-any-return]
+    return request.app.state.records
 
 
 def _site(request: Request, who: TokenInfo, site: str) -> WebSource:

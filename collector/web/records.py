@@ -253,7 +253,7 @@ class _Pipe:
 def zip_stream(directory: Path, prefix: str, chunk: int = 1 << 16) -> Iterator[bytes]:
     """Stream a zip of ``directory`` (files under ``prefix/``) without holding it in memory."""
     pipe = _Pipe()
-    with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_DEFLATED) as zf:  # type: ignore[arg-type]
+    with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_DEFLATED) as zf:  # type: ignore[call-overload]
         for path in sorted(p for p in directory.rglob("*") if p.is_file()):
             arcname = f"{prefix}/{path.relative_to(directory).as_posix()}"
             with path.open("rb") as src, zf.open(arcname, "w", force_zip64=True) as dst:

@@ -228,8 +228,8 @@ class WebSource:
                     key=open_list or pid in declared,
                 )
         by_param: dict[str, list[str]] = {}
-        for agent, param in self._series_names(site):
-            by_param.setdefault(param, []).append(agent)
+        for agent_id, param in self._series_names(site):
+            by_param.setdefault(param, []).append(agent_id)
         for pid, agents in by_param.items():
             base = found.get(pid) or _known_param(pid) or ParamInfo(pid, pid, "", "", "", key=False)
             found[pid] = ParamInfo(

@@ -131,7 +131,7 @@ class TokenStore:
                 (name, role, json.dumps(list(clean)), hash_token(token), hint, now),
             )
             token_id = int(cur.lastrowid or 0)
-        info = TokenInfo(token_id, name, role, clean, hint, now, None, None)  # type: ignore[arg-type]
+        info = TokenInfo(token_id, name, role, clean, hint, now, None, None)
         return token, info
 
     def list(self, *, include_revoked: bool = True) -> list[TokenInfo]:

@@ -41,6 +41,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from protocols.methods.errors import MethodError
 
@@ -220,6 +221,7 @@ class Counter:
             and self._suspect_raw is None
             and self._ghost_raw is None
             and prev_ts is not None
+            and self._base_ts is not None
             and ts_ms > prev_ts
             and (type(raw) is int or (type(raw) is float and math.isfinite(raw)))
             and raw >= base
@@ -381,14 +383,14 @@ class CounterIntervals:
         self._interval = interval_ms
         self._cur = start_ms  # start of the earliest open interval
         # open intervals by start: [delta, readings, kinds, frozen]
-        self._acc: dict[int, list] = {}
+        self._acc: dict[int, list[Any]] = {}
         self._pending: list[IntervalDelta] = []
 
     @property
     def counter(self) -> Counter:
         return self._counter
 
-    def _slot(self, t0: int) -> list:
+    def _slot(self, t0: int) -> list[Any]:
         a = self._acc.get(t0)
         if a is None:
             a = self._acc[t0] = [0.0, 0, [], False]

@@ -266,7 +266,7 @@ def substitute(
         for i in range(g.start_index, g.end_index):
             out[i] = val
         subs.append(Substitution(g.start_index, g.end_index, rule, val, basis))
-    total = sum(v for v in out if v is not None) if None in out else sum(out)
+    total = sum(v for v in out if v is not None)
     sub_total = sum(s.contribution for s in subs)
     return SubstitutionResult(
         values=tuple(out),

@@ -340,7 +340,7 @@ def pfc_china(
     mp = require_non_negative("production_t", production_t)
     if aem is None:
         ef_cf4, ef_c2f6 = CHINA_DEFAULT_EF_CF4, CHINA_DEFAULT_EF_C2F6
-        coeffs = (
+        coeffs: tuple[Coefficient, ...] = (
             Coefficient("EF_CF4", ef_cf4, "kg CF4/t Al"),
             Coefficient("EF_C2F6", ef_c2f6, "kg C2F6/t Al"),
         )

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from protocols.methods.errors import MethodError
 
@@ -116,9 +117,9 @@ class TimeWeighted:
         self._prev_ts: int | None = None
         self._prev_v: float | None = None
         # open intervals by start: [integral_ms (value·ms), covered_ms, min, max, count]
-        self._acc: dict[int, list] = {}
+        self._acc: dict[int, list[Any]] = {}
 
-    def _slot(self, k: int) -> list:
+    def _slot(self, k: int) -> list[Any]:
         a = self._acc.get(k)
         if a is None:
             a = self._acc[k] = [0.0, 0, math.inf, -math.inf, 0]

@@ -139,9 +139,9 @@ class SeriesAcc:
     partial (a worker's chunk spans days, not the month). Dict keys are month intervals.
     """
 
-    val: array  # 'd', NaN = no value yet
-    n: array  # 'l', readings used per interval
-    cov: array  # 'l', coverage in per-mille samples
+    val: array[float]  # 'd', NaN = no value yet
+    n: array[int]  # 'l', readings used per interval
+    cov: array[int]  # 'l', coverage in per-mille samples
     extras: dict[int, list[float]] = field(default_factory=dict)
     bad: dict[int, int] = field(default_factory=dict)
     uncertain: dict[int, int] = field(default_factory=dict)
@@ -248,7 +248,16 @@ def accumulate(
     # straight to an array index: (ts - loff) // iv == month interval - base
     fast: dict[
         str,
-        tuple[array, array, array, list[tuple[int, float]] | None, SeriesAcc, bool, int, int],
+        tuple[
+            array[float],
+            array[int],
+            array[int],
+            list[tuple[int, float]] | None,
+            SeriesAcc,
+            bool,
+            int,
+            int,
+        ],
     ] = {}
     fast_get = fast.get
     for payload in payloads:
@@ -382,7 +391,7 @@ def _extremes(acc: SeriesAcc, ts: int, v: float) -> None:
         acc.last = (ts, v)
 
 
-def touched_range(n: array) -> tuple[int, int]:
+def touched_range(n: array[int]) -> tuple[int, int]:
     """First and last interval with a reading, or (-1, -1); a C-speed scan of the counts."""
     b = n.tobytes()
     size = n.itemsize
@@ -433,7 +442,12 @@ def _merge_series(a: SeriesAcc, b: SeriesAcc) -> None:
             a.cov[k] += b.cov[k - bb]
     for k, ex in b.extras.items():
         a.extras.setdefault(k, []).extend(ex)
-    for src, dst in ((b.bad, a.bad), (b.uncertain, a.uncertain), (b.reasons, a.reasons)):
+    counts: tuple[tuple[dict[Any, int], dict[Any, int]], ...] = (
+        (b.bad, a.bad),
+        (b.uncertain, a.uncertain),
+        (b.reasons, a.reasons),
+    )
+    for src, dst in counts:
         for key, cnt in src.items():
             dst[key] = dst.get(key, 0) + cnt
     a.clock |= b.clock

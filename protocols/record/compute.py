@@ -642,9 +642,12 @@ def _derived_aluminium(
             coeffs = attempt(
                 "pfc",
                 lambda: smelter_specific_coefficients(
-                    p.s_cf4, p.f_c2f6_cf4, p.measured_on or "", technology=p.technology
+                    p.s_cf4,  # type: ignore[arg-type]  # settings require it for "smelter"
+                    p.f_c2f6_cf4,  # type: ignore[arg-type]
+                    p.measured_on or "",
+                    technology=p.technology,
                 ),
-            )  # type: ignore[arg-type]
+            )
         if coeffs is not None:
             pfc_res = attempt(
                 "pfc",
