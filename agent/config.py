@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, get_origin
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -32,13 +33,15 @@ from agent.derived import REGISTRY, DerivedSpecBase, spec_union
 from agent.yaml_load import YamlProblem, load_yaml
 from protocols.errors import MrvError
 from protocols.ids import ID_PATTERN
+from protocols.industry import Industry, industry_of
 from protocols.modbus_codec import ByteOrder, DataType, register_count
 
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
 ParamId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
 PositiveSeconds = Annotated[float, Field(gt=0)]
 Table = Literal["coil", "discrete", "input", "holding"]
-Industry = Literal["aluminium", "cement", "steel", "generic"]
+#: the one industry vocabulary (``protocols.industry``; ``other``/``power`` read as ``generic``)
+IndustryName = Annotated[Industry, BeforeValidator(industry_of)]
 
 
 class ConfigError(MrvError):
@@ -273,7 +276,7 @@ class AgentConfig(_Model):
     agent: Id
     key_file: Path = Field(description="Ed25519 private key (mrv-agent keygen)")
     data_dir: Path = Field(description="Outbox and state live here")
-    industry: Industry = "generic"
+    industry: IndustryName = Industry.GENERIC
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     clock: ClockConfig = Field(default_factory=ClockConfig)
     broker: BrokerConfig = Field(default_factory=BrokerConfig)

@@ -10,12 +10,20 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from collector.alarms import AlarmsConfig
 from protocols.envelope import MAX_ENVELOPE_BYTES
 from protocols.errors import MrvError
 from protocols.ids import ID_PATTERN
+from protocols.industry import Industry, industry_of
 
 SiteId = Annotated[str, Field(pattern=ID_PATTERN)]
 
@@ -102,12 +110,13 @@ class HttpConfig(_Strict):
 
 
 class SiteConfig(_Strict):
-    industry: Literal["aluminium", "cement", "steel", "other"] = "other"
+    #: ``protocols.industry`` (``other``/``power`` read as ``generic``)
+    industry: Annotated[Industry, BeforeValidator(industry_of)] = Industry.GENERIC
     timezone: str = "Asia/Shanghai"
     name: str | None = None
     #: Monthly record settings for this site: any ``protocols.record.RecordSettings`` field
-    #: (``interval_s``, ``pfc: {method, technology, coefficients, gwp, s_cf4, ...}``,
-    #: ``faraday_ce``, ``counters``, ``aggregation``, ``substitution``, ...). Used by
+    #: (``interval_s``, ``aluminium: {pfc: {method, ...}, faraday_ce, fuels}``, ``cement``,
+    #: ``steel``, ``counters``, ``aggregation``, ``substitution``, ...). Used by
     #: ``mrv-collector record build`` and the admin API; ``--settings FILE`` overrides it.
     records: dict[str, Any] | None = None
 

@@ -23,6 +23,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from protocols.industry import Industry, industry_of
+
 __all__ = [
     "CATALOGUE_VERSION",
     "Aggregation",
@@ -44,13 +46,6 @@ class Aggregation(StrEnum):
     SUM = "sum"
     TIME_WEIGHTED_MEAN = "time_weighted_mean"
     DERIVED = "derived"
-
-
-class Industry(StrEnum):
-    ALUMINIUM = "aluminium"
-    CEMENT = "cement"
-    STEEL = "steel"
-    POWER = "power"  # the generic power meter, present at every site
 
 
 class Parameter(BaseModel):
@@ -169,11 +164,11 @@ _ALUMINIUM = (
     ),
     _p(
         "al_production_t",
-        "Primary aluminium production (measured)",
-        "原铝产量",
+        "Liquid aluminium production (measured)",
+        "铝液产量",
         "t",
         S,
-        "Tapped metal, weighed",
+        "Tapped liquid metal, weighed (the guideline's production figure)",
         higher=True,
     ),
     _p(
@@ -203,6 +198,15 @@ _ALUMINIUM = (
         "kWh/kg",
         D,
         derived_from=("dc_energy_mwh", "al_production_t"),
+    ),
+    _p(
+        "ac_kwh_per_t",
+        "AC electricity per tonne of liquid aluminium",
+        "铝液交流电耗",
+        "kWh/t",
+        D,
+        "Auxiliary parameter (辅助参数), not an emission",
+        derived_from=("ac_energy_mwh", "al_production_t"),
     ),
     _p("anode_consumption_t", "Net anode consumption", "阳极净耗量", "t", S),
     _p(
@@ -241,8 +245,9 @@ _CEMENT = (
     _p("kiln_feed_t_per_h", "Kiln feed rate", "生料喂料量", "t/h", M),
     _p("kiln_coal_t", "Kiln main-burner coal", "窑头煤耗量", "t", C),
     _p("calciner_coal_t", "Calciner coal", "分解炉煤耗量", "t", C),
-    _p("kiln_inlet_temp_c", "Kiln inlet temperature", "窑尾温度", "°C", M),
+    _p("kiln_head_temp_c", "Kiln hood (burning-zone end) temperature", "窑头温度", "°C", M),
     _p("clinker_cao_fraction", "Clinker CaO content", "熟料氧化钙含量", "fraction", M),
+    _p("clinker_mgo_fraction", "Clinker MgO content", "熟料氧化镁含量", "fraction", M),
 )
 
 _STEEL = (
@@ -255,6 +260,27 @@ _STEEL = (
     _p("bof_gas_nm3", "Converter (BOF) gas", "转炉煤气量", "Nm³", C),
     _p("natural_gas_nm3", "Natural gas", "天然气消耗量", "Nm³", C),
     _p("limestone_t", "Limestone (flux) consumed", "石灰石消耗量", "t", C),
+    _p("dolomite_t", "Dolomite (flux) consumed", "白云石消耗量", "t", C),
+    _p("coking_coal_t", "Coking coal charged", "炼焦洗精煤消耗量", "t", C),
+    _p("coke_produced_t", "Coke produced", "焦炭产量", "t", C, higher=False),
+    _p("coke_sold_t", "Coke sold", "外销焦炭量", "t", C, higher=False),
+    _p("tar_t", "Coal tar produced", "焦油产量", "t", C, higher=False),
+    _p("crude_benzene_t", "Crude benzene produced", "粗苯产量", "t", C, higher=False),
+    _p("sinter_coke_breeze_t", "Coke breeze to sintering", "烧结焦粉消耗量", "t", C),
+    _p("scrap_t", "Scrap charged", "废钢消耗量", "t", C),
+    _p("electrodes_t", "Electrodes consumed", "电极消耗量", "t", C),
+    _p("pig_iron_purchased_t", "Purchased pig iron", "外购生铁量", "t", C),
+    _p("dri_t", "Direct reduced iron charged", "直接还原铁消耗量", "t", C),
+    _p(
+        "coke_oven_gas_export_nm3",
+        "Coke-oven gas exported",
+        "焦炉煤气外供量",
+        "Nm³",
+        C,
+        higher=False,
+    ),
+    _p("bf_gas_export_nm3", "Blast-furnace gas exported", "高炉煤气外供量", "Nm³", C, higher=False),
+    _p("bof_gas_export_nm3", "BOF gas exported", "转炉煤气外供量", "Nm³", C, higher=False),
     _p("hot_blast_temp_c", "Hot-blast temperature", "热风温度", "°C", M),
 )
 
@@ -263,7 +289,7 @@ _BY_INDUSTRY: MappingProxyType[Industry, tuple[Parameter, ...]] = MappingProxyTy
         Industry.ALUMINIUM: _ALUMINIUM + _POWER,
         Industry.CEMENT: _CEMENT + _POWER,
         Industry.STEEL: _STEEL + _POWER,
-        Industry.POWER: _POWER,
+        Industry.GENERIC: _POWER,
     }
 )
 
@@ -278,7 +304,7 @@ def industries() -> tuple[str, ...]:
 
 def _industry(name: str | Industry) -> Industry:
     try:
-        return Industry(str(name).strip().lower())
+        return industry_of(name)
     except ValueError:
         raise KeyError(f"unknown industry {name!r} (known: {', '.join(industries())})") from None
 

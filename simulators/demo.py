@@ -76,12 +76,11 @@ SITES = (
         "aluminium smelter (24-cell potline)",
         {
             "interval_s": RECORD_INTERVAL_S,
-            "faraday_ce": 0.94,
-            "pfc": {
-                "method": "slope",
-                "technology": "PFPB-M",
-                "coefficients": "ipcc2019",
-                "gwp": "AR5",
+            # PFC by the China guideline form (the default); the slope method with the
+            # 2019 Refinement's PFPB-M coefficients is computed beside it as a cross-check
+            "aluminium": {
+                "faraday_ce": 0.94,
+                "pfc": {"technology": "PFPB-M", "coefficients": "ipcc2019", "gwp": "AR5"},
             },
             # the AC meter's 32-bit kWh register travels as raw counts: the record scales
             # it to MWh and knows its width (a rollover, not a reset); a jump faster than

@@ -2,8 +2,9 @@
 
 Settings of a record come from the collector config's ``sites.SITE`` (time zone, industry
 and its ``records:`` section) and an optional ``--settings FILE`` that overrides them (YAML
-or JSON mapping with any ``RecordSettings`` field: ``interval_s``, ``pfc``, ``faraday_ce``,
-``counters``, ``aggregation``, ...). They are written
+or JSON mapping with any ``RecordSettings`` field: ``interval_s``, ``counters``,
+``aggregation``, the industry block ``aluminium: {pfc, faraday_ce, fuels}`` / ``cement`` /
+``steel`` (merged key by key), ...). They are written
 into record.json so the verifier needs nothing else.
 """
 
@@ -27,6 +28,9 @@ record_app = typer.Typer(
     help="Monthly verification records (月度存证): build, sign, version, list.",
     no_args_is_help=True,
 )
+
+
+_BLOCKS = ("aluminium", "cement", "steel")
 
 
 def _load_settings_file(path: Path) -> dict[str, Any]:
@@ -93,7 +97,10 @@ def build(
     if site_cfg is not None:
         data.update(site_cfg.record_settings())
     if settings_file is not None:
-        data.update(_load_settings_file(settings_file))
+        for k, v in _load_settings_file(settings_file).items():
+            # an industry block (``aluminium: {...}``) merges key by key into the config's
+            both = isinstance(v, dict) and isinstance(data.get(k), dict) and k in _BLOCKS
+            data[k] = {**data[k], **v} if both else v
     if interval_s is not None:
         data["interval_s"] = interval_s
     data["site"], data["month"] = site, month

@@ -295,7 +295,7 @@ def record_builder(
         cfg = sites.get(site)
         if cfg is not None:
             data["timezone"] = getattr(cfg, "timezone", "Asia/Shanghai")
-            data["industry"] = getattr(cfg, "industry", "other")
+            data["industry"] = getattr(cfg, "industry", "generic")
             data.update(getattr(cfg, "records", None) or {})
         settings = RecordSettings.from_dict(data)
         with RecordVersions(database) as versions:

@@ -192,7 +192,7 @@ class WebSource:
         return SiteInfo(
             id=site,
             name=(getattr(cfg, "name", None) or site),
-            industry=getattr(cfg, "industry", None) or "other",
+            industry=getattr(cfg, "industry", None) or "generic",
             timezone=getattr(cfg, "timezone", None) or "Asia/Shanghai",
         )
 
@@ -541,7 +541,7 @@ def _industry_catalogue(industry: str) -> list[ParamInfo]:
     try:
         return [_param_info(p) for p in catalogue.catalogue(industry)]
     except (KeyError, ValueError):
-        return []  # "other": no fixed catalogue, names come from agents and data
+        return []  # unknown: no fixed catalogue, names come from agents and data
 
 
 def _known_param(pid: str) -> ParamInfo | None:

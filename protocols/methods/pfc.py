@@ -28,11 +28,13 @@ from types import MappingProxyType
 
 from protocols.methods.errors import MethodError, require_non_negative
 from protocols.methods.gwp import DEFAULT_GWP_SET, gwp_set
+from protocols.methods.rounding import round_half_up
 
 __all__ = [
     "CHINA_C2F6_RATIO",
     "CHINA_DEFAULT_EF_C2F6",
     "CHINA_DEFAULT_EF_CF4",
+    "CHINA_ROUNDING",
     "CHINA_SLOPE_CF4",
     "COEFFICIENT_TABLES",
     "TIER1_FACTORS",
@@ -163,6 +165,9 @@ CHINA_C2F6_RATIO = 0.1
 # Same guideline: defaults when AEM is not measured, kg/t Al.
 CHINA_DEFAULT_EF_CF4 = 0.034
 CHINA_DEFAULT_EF_C2F6 = 0.0034
+# Same guideline: decimal places of the reported figures (production and AEM 2, EF_CF4 3,
+# EF_C2F6 4). Not checked against the 2024 text itself (see protocols.emissions).
+CHINA_ROUNDING = {"production_t": 2, "aem": 2, "ef_cf4": 3, "ef_c2f6": 4}
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,8 +341,12 @@ def pfc_china(
     """China 2024 guideline: EF_CF4 = 0.143 × AEM, EF_C2F6 = 0.1 × EF_CF4 (kg/t Al).
 
     With ``aem=None`` (not measured) the guideline defaults 0.034 / 0.0034 kg/t apply.
+    The guideline's rounding applies (``CHINA_ROUNDING``): production and AEM to 2 decimals,
+    EF_CF4 to 3, EF_C2F6 to 4 (decimal half up), so a reported figure recomputes by hand.
     """
-    mp = require_non_negative("production_t", production_t)
+    mp = round_half_up(
+        require_non_negative("production_t", production_t), CHINA_ROUNDING["production_t"]
+    )
     if aem is None:
         ef_cf4, ef_c2f6 = CHINA_DEFAULT_EF_CF4, CHINA_DEFAULT_EF_C2F6
         coeffs: tuple[Coefficient, ...] = (
@@ -346,9 +355,9 @@ def pfc_china(
         )
         a = None
     else:
-        a = require_non_negative("aem", aem)
-        ef_cf4 = CHINA_SLOPE_CF4 * a
-        ef_c2f6 = CHINA_C2F6_RATIO * ef_cf4
+        a = round_half_up(require_non_negative("aem", aem), CHINA_ROUNDING["aem"])
+        ef_cf4 = round_half_up(CHINA_SLOPE_CF4 * a, CHINA_ROUNDING["ef_cf4"])
+        ef_c2f6 = round_half_up(CHINA_C2F6_RATIO * ef_cf4, CHINA_ROUNDING["ef_c2f6"])
         coeffs = (
             Coefficient("S_CF4", CHINA_SLOPE_CF4, _SLOPE_UNIT),
             Coefficient("C2F6/CF4", CHINA_C2F6_RATIO, "kg C2F6/kg CF4"),

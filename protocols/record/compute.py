@@ -34,13 +34,11 @@ uncatalogued ids get a default by name, see ``rule_for``, and are flagged ``unca
    ``counter_delta`` → fsum(filled intervals). Each substitution reports its contribution
    (to the sum, or to the mean) and the parameter its substituted share.
 
-Derived results (aluminium) use ``protocols.methods`` only: Faraday estimate from mean line
-current, mean operating cells, month days and ``settings.faraday_ce``; implied current
-efficiency from measured metal (flag outside ``ce_range``); AEM = AE minutes ÷ cell-days
-(``ae_minutes``/``operating_cell_days`` parameters, else anode-effect events and mean cells ×
-days) with the AE definition; PFC by ``settings.pfc``; specific DC energy measured
-(``dc_energy_mwh`` ÷ ``al_production_t``) and by Faraday (2.980 × V ÷ CE), flagged outside
-``specific_dc_energy_range``.
+Derived results and the month's direct emissions come from the site industry's accounting
+module (``protocols.emissions.ACCOUNTING``: aluminium, cement, steel), which sees the key
+parameters' values (origin measured / estimated / calculated) and falls back to the
+guideline defaults (origin default); ``emissions`` is ``{"sources", "total_co2e_t"}``.
+Derived parameter ids of the catalogue take their values from the same module.
 """
 
 from __future__ import annotations
@@ -54,28 +52,20 @@ from typing import Any
 from protocols.catalogue import catalogue as industry_catalogue
 from protocols.catalogue import industries
 from protocols.catalogue import parameter as catalogue_parameter
-from protocols.methods.aem import aem as aem_method
+from protocols.emissions import ACCOUNTING, MonthContext, emissions_json
+from protocols.emissions.inputs import Resolver, parameter_values
 from protocols.methods.counters import (
     CounterSpec,
     Replacement,
     interval_deltas,
 )
 from protocols.methods.data_quality import (
-    check_current_efficiency,
-    check_specific_dc_energy,
     completeness,
     gap_spans,
     interval_valid,
     substitute,
 )
 from protocols.methods.errors import MethodError
-from protocols.methods.faraday import (
-    faraday_production,
-    implied_current_efficiency,
-    specific_dc_energy_kwh_per_kg,
-)
-from protocols.methods.pfc import pfc as pfc_method
-from protocols.methods.pfc import smelter_specific_coefficients
 from protocols.record.accumulate import (
     BatchMeta,
     Partial,
@@ -528,173 +518,6 @@ def _value(series: dict[str, ParameterResult], pid: str) -> float | None:
     return None if r is None else r.entry["value"]
 
 
-def _derived_aluminium(
-    settings: RecordSettings,
-    series: dict[str, ParameterResult],
-    effects: list[dict[str, Any]],
-) -> tuple[dict[str, Any], dict[str, tuple[float | None, list[str], str]], list[dict[str, Any]]]:
-    """Derived results, derived parameter values (value, inputs, method) and cross-check flags."""
-    w = settings.window
-    days = w.days
-    flags: list[dict[str, Any]] = []
-    derived: dict[str, Any] = {}
-    params: dict[str, tuple[float | None, list[str], str]] = {}
-    current = _value(series, "line_current_ka")
-    cells = _value(series, "operating_cells")
-    voltage = _value(series, "cell_voltage_avg_v")
-    measured = _value(series, "al_production_t")
-    dc = _value(series, "dc_energy_mwh")
-
-    def attempt(what: str, fn: Callable[[], Any]) -> Any:
-        try:
-            return fn()
-        except (MethodError, ValueError, ZeroDivisionError) as exc:
-            flags.append(_flag(f"{what}_not_computed", f"{what}: {exc}"))
-            return None
-
-    # Metal production: measured, and the Faraday estimate as a cross-check.
-    prod: dict[str, Any] = {"measured_t": measured, "faraday": None, "implied_ce": None}
-    far = None
-    if current is not None and cells is not None:
-        far = attempt(
-            "faraday", lambda: faraday_production(current, settings.faraday_ce, cells, days)
-        )
-        prod["faraday"] = far.to_dict() if far is not None else None
-    else:
-        flags.append(_flag("faraday_not_computed", "line_current_ka or operating_cells missing"))
-    implied = None
-    if measured is not None and current is not None and cells is not None:
-        implied = attempt(
-            "implied_ce", lambda: implied_current_efficiency(measured, current, cells, days)
-        )
-        prod["implied_ce"] = implied
-        if implied is not None:
-            f = check_current_efficiency(implied, *settings.ce_range)
-            if f is not None:
-                flags.append(f.to_dict())
-    prod["ce_range"] = list(settings.ce_range)
-    derived["production"] = prod
-    params["al_production_faraday_t"] = (
-        far.aluminium_t if far is not None else None,
-        ["line_current_ka", "operating_cells"],
-        "protocols.methods.faraday.faraday_production",
-    )
-    params["current_efficiency"] = (
-        implied,
-        ["al_production_t", "line_current_ka", "operating_cells"],
-        "protocols.methods.faraday.implied_current_efficiency",
-    )
-
-    # Anode effects and AEM.
-    start, end = w.start_ms, w.end_ms
-    ev_minutes = math.fsum(
-        (min(e["end"], end) - max(e["start"], start)) / 60_000.0 for e in effects
-    )
-    ev_count = sum(1 for e in effects if start <= e["start"] < end)
-    ae_min = _value(series, "ae_minutes")
-    ae_src = "parameter ae_minutes"
-    if ae_min is None:
-        ae_min, ae_src = ev_minutes, "anode_effect events"
-    cell_days = _value(series, "operating_cell_days")
-    cd_src = "parameter operating_cell_days"
-    if cell_days is None and cells is not None:
-        cell_days, cd_src = cells * days, "mean operating_cells × days"
-    ae_count_p = _value(series, "ae_count")
-    ae_count = round(ae_count_p) if ae_count_p is not None else ev_count
-    aem_res = None
-    if cell_days is not None:
-        aem_res = attempt(
-            "aem",
-            lambda: aem_method(
-                ae_min,
-                cell_days,
-                trigger_v=settings.anode_effect_trigger_v,
-                min_duration_s=settings.anode_effect_min_duration_ms / 1000.0,
-                ae_count=ae_count,
-            ),
-        )
-    else:
-        flags.append(_flag("aem_not_computed", "no operating cell-days"))
-    derived["aem"] = {
-        **(aem_res.to_dict() if aem_res is not None else {"aem": None}),
-        "sources": {"ae_minutes": ae_src, "cell_days": cd_src},
-        "events": {"count": ev_count, "minutes_in_month": ev_minutes},
-    }
-    params["aem"] = (
-        aem_res.aem if aem_res is not None else None,
-        ["ae_minutes", "operating_cell_days"],
-        "protocols.methods.aem.aem",
-    )
-
-    # PFC by the configured method.
-    p = settings.pfc
-    mp = measured if measured is not None else (far.aluminium_t if far is not None else None)
-    pfc_res = None
-    if mp is not None:
-        if measured is None:
-            flags.append(
-                _flag(
-                    "pfc_on_faraday_production", "no measured metal: PFC uses the Faraday estimate"
-                )
-            )
-        coeffs: Any = p.coefficients
-        if p.coefficients == "smelter":
-            coeffs = attempt(
-                "pfc",
-                lambda: smelter_specific_coefficients(
-                    p.s_cf4,  # type: ignore[arg-type]  # settings require it for "smelter"
-                    p.f_c2f6_cf4,  # type: ignore[arg-type]
-                    p.measured_on or "",
-                    technology=p.technology,
-                ),
-            )
-        if coeffs is not None:
-            pfc_res = attempt(
-                "pfc",
-                lambda: pfc_method(
-                    p.method,
-                    production_t=mp,
-                    aem=aem_res.aem if aem_res is not None else None,
-                    technology=p.technology,
-                    coefficients=coeffs,
-                    gwp=p.gwp,
-                ),
-            )
-    else:
-        flags.append(_flag("pfc_not_computed", "no metal production (measured or Faraday)"))
-    derived["pfc"] = pfc_res.to_dict() if pfc_res is not None else None
-    for pid, attr in (("cf4_t", "cf4_t"), ("c2f6_t", "c2f6_t"), ("pfc_co2e_t", "co2e_t")):
-        params[pid] = (
-            getattr(pfc_res, attr) if pfc_res is not None else None,
-            ["aem", "al_production_t"],
-            "protocols.methods.pfc.pfc",
-        )
-
-    # Specific energy: measured, and Faraday's 2.980 × V / CE.
-    se_measured = None
-    if dc is not None and measured:
-        se_measured = dc / measured  # MWh / t = kWh / kg
-        f = check_specific_dc_energy(se_measured, *settings.specific_dc_energy_range)
-        if f is not None:
-            flags.append(f.to_dict())
-    se_faraday = None
-    if voltage is not None:
-        lo, hi = settings.ce_range
-        ce = implied if implied is not None and lo <= implied <= hi else settings.faraday_ce
-        se_faraday = attempt("specific_energy", lambda: specific_dc_energy_kwh_per_kg(voltage, ce))
-    derived["specific_energy"] = {
-        "measured_kwh_per_kg": se_measured,
-        "faraday_kwh_per_kg": se_faraday,
-        "range": list(settings.specific_dc_energy_range),
-    }
-    params["specific_dc_energy_kwh_per_kg"] = (
-        se_measured,
-        ["dc_energy_mwh", "al_production_t"],
-        "dc_energy_mwh / al_production_t",
-    )
-    return derived, params, flags
-
-
 def _anode_table(settings: RecordSettings, effects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     w = settings.window
     seen: set[tuple[str, int]] = set()
@@ -745,10 +568,22 @@ def finish_record(
     flags: list[dict[str, Any]] = []
     derived: dict[str, Any] = {}
     dparams: dict[str, tuple[float | None, list[str], str]] = {}
-    if settings.industry == "aluminium":
-        derived, dparams, dflags = _derived_aluminium(settings, results, effects)
-        flags.extend(dflags)
     entries = [results[pid].entry for pid in ids]
+    emissions: dict[str, Any] | None = None
+    account = ACCOUNTING.get(settings.industry_enum)
+    if account is not None:
+        ctx = MonthContext(
+            values=parameter_values(entries),
+            resolve=Resolver.for_month(parameter_values(entries)),
+            days=w.days,
+            start_ms=w.start_ms,
+            end_ms=w.end_ms,
+            anode_effects=tuple(effects),
+        )
+        acc = account(ctx, getattr(settings, settings.industry))
+        derived, dparams = acc.derived, acc.params
+        flags.extend(acc.flags)
+        emissions = emissions_json(acc.sources)
     for pid in derived_ids:
         cp = catalogue_parameter(pid)
         value, inputs, method = dparams.get(pid, (None, list(cp.derived_from), cp.method or ""))
@@ -841,6 +676,7 @@ def finish_record(
         "parameters": entries,
         "signals": signals_of(settings, partial, set(ids) | set(derived_ids)),
         "derived": derived,
+        "emissions": emissions,
         "anode_effects": _anode_table(settings, effects),
         "clock_events": clock_events,
         "flags": flags,

@@ -25,29 +25,42 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from protocols.catalogue import Aggregation
+from protocols.emissions import (
+    INDUSTRY_SETTINGS,
+    AluminiumSettings,
+    CementSettings,
+    PfcSettings,
+    SteelSettings,
+    factor_table,
+)
 from protocols.errors import MrvError
 from protocols.ids import is_valid_id
-from protocols.methods.anode_effect import AnodeEffectConfig
-from protocols.methods.data_quality import CE_RANGE, SPECIFIC_DC_ENERGY_RANGE, VALID_FRACTION
-from protocols.methods.gwp import DEFAULT_GWP_SET, gwp_set
+from protocols.industry import Industry, industry_of
+from protocols.methods.data_quality import VALID_FRACTION
 
 __all__ = [
     "COMPUTATION_VERSION",
+    "AluminiumSettings",
+    "CementSettings",
     "CounterSettings",
     "MonthWindow",
     "PfcSettings",
     "RecordError",
     "RecordSettings",
+    "SteelSettings",
     "SubstitutionSettings",
     "month_window",
 ]
 
 #: Bumped whenever protocols.record changes a number for the same input; written into the
 #: record so a verifier knows which rules it must apply.
-COMPUTATION_VERSION = 2
+COMPUTATION_VERSION = 3
 # 2: only key parameters (site catalogue + ``key_parameters``) are aggregated and substituted;
 #    other reported ids go to ``signals`` (plain statistics); a catalogued parameter nobody
 #    reported is ``not_measured`` (no value, no substitution) instead of substituted.
+# 3: ``emissions`` (protocols.emissions, China 2024 guidelines); industry settings in their own
+#    block (``settings.aluminium.pfc`` ...); PFC defaults to the China form with the
+#    guideline's rounding; ``settings.emission_factors`` lists the defaults with references.
 
 _MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _RULES = {a.value for a in Aggregation if a is not Aggregation.DERIVED}
@@ -121,20 +134,6 @@ class CounterSettings:
     max_rate_per_s: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class PfcSettings:
-    """PFC method (``protocols.methods.pfc.pfc``) and its coefficient and GWP sets."""
-
-    method: str = "slope"  # slope | china | tier1
-    technology: str | None = "PFPB-M"
-    coefficients: str = "ipcc2019"  # ipcc2006 | ipcc2019 | smelter
-    gwp: str = DEFAULT_GWP_SET
-    # smelter-specific coefficients (coefficients == "smelter")
-    s_cf4: float | None = None
-    f_c2f6_cf4: float | None = None
-    measured_on: str | None = None
-
-
 def _from(cls: type, data: Any, where: str) -> Any:
     if data is None:
         return cls()
@@ -169,13 +168,10 @@ class RecordSettings:
     key_parameters: tuple[str, ...] = ()
     counters: dict[str, CounterSettings] = field(default_factory=dict)
     substitution: SubstitutionSettings = field(default_factory=SubstitutionSettings)
-    pfc: PfcSettings = field(default_factory=PfcSettings)
-    #: current efficiency (fraction) used for the Faraday production estimate
-    faraday_ce: float = 0.93
-    anode_effect_trigger_v: float = AnodeEffectConfig().trigger_v
-    anode_effect_min_duration_ms: int = AnodeEffectConfig().min_duration_ms
-    ce_range: tuple[float, float] = CE_RANGE
-    specific_dc_energy_range: tuple[float, float] = SPECIFIC_DC_ENERGY_RANGE
+    #: the site industry's own block (only the site's industry is written)
+    aluminium: AluminiumSettings = field(default_factory=AluminiumSettings)
+    cement: CementSettings = field(default_factory=CementSettings)
+    steel: SteelSettings = field(default_factory=SteelSettings)
     #: a batch whose clock is unsynced or off by more than this flags its intervals
     clock_max_offset_ms: float = 1000.0
     #: evidence reaches this far beyond both month ends (counter boundary readings)
@@ -192,14 +188,18 @@ class RecordSettings:
                     for k, c in self.counters.items()
                 },
             )
-        for name, cls in (("substitution", SubstitutionSettings), ("pfc", PfcSettings)):
-            if isinstance(getattr(self, name), dict):
-                object.__setattr__(self, name, _from(cls, getattr(self, name), name))
-        for name in ("ce_range", "specific_dc_energy_range"):
-            r = getattr(self, name)
-            if not isinstance(r, list | tuple) or len(r) != 2:
-                raise RecordError(f"settings.{name} must be [low, high]")
-            object.__setattr__(self, name, (_num(name, r[0]), _num(name, r[1])))
+        if isinstance(self.substitution, dict):
+            object.__setattr__(
+                self, "substitution", _from(SubstitutionSettings, self.substitution, "substitution")
+            )
+        try:
+            object.__setattr__(self, "industry", industry_of(self.industry).value)
+        except ValueError as exc:
+            raise RecordError(f"settings.industry: {exc}") from None
+        for ind, cls in INDUSTRY_SETTINGS.items():
+            v = getattr(self, ind.value)
+            if isinstance(v, dict):
+                object.__setattr__(self, ind.value, _block(cls, v, ind.value))
         kp = self.key_parameters
         if isinstance(kp, str) or not isinstance(kp, list | tuple):
             raise RecordError("settings.key_parameters must be a list of parameter ids")
@@ -229,11 +229,6 @@ class RecordSettings:
                 )
         for pid, p in self.sample_period_s.items():
             _num(f"sample_period_s.{pid}", p, positive=True)
-        if not 0.0 < _num("faraday_ce", self.faraday_ce) <= 1.0:
-            raise RecordError("settings.faraday_ce must be a fraction in (0, 1], e.g. 0.93")
-        gwp_set(self.pfc.gwp)  # raises MethodError for an unknown set
-        if self.pfc.method not in ("slope", "china", "tier1"):
-            raise RecordError("settings.pfc.method must be slope, china or tier1")
 
     @property
     def window(self) -> MonthWindow:
@@ -248,20 +243,31 @@ class RecordSettings:
         w = self.window
         return (w.end_ms - w.start_ms) // self.interval_ms
 
+    @property
+    def industry_enum(self) -> Industry:
+        return Industry(self.industry)
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form written into record.json."""
+        """JSON-ready form written into record.json (only the site industry's block, and
+        the defaults table it may use with references and ``confirmed`` flags)."""
         out: dict[str, Any] = {}
+        own = self.industry
         for f in fields(self):
             v = getattr(self, f.name)
-            if f.name == "counters":
+            if f.name in _BLOCKS:
+                if f.name != own:
+                    continue
+                v = v.to_dict()
+            elif f.name == "counters":
                 v = {k: _plain(c) for k, c in sorted(v.items())}
-            elif f.name in ("substitution", "pfc"):
+            elif f.name == "substitution":
                 v = _plain(v)
             elif isinstance(v, tuple):
                 v = list(v)
             elif isinstance(v, dict):
                 v = dict(sorted(v.items()))
             out[f.name] = v
+        out["emission_factors"] = factor_table(self.industry_enum)
         return out
 
     @classmethod
@@ -269,20 +275,68 @@ class RecordSettings:
         """Settings from record.json or a settings file; raises ``RecordError``."""
         if not isinstance(data, dict):
             raise RecordError("settings must be an object")
+        d = dict(data)
+        factors = d.pop("emission_factors", None)
         names = {f.name for f in fields(cls)}
-        unknown = set(data) - names
+        unknown = set(d) - names - _MOVED
         if unknown:
             raise RecordError(f"settings: unknown field(s) {', '.join(sorted(unknown))}")
-        d = dict(data)
+        moved = sorted(set(d) & _MOVED)
+        if moved:
+            raise RecordError(
+                f"settings: {', '.join(moved)} moved into the industry block: write "
+                f"aluminium: {{{moved[0]}: ...}}"
+            )
+        ind = d.get("industry", "aluminium")
+        for block in _BLOCKS:
+            if block in d and block != str(ind).strip().lower():
+                raise RecordError(
+                    f"settings.{block} given for a {ind} site: remove it or fix settings.industry"
+                )
         try:
             for name in ("counters", "sample_period_s", "aggregation", "units"):
                 if name in d and not isinstance(d[name], dict):
                     raise RecordError(f"settings.{name} must be an object")
-            return cls(**d)
+            out = cls(**d)
         except TypeError as exc:
             raise RecordError(f"settings: {exc}") from None
         except ValueError as exc:  # MethodError from the methods
             raise RecordError(f"settings: {exc}") from None
+        if factors is not None and factors != factor_table(out.industry_enum):
+            raise RecordError(
+                "settings.emission_factors differ from this version's defaults table "
+                f"(computation version {COMPUTATION_VERSION})"
+            )
+        return out
+
+
+_BLOCKS = frozenset(i.value for i in INDUSTRY_SETTINGS)
+#: former flat fields, now in ``settings.aluminium``
+_MOVED = frozenset(
+    {
+        "pfc",
+        "faraday_ce",
+        "anode_effect_trigger_v",
+        "anode_effect_min_duration_ms",
+        "ce_range",
+        "specific_dc_energy_range",
+    }
+)
+
+
+def _block(cls: type, data: dict[str, Any], where: str) -> Any:
+    names = {f.name for f in fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise RecordError(f"settings.{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    try:
+        return cls(**data)
+    except TypeError as exc:
+        raise RecordError(f"settings.{where}: {exc}") from None
+    except MrvError as exc:
+        raise RecordError(str(exc)) from None
+    except ValueError as exc:
+        raise RecordError(f"settings.{where}: {exc}") from None
 
 
 def _plain(obj: Any) -> dict[str, Any]:

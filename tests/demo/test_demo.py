@@ -113,7 +113,8 @@ def test_smelter_record_shows_faults_and_anode_effects(demo_run: dict[str, Any])
     assert params["ae_minutes"]["valid_intervals"] > 0 and params["ae_minutes"]["value"] > 0
     assert rec["derived"]["aem"]["aem"] > 0
     pfc = rec["derived"]["pfc"]
-    assert pfc["co2e_t"] > 0 and pfc["gwp_set"] == "AR5" and pfc["method"] == "slope"
+    assert pfc["co2e_t"] > 0 and pfc["gwp_set"] == "AR5" and pfc["method"] == "china"
+    assert rec["derived"]["pfc_cross_checks"]["slope"]["co2e_t"] > 0
     assert [e["agent"] for e in rec["evidence"]] == ["potline_1"]
 
 

@@ -47,7 +47,7 @@ REQUIRED = {
         "coke_oven_gas_nm3",
         "power_import_mwh",
     },
-    "power": {"power_import_mwh"},
+    "generic": {"power_import_mwh"},
 }
 
 
@@ -59,7 +59,7 @@ def test_required_ids_present(industry: str) -> None:
 
 def test_names_units_and_rules() -> None:
     assert parameter("line_current_ka").name_zh == "系列电流"
-    assert parameter("al_production_t").name_zh == "原铝产量"
+    assert parameter("al_production_t").name_zh == "铝液产量"
     assert parameter("ae_minutes").name_zh == "阳极效应分钟数"
     assert parameter("clinker_t").name_zh == "熟料产量"
     assert parameter("crude_steel_t").name_zh == "粗钢产量"
@@ -90,7 +90,7 @@ def test_lookup_errors_and_frozen() -> None:
         catalogue("glass")
     with pytest.raises(ValidationError):
         parameter("aem").unit = "x"  # type: ignore[misc]
-    assert set(industries()) == {"aluminium", "cement", "steel", "power"}
+    assert set(industries()) == {"aluminium", "cement", "steel", "generic"}
 
 
 def test_export_json_for_birth_message() -> None:

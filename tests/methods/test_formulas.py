@@ -180,11 +180,12 @@ def test_smelter_specific_coefficients_carry_measurement_date() -> None:
 
 
 def test_china_form_with_measured_aem() -> None:
-    # EF_CF4 = 0.143 × 0.5 = 0.0715 kg/t → 0.715 t; EF_C2F6 = 0.00715 kg/t → 0.0715 t
+    # EF_CF4 = 0.143 × 0.5 = 0.0715 → 0.072 kg/t (3 decimals, half up) → 0.72 t;
+    # EF_C2F6 = 0.1 × 0.072 = 0.0072 kg/t (4 decimals) → 0.072 t; AR5 6630 / 11100
     r = pfc_china(10_000, 0.5, gwp="AR5")
-    assert r.cf4_t == pytest.approx(0.715)
-    assert r.c2f6_t == pytest.approx(0.0715)
-    assert r.co2e_t == pytest.approx(4740.45 + 793.65)
+    assert r.cf4_t == pytest.approx(0.72)
+    assert r.c2f6_t == pytest.approx(0.072)
+    assert r.co2e_t == pytest.approx(4773.6 + 799.2)
     assert r.coefficient_set == "china2024"
 
 
@@ -226,3 +227,12 @@ def test_result_is_frozen() -> None:
     r = pfc("china", production_t=1)
     with pytest.raises(AttributeError):
         r.cf4_t = 0  # type: ignore[misc]
+
+
+def test_china_form_rounds_as_the_guideline() -> None:
+    # production 1234.567 → 1234.57 t; AEM 0.125 → 0.13 (half up, not banker's 0.12);
+    # EF_CF4 = 0.143 × 0.13 = 0.01859 → 0.019; EF_C2F6 = 0.0019 kg/t
+    r = pfc_china(1234.567, 0.125, gwp="AR5")
+    assert r.production_t == 1234.57 and r.aem == 0.13
+    assert [c.value for c in r.coefficients if c.name.startswith("EF")] == [0.019, 0.0019]
+    assert r.cf4_t == pytest.approx(0.019 * 1234.57 / 1000)

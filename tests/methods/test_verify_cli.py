@@ -72,7 +72,7 @@ def test_aem_json(capsys: pytest.CaptureFixture[str]) -> None:
             0.3262,
             1.165 * 7380 + 0.3262 * 12400,
         ),
-        (["--method", "china", "--aem", "0.5"], 0.715, 0.0715, 5534.1),
+        (["--method", "china", "--aem", "0.5"], 0.72, 0.072, 5572.8),
         (["--method", "china"], 0.34, 0.034, 2631.6),
         (
             ["--method", "tier1", "--technology", "SWPB", "--gwp", "SAR"],

@@ -91,7 +91,7 @@ def test_settings_round_trip() -> None:
             "site": "s1",
             "month": "2026-02",
             "counters": {"dc_energy_mwh": {"max_raw": 9999}},
-            "pfc": {"method": "china", "gwp": "AR6"},
+            "aluminium": {"pfc": {"method": "slope", "gwp": "AR6"}, "faraday_ce": 0.9},
         }
     )
     assert RecordSettings.from_dict(s.to_dict()) == s
@@ -336,7 +336,9 @@ def test_derived_aluminium_results_use_the_methods() -> None:
     from protocols.methods.faraday import faraday_production, implied_current_efficiency
     from protocols.methods.pfc import pfc
 
-    s = RecordSettings(site="s1", month=MONTH, interval_s=86400, faraday_ce=0.94)
+    s = RecordSettings.from_dict(
+        {"site": "s1", "month": MONTH, "interval_s": 86400, "aluminium": {"faraday_ce": 0.94}}
+    )
     start = s.window.start_ms
     agent = FakeAgent("s1", "a")
     rs = []
@@ -365,7 +367,11 @@ def test_derived_aluminium_results_use_the_methods() -> None:
     ce = implied_current_efficiency(900.0 * 28, 400.0, 300.0, 28.0)
     assert d["production"]["implied_ce"] == ce
     assert d["aem"]["aem"] == aem(6.0 * 28, 300.0 * 28).aem
-    want = pfc(
+    # the China guideline form is the default; slope and Tier 1 are cross-checks beside it
+    want = pfc("china", production_t=900.0 * 28, aem=6.0 * 28 / (300.0 * 28), gwp="AR5")
+    assert d["pfc"]["co2e_t"] == want.co2e_t and d["pfc"]["gwp_set"] == "AR5"
+    assert d["pfc"]["method"] == "china"
+    slope = pfc(
         "slope",
         production_t=900.0 * 28,
         aem=6.0 * 28 / (300.0 * 28),
@@ -373,7 +379,16 @@ def test_derived_aluminium_results_use_the_methods() -> None:
         coefficients="ipcc2019",
         gwp="AR5",
     )
-    assert d["pfc"]["co2e_t"] == want.co2e_t and d["pfc"]["gwp_set"] == "AR5"
+    assert d["pfc_cross_checks"]["slope"]["co2e_t"] == slope.co2e_t
+    assert d["pfc_cross_checks"]["tier1"] is None  # no Tier 1 factors for PFPB-M: flagged
+    src = {x["id"]: x for x in body["emissions"]["sources"]}
+    assert src["pfc"]["co2e_t"] == want.co2e_t
+    assert src["pfc"]["inputs"]["production_t"] == {
+        "value": 25200.0,
+        "unit": "t",
+        "origin": "measured",
+        "source": "parameter al_production_t",
+    }
     assert entry(body, "pfc_co2e_t")["value"] == want.co2e_t
     assert body["anode_effects"][0]["cell"] == 17
     assert body["anode_effects"][0]["duration_s"] == 120.0

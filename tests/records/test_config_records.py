@@ -19,8 +19,10 @@ from tests.records.test_bundle import MONTH, SITE, _fill
 
 RECORDS = {
     "interval_s": 900,
-    "faraday_ce": 0.95,
-    "pfc": {"method": "slope", "technology": "CWPB", "coefficients": "ipcc2006", "gwp": "AR6"},
+    "aluminium": {
+        "faraday_ce": 0.95,
+        "pfc": {"method": "slope", "technology": "CWPB", "coefficients": "ipcc2006", "gwp": "AR6"},
+    },
     "counters": {"dc_energy_mwh": {"width_bits": 32, "scale": 0.001}},
 }
 
@@ -57,8 +59,9 @@ def _build(cfg: Path, *extra: str) -> dict[str, object]:
 
 def test_record_build_uses_the_sites_records_section(tmp_path: Path) -> None:
     s = _build(_config(tmp_path, RECORDS))
-    assert s["interval_s"] == 900 and s["faraday_ce"] == 0.95
-    assert s["pfc"]["technology"] == "CWPB" and s["pfc"]["gwp"] == "AR6"  # type: ignore[index]
+    al = s["aluminium"]
+    assert s["interval_s"] == 900 and al["faraday_ce"] == 0.95  # type: ignore[index]
+    assert al["pfc"]["technology"] == "CWPB" and al["pfc"]["gwp"] == "AR6"  # type: ignore[index]
     assert s["counters"]["dc_energy_mwh"]["width_bits"] == 32  # type: ignore[index]
     assert s["timezone"] == "Asia/Shanghai" and s["industry"] == "aluminium"
 
@@ -66,10 +69,11 @@ def test_record_build_uses_the_sites_records_section(tmp_path: Path) -> None:
 def test_settings_file_overrides_the_config(tmp_path: Path) -> None:
     cfg = _config(tmp_path, RECORDS)
     override = tmp_path / "settings.yaml"
-    override.write_text("interval_s: 3600\npfc: {method: china, gwp: AR5}\n")
+    override.write_text("interval_s: 3600\naluminium: {pfc: {method: china, gwp: AR5}}\n")
     s = _build(cfg, "--settings", str(override))
-    assert s["interval_s"] == 3600 and s["faraday_ce"] == 0.95
-    assert s["pfc"]["method"] == "china"  # type: ignore[index]
+    al = s["aluminium"]  # the file's industry block merges into the config's, key by key
+    assert s["interval_s"] == 3600 and al["faraday_ce"] == 0.95  # type: ignore[index]
+    assert al["pfc"]["method"] == "china"  # type: ignore[index]
 
 
 def test_without_records_the_defaults_apply(tmp_path: Path) -> None:
@@ -81,10 +85,11 @@ def test_without_records_the_defaults_apply(tmp_path: Path) -> None:
     ("records", "message"),
     [
         ({"interval_s": 7}, "interval_s"),
-        ({"pfc": {"method": "guess"}}, "pfc.method"),
+        ({"aluminium": {"pfc": {"method": "guess"}}}, "pfc.method"),
+        ({"pfc": {"method": "china"}}, "aluminium: {pfc"),
         ({"bogus": 1}, "bogus"),
         ({"month": "2026-01"}, "month"),
-        ({"pfc": {"gwp": "AR9"}}, "AR9"),
+        ({"aluminium": {"pfc": {"gwp": "AR9"}}}, "AR9"),
     ],
 )
 def test_invalid_records_section_names_the_field(records: dict[str, object], message: str) -> None:
