@@ -3,7 +3,7 @@
 Two forms share one console script:
 
 * ``mrv-verify BUNDLE_DIR`` — verify a bundle (added with issue 7; see :func:`verify_bundle`);
-* ``mrv-verify calc faraday|aem|pfc ...`` — the methods of ``protocols.methods`` on the
+* ``mrv-verify calc faraday|aem|pfc|anode-co2|fuel-co2|clinker-co2|carbonate-co2|carbon-balance`` — the methods of ``protocols.methods`` on the
   command line, each with ``--json`` printing exactly one object.
 
 :func:`main` dispatches on the first argument: ``calc`` goes to the typer ``calc`` group,
@@ -24,6 +24,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from protocols.emissions import formulas
 from protocols.methods.aem import aem as aem_method
 from protocols.methods.errors import MethodError
 from protocols.methods.faraday import faraday_production
@@ -36,7 +37,7 @@ __all__ = ["bundle_app", "calc_app", "main"]
 PROG = "mrv-verify"
 
 calc_app = typer.Typer(
-    help="Accounting formulas (Faraday, AEM, PFC) as the agent, records and verifier use them.",
+    help="Accounting formulas (Faraday, AEM, PFC, anode/fuel/clinker/carbonate CO2, carbon balance) as the agent, records and verifier use them.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -212,6 +213,202 @@ def calc_pfc(
         ("CO2e (t)", _g(r.co2e_t)),
     ]
     _emit(as_json, r.to_dict(), "PFC emissions", rows)
+
+
+def _inputs_row(inputs: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(k, v if isinstance(v, str) else _g(v)) for k, v in inputs.items()]
+
+
+def _co2(title: str, method: str, inputs: dict[str, Any], fn: Any, as_json: bool) -> None:
+    try:
+        co2 = fn()
+    except MethodError as exc:
+        raise UsageFailure(str(exc)) from None
+    payload = {"co2_t": co2, "method": method, "inputs": inputs}
+    _emit(as_json, payload, title, [*_inputs_row(inputs), ("CO2 (t)", _g(co2))])
+
+
+@calc_app.command("anode-co2")
+def calc_anode_co2(
+    net_anode_t_per_t: Annotated[
+        float, typer.Option("--net-anode-t-per-t", help="Net anode consumption, t per t Al")
+    ],
+    production_t: Annotated[float, typer.Option("--production-t", help="Liquid aluminium, t")],
+    sulphur: Annotated[float, typer.Option("--sulphur", help="Anode sulphur, fraction")],
+    ash: Annotated[float, typer.Option("--ash", help="Anode ash, fraction")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Anode CO2 = NC × P × (1 − S − A) × 44/12 (CETS-AG-04.01-V01-2024)."""
+    inputs = {
+        "net_anode_t_per_t": net_anode_t_per_t,
+        "production_t": production_t,
+        "sulphur": sulphur,
+        "ash": ash,
+    }
+    _co2(
+        "Anode CO2",
+        "NC × P × (1 − S − A) × 44/12",
+        inputs,
+        lambda: formulas.anode_co2(net_anode_t_per_t, production_t, sulphur, ash),
+        as_json,
+    )
+
+
+@calc_app.command("fuel-co2")
+def calc_fuel_co2(
+    quantity: Annotated[float, typer.Option("--quantity", help="Fuel burnt, t or 10^4 Nm3")],
+    ncv: Annotated[float, typer.Option("--ncv", help="Net calorific value, GJ per unit")],
+    carbon_content: Annotated[
+        float, typer.Option("--carbon-content", help="Carbon content, t C/GJ")
+    ],
+    oxidation: Annotated[float, typer.Option("--oxidation", help="Oxidation, fraction")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Fuel CO2 = FC × NCV × CC × OF × 44/12."""
+    inputs = {
+        "quantity": quantity,
+        "ncv": ncv,
+        "carbon_content": carbon_content,
+        "oxidation": oxidation,
+    }
+    _co2(
+        "Fuel combustion CO2",
+        "FC × NCV × CC × OF × 44/12",
+        inputs,
+        lambda: formulas.fuel_co2(quantity, ncv, carbon_content, oxidation),
+        as_json,
+    )
+
+
+@calc_app.command("clinker-co2")
+def calc_clinker_co2(
+    clinker_t: Annotated[float, typer.Option("--clinker-t", help="Clinker produced, t")],
+    cao: Annotated[
+        float | None, typer.Option("--cao", help="Clinker CaO content, fraction")
+    ] = None,
+    mgo: Annotated[
+        float | None, typer.Option("--mgo", help="Clinker MgO content, fraction")
+    ] = None,
+    cao_noncarbonate: Annotated[
+        float | None, typer.Option("--cao-noncarbonate", help="Non-carbonate CaO, fraction")
+    ] = None,
+    mgo_noncarbonate: Annotated[
+        float | None, typer.Option("--mgo-noncarbonate", help="Non-carbonate MgO, fraction")
+    ] = None,
+    ef: Annotated[
+        float | None, typer.Option("--ef", help="Emission factor, t CO2/t clinker")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Clinker CO2 = Q × ((CaO − CaO₀) × 44/56 + (MgO − MgO₀) × 44/40), or Q × EF."""
+    measured = (cao, mgo, cao_noncarbonate, mgo_noncarbonate)
+    if ef is not None:
+        if any(x is not None for x in measured):
+            raise UsageFailure("--ef replaces --cao/--mgo: give one or the other")
+        inputs: dict[str, Any] = {"clinker_t": clinker_t, "ef": ef}
+        _co2(
+            "Clinker process CO2",
+            "Q × EF",
+            inputs,
+            lambda: formulas.clinker_co2_ef(clinker_t, ef),
+            as_json,
+        )
+        return
+    if cao is None or mgo is None:
+        raise UsageFailure("give --cao and --mgo (fractions), or --ef")
+    x0 = cao_noncarbonate or 0.0
+    y0 = mgo_noncarbonate or 0.0
+    inputs = {
+        "clinker_t": clinker_t,
+        "cao": cao,
+        "mgo": mgo,
+        "cao_noncarbonate": x0,
+        "mgo_noncarbonate": y0,
+    }
+    _co2(
+        "Clinker process CO2",
+        "Q × ((CaO − CaO₀) × 44/56 + (MgO − MgO₀) × 44/40)",
+        inputs,
+        lambda: formulas.clinker_co2(clinker_t, cao, mgo, x0, y0),
+        as_json,
+    )
+
+
+class CarbonateKind(StrEnum):
+    limestone = "limestone"
+    dolomite = "dolomite"
+
+
+@calc_app.command("carbonate-co2")
+def calc_carbonate_co2(
+    quantity: Annotated[float, typer.Option("--quantity", help="Carbonate used, t")],
+    purity: Annotated[float, typer.Option("--purity", help="Carbonate purity, fraction")],
+    kind: Annotated[CarbonateKind, typer.Option("--kind", help="limestone or dolomite")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Carbonate CO2 = Q × P × F (F: IPCC 2006 Vol 3 Table 2.1)."""
+    inputs: dict[str, Any] = {"quantity": quantity, "purity": purity, "kind": kind.value}
+    _co2(
+        "Carbonate CO2",
+        f"Q × P × {formulas.CARBONATE_FACTORS[kind.value].value}",
+        inputs,
+        lambda: formulas.carbonate_co2(quantity, purity, kind.value),
+        as_json,
+    )
+
+
+def _flows(values: list[str], option: str) -> list[formulas.CarbonFlow]:
+    out = []
+    for v in values:
+        name, sep, rest = v.partition("=")
+        qty, sep2, frac = rest.partition(":")
+        try:
+            if not (name and sep and sep2):
+                raise ValueError
+            out.append(formulas.CarbonFlow(name, float(qty), float(frac)))
+        except ValueError:
+            raise UsageFailure(
+                f"{option} {v!r}: write NAME=QUANTITY:CARBON_FRACTION, e.g. coke=1000:0.83"
+            ) from None
+    return out
+
+
+@calc_app.command("carbon-balance")
+def calc_carbon_balance(
+    inputs_: Annotated[
+        list[str] | None,
+        typer.Option("--input", help="NAME=QUANTITY:CARBON_FRACTION (repeat)"),
+    ] = None,
+    outputs: Annotated[
+        list[str] | None,
+        typer.Option("--output", help="NAME=QUANTITY:CARBON_FRACTION (repeat)"),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """CO2 = (Σ in Q × C − Σ out Q × C) × 44/12 (CETS-AG-03.01-V01-2024)."""
+    fin = _flows(inputs_ or [], "--input")
+    fout = _flows(outputs or [], "--output")
+    if not fin:
+        raise UsageFailure("give at least one --input NAME=QUANTITY:CARBON_FRACTION")
+
+    def js(fs: list[formulas.CarbonFlow]) -> list[dict[str, Any]]:
+        return [
+            {"name": f.name, "quantity": f.quantity, "carbon_fraction": f.carbon_fraction}
+            for f in fs
+        ]
+
+    try:
+        co2 = formulas.carbon_balance_co2(fin, fout)
+    except MethodError as exc:
+        raise UsageFailure(str(exc)) from None
+    payload = {
+        "co2_t": co2,
+        "method": "(Σ in Q × C − Σ out Q × C) × 44/12",
+        "inputs": {"in": js(fin), "out": js(fout)},
+    }
+    rows = [(f"in {f.name}", f"{_g(f.quantity)} × {_g(f.carbon_fraction)}") for f in fin]
+    rows += [(f"out {f.name}", f"{_g(f.quantity)} × {_g(f.carbon_fraction)}") for f in fout]
+    _emit(as_json, payload, "Carbon balance CO2", [*rows, ("CO2 (t)", _g(co2))])
 
 
 def verify_bundle(bundle_dir: str, *, as_json: bool = False, **kw: Any) -> int:

@@ -142,7 +142,8 @@ def test_records_list_key_parameters_only(demo_run: dict[str, Any]) -> None:
     for pid in ("al_production_t", "line_current_ka", "dc_energy_mwh", "ae_minutes"):
         assert smelter[pid]["valid_intervals"] > 0
     assert "aluminium_output_kg" in {g["id"] for g in _record(demo_run, "smelter_1")["signals"]}
-    assert "kiln_head_temp_c" in {g["id"] for g in _record(demo_run, "cement_1")["signals"]}
+    # the kiln temperature the simulator serves is the catalogue's key parameter (one id)
+    assert _params(_record(demo_run, "cement_1"))["kiln_head_temp_c"]["valid_intervals"] > 0
 
 
 def test_cement_record_shows_the_meter_replacement(demo_run: dict[str, Any]) -> None:
@@ -155,6 +156,17 @@ def test_cement_record_shows_the_meter_replacement(demo_run: dict[str, Any]) -> 
     clinker = params["clinker_t"]
     assert _inner_gaps(clinker, DAYS * 24)
     assert any(s["rule"] == "COUNTER_SPAN" for s in clinker["substitutions"])
+    # emissions: clinker process CO2 by the guideline's default factor (no CaO/MgO register)
+    # and coal CO2 of kiln and calciner with the guideline's coal defaults
+    src = {x["id"]: x for x in rec["emissions"]["sources"]}
+    assert set(src) == {"clinker_co2", "fuel_co2:kiln_coal", "fuel_co2:calciner_coal"}
+    ck = src["clinker_co2"]
+    assert ck["inputs"]["ef"]["origin"] == "default"
+    assert ck["co2e_t"] == clinker["value"] * ck["inputs"]["ef"]["value"]
+    assert src["fuel_co2:kiln_coal"]["inputs"]["quantity"]["origin"] in ("measured", "estimated")
+    assert src["fuel_co2:kiln_coal"]["inputs"]["ncv"]["origin"] == "default"
+    total = rec["emissions"]["total_co2e_t"]
+    assert total == pytest.approx(sum(x["co2e_t"] for x in src.values()))
 
 
 def test_faults_fall_inside_the_simulated_days() -> None:
