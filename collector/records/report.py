@@ -149,6 +149,13 @@ tr.nm td{color:#777;background:#fafafa}details{margin:12px 0}summary{cursor:poin
 <tr><th>直流电耗 Specific DC energy (kWh/kg)</th><td class="n">{{ num(se.measured_kwh_per_kg) }} <span class="muted">Faraday 2.980·V/CE: {{ num(se.faraday_kwh_per_kg) }}; range {{ se.range }}</span></td></tr>{% endif %}
 </table>{% endif %}
 
+{% set em = r.emissions %}{% if em %}<h2>直接排放 Direct emissions (t CO2e)</h2>
+<table id="emissions"><tr><th>排放源 Source</th><th>类型 Kind</th><th>气体 Gas</th><th>排放量 t</th><th>t CO2e</th><th>方法 Method</th><th>输入 Inputs (获取方式 origin · 数据来源 source)</th></tr>
+{% for s in em.sources %}<tr><td><code>{{ s.id }}</code></td><td>{{ kind_zh.get(s.kind, "") }} {{ s.kind }}</td><td>{{ s.gas }}</td><td class="n">{{ num(s.t) }}</td><td class="n">{{ num(s.co2e_t) }}</td><td class="muted">{{ s.method }}</td><td class="muted">
+{% if s.kind == "carbon_balance" %}{% for side in ("in", "out") %}{% for f in s.inputs[side] %}{{ "入 in" if side == "in" else "出 out" }} {{ f.name }}: {{ num(f.quantity) }} {{ f.unit }} × {{ f.carbon_fraction }} <b>{{ origin_zh.get(f.origin, "") }} {{ f.origin }}</b>/{{ f.carbon_origin }} · {{ f.source }}<br>{% endfor %}{% endfor %}
+{% else %}{% for k, v in s.inputs.items() %}{{ k }} = {{ v.value if v.value is string else num(v.value) }} {{ v.unit or "" }}{% if v.unrounded is defined %} (未修约 unrounded {{ num(v.unrounded) }}){% endif %} <b>{{ origin_zh.get(v.origin, "") }} {{ v.origin }}</b> · {{ v.source }}<br>{% endfor %}{% endif %}</td></tr>
+{% endfor %}<tr><th colspan="4">合计 Total</th><td class="n"><b>{{ num(em.total_co2e_t) }}</b></td><td colspan="2" class="muted">电力为辅助参数，不计入排放 / electricity is an auxiliary parameter, not an emission</td></tr></table>{% endif %}
+
 <h2>标志与交叉核对 Flags and cross-checks</h2>
 {% if r.flags %}<ul>{% for f in r.flags %}<li class="flag"><code>{{ f.code }}</code> {{ f.message }}</li>{% endfor %}</ul>{% else %}<p class="ok">无 None</p>{% endif %}
 
@@ -197,7 +204,26 @@ def render_report(
         bundle=bundle,
         max_ae=MAX_AE_ROWS,
         not_measured=not_measured,
+        kind_zh=KIND_ZH,
+        origin_zh=ORIGIN_ZH,
     )
+
+
+#: emission source kinds and input origins in the guidelines' Chinese terms
+KIND_ZH = {
+    "anode_co2": "阳极消耗",
+    "pfc": "阳极效应全氟化碳",
+    "fuel_co2": "化石燃料燃烧",
+    "clinker_co2": "熟料生产过程",
+    "carbonate_co2": "碳酸盐分解",
+    "carbon_balance": "碳平衡",
+}
+ORIGIN_ZH = {
+    "measured": "实测值",
+    "default": "缺省值",
+    "calculated": "计算值",
+    "estimated": "估算值",
+}
 
 
 def write_report(path: Path, record: dict[str, Any], comp: RecordComputation) -> None:

@@ -253,3 +253,21 @@ def test_generic_site_has_no_emissions() -> None:
     s = RecordSettings.from_dict({"site": "g1", "month": MONTH, "industry": "other"})
     assert s.industry == "generic"
     assert _month(s, {"power_import_mwh": 1.0})["emissions"] is None
+
+
+def test_report_shows_the_emissions_table_with_origins() -> None:
+    from collector.records.report import render_report
+
+    s = RecordSettings.from_dict(
+        {"site": "c1", "month": MONTH, "industry": "cement", "interval_s": 86400,
+         "aggregation": _sums("clinker_t")}
+    )  # fmt: skip
+    agent = FakeAgent("c1", "a")
+    start = s.window.start_ms
+    rs = [reading("clinker_t", start + (d + 1) * 86_400_000, 5000.0) for d in range(28)]
+    comp = compute_record(s, payloads([agent.batch(rs)]))
+    rec = {**comp.body, "version": 1, "reason": "", "created": "", "collector": {"kid": "k"}}
+    html = render_report(rec, comp, "c1_2026-02_v1")
+    table = html[html.index('id="emissions"') :]
+    assert "熟料生产过程 clinker_co2" in table and "缺省值 default" in table
+    assert "实测值 measured" in table and "合计 Total" in table
