@@ -15,11 +15,13 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
+from collector.records.explain import record_view
 from collector.web.api import _agent_dict, _event_dict, _quarantine_dict, bundle_response
 from collector.web.auth import COOKIE_NAME, page_principal, require_download, require_site
 from collector.web.records import RecordsReader, RecordVersion
 from collector.web.source import WebSource, month_bounds
 from collector.web.tokens import TokenInfo, TokenStore
+from collector.web.verification import BundleVerifier, agent_states
 from protocols.ids import ID_PATTERN
 
 router = APIRouter(include_in_schema=False)
@@ -42,6 +44,21 @@ def _src(request: Request) -> WebSource:
 
 def _records(request: Request) -> RecordsReader:
     return request.app.state.records
+
+
+def _verifier(request: Request) -> BundleVerifier:
+    v = getattr(request.app.state, "verifier", None)
+    if v is None:
+        v = request.app.state.verifier = BundleVerifier()
+    return v  # type: ignore[no-any-return]
+
+
+def _default_month(request: Request, src: WebSource, site: str) -> str:
+    """The latest month with a record; without any, the month of the newest data."""
+    versions = _records(request).versions(site)
+    if versions:
+        return max(v.month for v in versions)
+    return src.default_month(site)
 
 
 def _site(request: Request, who: TokenInfo, site: str) -> WebSource:
@@ -136,13 +153,23 @@ def index(request: Request, who: User) -> HTMLResponse:
 def overview(request: Request, who: User, site: SiteId, month: MonthQ = None) -> HTMLResponse:
     src = _site(request, who, site)
     info = src.site(site)
-    m = month or src.default_month(site)
+    m = month or _default_month(request, src, site)
     agents = [_agent_dict(a) for a in src.agents(site)]
     catalogue = {p.id: p for p in src.catalogue(site)}
     comp = src.completeness(site, m)
     start, end = month_bounds(m, info.timezone)
     effects = src.anode_effects(site, start, end)
     versions = _records(request).versions(site, m)
+    rec_view = None
+    if versions:
+        try:
+            rec_view = record_view(_records(request).record(versions[0]))
+        except (OSError, ValueError):
+            rec_view = None
+    if rec_view is not None and rec_view["ae_count"] is not None:
+        ae, ae_source = rec_view["ae_count"], "record"
+    else:
+        ae, ae_source = _live_ae_count(src, site, start, end, len(effects))
     return _render(
         request,
         "overview.html",
@@ -157,10 +184,25 @@ def overview(request: Request, who: User, site: SiteId, month: MonthQ = None) ->
         completeness=[(catalogue.get(c.param), c) for c in comp],
         signals=[p for p in catalogue.values() if not p.key and p.agents],
         effects=[_event_dict(e) for e in effects[-20:]],
-        effect_count=len(effects),
+        effect_count=ae,
+        effect_source=ae_source,
         record=versions[0] if versions else None,
+        rec_view=rec_view,
         month_running=start <= time.time() * 1000 < end,
     )
+
+
+def _live_ae_count(src: WebSource, site: str, start: int, end: int, events: int) -> tuple[int, str]:
+    """Anode effects so far, counted as the record will: the ``ae_count`` interval sums the
+    agents derive from pot-controller counters when there are any, else detected events."""
+    total, seen = 0.0, False
+    for r in src.store.readings(site, start, end, param="ae_count"):
+        if r.value is not None and r.quality != "bad":
+            total += r.value
+            seen = True
+    if seen:
+        return round(total), "counters"
+    return events, "events"
 
 
 @router.get("/sites/{site}/parameters/{param}", response_class=HTMLResponse)
@@ -176,7 +218,7 @@ def parameter(
     p = src.param(site, param)
     if p is None:
         raise HTTPException(404, f"parameter {param!r} is not known at site {site!r}")
-    m = month or src.default_month(site)
+    m = month or _default_month(request, src, site)
     start, end = month_bounds(m, info.timezone)
     return _render(
         request,
@@ -225,7 +267,8 @@ def record(
         data = _records(request).record(v)
     except (OSError, ValueError):
         raise HTTPException(500, "the record file cannot be read") from None
-    catalogue = {p.id: p for p in src.catalogue(site)}
+    view = record_view(data)
+    verification = _verifier(request).status(v.bundle_dir)
     return _render(
         request,
         "record.html",
@@ -233,8 +276,9 @@ def record(
         month=month,
         version=v,
         versions=_records(request).versions(site, month),
-        record=data,
-        catalogue=catalogue,
+        view=view,
+        verification=verification,
+        evidence=agent_states(view["evidence"], verification),
         can_download=who.can_download(site),
     )
 

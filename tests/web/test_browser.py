@@ -128,9 +128,9 @@ def test_parameter_chart_renders_points_and_gap(
     assert page.locator("#chart .chart-overlay .ae").count() == len(env.filled.anode_effects)
     page.screenshot(path=str(tmp_path / "voltage-month.png"), full_page=True)
 
-    # The site overview renders with completeness and the open gap.
+    # The site overview shows the month's record (the same values) and the open gap.
     page.goto(served.url + f"/sites/{SITE}?month={MONTH}")
-    page.wait_for_selector("#completeness")
+    page.wait_for_selector("#record-summary")
     assert page.locator("#tile-gaps").inner_text().strip() == "1"
     page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
 
