@@ -50,7 +50,7 @@ def _verifier(request: Request) -> BundleVerifier:
     v = getattr(request.app.state, "verifier", None)
     if v is None:
         v = request.app.state.verifier = BundleVerifier()
-    return v  # type: ignore[no-any-return]
+    return v
 
 
 def _default_month(request: Request, src: WebSource, site: str) -> str:
