@@ -44,7 +44,7 @@ def _entry(pid: str, source: str, **given: Any) -> dict[str, Any]:
 def iter_catalogue(cfg: AgentConfig) -> Iterator[dict[str, Any]]:
     """The catalogue entries one by one, in announcement order."""
     for dev in cfg.devices:
-        source = f"modbus:{dev.name}"
+        source = f"{dev.driver}:{dev.name}"
         for pt in dev.points:
             yield _entry(
                 pt.id,

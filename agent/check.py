@@ -13,10 +13,9 @@ from rich.table import Table
 from agent.clock import AgentClock
 from agent.config import AgentConfig
 from agent.derived.base import ReadingTuple
-from agent.modbus_io import Endpoint, ModbusLink
+from agent.drivers import DeviceLink, DeviceState, driver_for
 from agent.mqtt_io import MqttError, MqttSession
-from agent.plan import plan_requests
-from agent.poller import DevicePoll, DeviceState
+from agent.poller import DevicePoll
 from protocols.modbus_codec import ByteOrder, DataType, decode_raw
 
 PROBE_TYPES = ("UINT16", "INT16", "UINT32", "INT32", "FLOAT32", "UINT64", "FLOAT64")
@@ -27,33 +26,23 @@ async def check_devices(cfg: AgentConfig, *, broker: bool = True) -> dict[str, A
     """Poll every device once (no back-off, no outbox) and try the broker."""
     clock = AgentClock(cfg.clock)
     devices: list[dict[str, Any]] = []
-    links: dict[str, ModbusLink] = {}
+    links: dict[str, DeviceLink] = {}
     ok = True
     for dev in cfg.devices:
-        ep = dev.endpoint()
+        driver = driver_for(dev.transport)
+        ep = dev.link_key()
         link = links.get(ep)
         if link is None:
-            link = links[ep] = ModbusLink(
-                Endpoint(
-                    dev.transport,
-                    host=dev.host,
-                    port=dev.port,
-                    serial_port=dev.serial.port if dev.serial else None,
-                    baudrate=dev.serial.baudrate if dev.serial else 9600,
-                    parity=dev.serial.parity if dev.serial else "N",
-                    stopbits=dev.serial.stopbits if dev.serial else 1,
-                    bytesize=dev.serial.bytesize if dev.serial else 8,
-                ),
-                dev.timeout,
-            )
+            link = links[ep] = driver.link(dev)
         out: list[ReadingTuple] = []
-        requests = plan_requests(dev, dev.points)
+        requests = driver.plan(dev, dev.points)
         await DevicePoll(dev, requests, DeviceState()).poll(link, clock.now_ms(), out)
         bad = sum(1 for r in out if r[3] == "bad")
         ok = ok and bad == 0
         devices.append(
             {
                 "device": dev.name,
+                "driver": driver.name,
                 "endpoint": ep,
                 "requests": len(requests),
                 "ok": bad == 0,

@@ -112,10 +112,21 @@ def probe(
     count: Annotated[int, typer.Option(help="Registers to read (1..125)")] = 4,
     timeout: Annotated[float, typer.Option(help="Seconds")] = 2.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(help="OPC UA instead: the server, opc.tcp://HOST:PORT (with --node)"),
+    ] = None,
+    node: Annotated[
+        list[str] | None, typer.Option(help='OPC UA node id to read, e.g. "ns=2;s=Kiln.T"')
+    ] = None,
 ) -> None:
-    """Read raw registers and print every decoding (u16..f64 x ABCD/BADC/CDAB/DCBA)."""
+    """Read raw registers and print every decoding (u16..f64 x ABCD/BADC/CDAB/DCBA);
+    with --endpoint, read OPC UA nodes and print value, type, status and source time."""
     from agent.check import print_probe, probe_decodings
 
+    if endpoint is not None or node:
+        _probe_opcua(endpoint, node or [], timeout, as_json)
+        return
     if table not in ("holding", "input"):
         fail(f"--table must be holding or input, got {table!r}")
     if not 1 <= count <= 125:
@@ -132,6 +143,35 @@ def probe(
         typer.echo(json.dumps({"host": host, "port": port, "unit": unit, "table": table, **result}))
     else:
         print_probe(result)
+
+
+def _probe_opcua(endpoint: str | None, nodes: list[str], timeout: float, as_json: bool) -> None:
+    from agent.config import check_node_id, check_opc_url
+
+    if endpoint is None or not nodes:
+        fail("OPC UA probe needs --endpoint opc.tcp://HOST:PORT and at least one --node")
+        return
+    try:
+        check_opc_url(endpoint)
+        for n in nodes:
+            check_node_id(n)
+    except ValueError as exc:
+        fail(str(exc))
+    from agent.drivers.opcua import read_nodes
+
+    try:
+        values = asyncio.run(read_nodes(endpoint, nodes, timeout))
+    except ReadFailed as exc:
+        typer.echo(f"error: reading {endpoint}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps({"endpoint": endpoint, "nodes": values}))
+        return
+    for v in values:
+        typer.echo(
+            f"{v['node_id']}: {v['value']!r} ({v['type']}) status {v['status']}"
+            f" source_timestamp {v['source_timestamp']}"
+        )
 
 
 def main() -> None:

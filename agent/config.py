@@ -13,15 +13,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_origin
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -40,6 +45,7 @@ Id = Annotated[str, Field(pattern=ID_PATTERN)]
 ParamId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
 PositiveSeconds = Annotated[float, Field(gt=0)]
 Table = Literal["coil", "discrete", "input", "holding"]
+ModbusTransport = Literal["tcp", "rtu", "rtu_over_tcp"]
 #: the one industry vocabulary (``protocols.industry``; ``other``/``power`` read as ``generic``)
 IndustryName = Annotated[Industry, BeforeValidator(industry_of)]
 
@@ -155,8 +161,12 @@ class PointConfig:
 
 
 class DeviceConfig(_Model):
+    """A Modbus device (TCP, RTU on a serial line, or RTU through a TCP gateway)."""
+
+    driver: ClassVar[str] = "modbus"
+
     name: Id
-    transport: Literal["tcp", "rtu", "rtu_over_tcp"] = "tcp"
+    transport: ModbusTransport = "tcp"
     host: str | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
     serial: SerialConfig | None = None
@@ -183,12 +193,129 @@ class DeviceConfig(_Model):
 
     def endpoint(self) -> str:
         """The connection this device is reached through; devices sharing it share a lock."""
+        return self.link_key()
+
+    def link_key(self) -> str:
+        """The connection this device is reached through; devices sharing it share a lock."""
         if self.bus:
             return f"bus:{self.bus}"
         if self.transport == "rtu":
             assert self.serial is not None
             return f"rtu:{self.serial.port}"
         return f"{self.transport}:{self.host}:{self.port}"
+
+
+_NODE_ID = re.compile(r"^(ns=\d+;|nsu=[^;]+;)?(i=\d+|s=.+|g=[0-9A-Fa-f-]{36}|b=[A-Za-z0-9+/=]+)$")
+
+
+def check_node_id(v: str) -> str:
+    if not _NODE_ID.match(v):
+        raise ValueError(
+            f"{v!r} is not an OPC UA node id; write it as ns=2;s=Kiln1.Clinker or ns=3;i=1042"
+        )
+    return v
+
+
+def check_opc_url(v: str) -> str:
+    if not v.startswith("opc.tcp://") or len(v) <= len("opc.tcp://"):
+        raise ValueError(f"{v!r} is not an OPC UA endpoint; write it as opc.tcp://HOST:PORT")
+    return v
+
+
+OpcuaNodeId = Annotated[
+    str,
+    AfterValidator(check_node_id),
+    Field(description='OPC UA node id, e.g. "ns=2;s=Kiln1.ClinkerTotal" or "ns=3;i=1042"'),
+]
+
+
+class OpcuaSecurity(_Model):
+    """The secure channel: policy None, or Basic256Sha256 with the agent's certificate."""
+
+    policy: Literal["None", "Basic256Sha256"] = "None"
+    mode: Literal["Sign", "SignAndEncrypt"] = "SignAndEncrypt"
+    certificate: Path | None = Field(default=None, description="Agent certificate (DER or PEM)")
+    private_key: Path | None = Field(default=None, description="Agent private key (PEM)")
+    server_certificate: Path | None = Field(
+        default=None, description="Server certificate to pin (default: the one it presents)"
+    )
+    application_uri: str = Field(
+        default="urn:plant-mrv:agent", description="Must match the URI in the certificate"
+    )
+
+    @model_validator(mode="after")
+    def _certificates(self) -> OpcuaSecurity:
+        if self.policy != "None" and (self.certificate is None or self.private_key is None):
+            raise ValueError(f"policy {self.policy} needs certificate and private_key")
+        return self
+
+
+@pydantic_dataclass(slots=True, kw_only=True, config=ConfigDict(extra="forbid"))
+class OpcuaPointConfig:
+    """One numeric OPC UA variable and the key parameter it becomes."""
+
+    id: ParamId = Field(description="Parameter id in plant language, e.g. clinker_t")
+    node_id: OpcuaNodeId = Field()
+    type: DataType = Field(
+        default=DataType.FLOAT64, description="For counters: the width the value wraps at"
+    )
+    scale: float = Field(default=1.0)
+    offset: float = Field(default=0.0)
+    unit: str | None = Field(default=None, description="Engineering unit, e.g. t")
+    poll_group: str = Field(default="default")
+    min: float | None = Field(default=None, description="Below this: quality uncertain")
+    max: float | None = Field(default=None, description="Above this: quality uncertain")
+    frozen_polls: int | None = Field(
+        default=None, ge=2, description="Unchanged for this many polls: quality uncertain"
+    )
+    name_en: str | None = Field(default=None)
+    name_zh: str | None = Field(default=None)
+    aggregation: str | None = Field(default=None)
+
+
+class OpcuaDeviceConfig(_Model):
+    """An OPC UA server (a DCS, a PLC gateway): numeric variables read by node id."""
+
+    driver: ClassVar[str] = "opcua"
+
+    name: Id
+    transport: Literal["opcua"]
+    endpoint: Annotated[str, AfterValidator(check_opc_url)] = Field(
+        description="opc.tcp://HOST:PORT[/PATH]"
+    )
+    security: OpcuaSecurity = Field(default_factory=OpcuaSecurity)
+    timestamps: Literal["poll", "source"] = Field(
+        default="poll",
+        description="poll: the reading's time is the poll slot; source: the server's "
+        "SourceTimestamp of the value (the slot when it has none)",
+    )
+    timeout: PositiveSeconds = Field(default=2.0, description="Per request, wall seconds")
+    retries: int = Field(default=1, ge=0, le=10)
+    backoff: BackoffConfig = Field(default_factory=lambda: BackoffConfig(initial=1, max=60))
+    points: list[OpcuaPointConfig] = Field(min_length=1)
+
+    def link_key(self) -> str:
+        """One session per server URL; devices naming the same URL share it."""
+        return self.endpoint
+
+
+def _transport_tag(v: Any) -> str | None:
+    t = v.get("transport", "tcp") if isinstance(v, dict) else getattr(v, "transport", None)
+    if t in ("tcp", "rtu", "rtu_over_tcp"):
+        return "modbus"
+    return "opcua" if t == "opcua" else None
+
+
+#: A device section: the driver is chosen by ``transport`` (default tcp, i.e. Modbus TCP).
+AnyDevice = Annotated[
+    Annotated[DeviceConfig, Tag("modbus")] | Annotated[OpcuaDeviceConfig, Tag("opcua")],
+    Discriminator(
+        _transport_tag,
+        custom_error_type="unknown_transport",
+        custom_error_message="unknown transport",
+    ),
+]
+TRANSPORTS = ("tcp", "rtu", "rtu_over_tcp", "opcua")
 
 
 class PollGroup(_Model):
@@ -280,7 +407,7 @@ class AgentConfig(_Model):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     clock: ClockConfig = Field(default_factory=ClockConfig)
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
-    devices: list[DeviceConfig] = Field(default_factory=list)
+    devices: list[AnyDevice] = Field(default_factory=list)
     poll_groups: dict[str, PollGroup] = Field(
         default_factory=lambda: {"default": PollGroup(interval=10)}
     )
@@ -298,12 +425,17 @@ class AgentConfig(_Model):
     def client_id(self) -> str:
         return self.broker.client_id or f"mrv-{self.site}-{self.agent}"
 
-    def all_points(self) -> list[tuple[DeviceConfig, PointConfig]]:
+    def all_points(
+        self,
+    ) -> list[tuple[DeviceConfig | OpcuaDeviceConfig, PointConfig | OpcuaPointConfig]]:
         return [(d, p) for d in self.devices for p in d.points]
 
 
 # --------------------------------------------------------------------------------------
 # Loading and error messages
+
+
+_DEVICE_TAGS: dict[str, Any] = {"modbus": DeviceConfig, "opcua": OpcuaDeviceConfig}
 
 
 def _loc_path(loc: tuple[Any, ...]) -> str:
@@ -313,6 +445,8 @@ def _loc_path(loc: tuple[Any, ...]) -> str:
             out += f"[{part}]"
         elif i > 0 and isinstance(loc[i - 1], int) and part in REGISTRY and loc[0] == "derived":
             continue  # the discriminator tag pydantic inserts for `derived[i]`
+        elif i == 2 and loc[0] == "devices" and part in _DEVICE_TAGS:
+            continue  # and for `devices[i]` (the driver)
         else:
             out += ("." if out else "") + str(part)
     return out or "(top level)"
@@ -345,6 +479,9 @@ def _model_at(loc: tuple[Any, ...]) -> Any:
         if part == "derived" and i < len(loc) and loc[i] in REGISTRY:
             nxt = REGISTRY[loc[i]].spec_model
             i += 1
+        if part == "devices" and i < len(loc) and loc[i] in _DEVICE_TAGS:
+            nxt = _DEVICE_TAGS[loc[i]]
+            i += 1
         if nxt is None:
             return None
         model = nxt
@@ -372,6 +509,11 @@ def _format(file: str, err: Any) -> str:
         return f"{file}: {path}: unknown field; allowed here: {allowed}"
     if kind == "missing":
         return f"{file}: {path}: required field is missing"
+    if kind == "unknown_transport":
+        got = err.get("input", {}).get("transport") if isinstance(err.get("input"), dict) else None
+        return f"{file}: {path}.transport: unknown transport {got!r}; allowed: " + ", ".join(
+            TRANSPORTS
+        )
     if kind == "union_tag_invalid":
         tag = (err.get("ctx") or {}).get("tag", "?")
         allowed = ", ".join(sorted(REGISTRY))
@@ -399,7 +541,9 @@ def _semantic_checks(cfg: AgentConfig, file: str) -> list[str]:
     errs: list[str] = []
     seen: dict[str, str] = {}
     for di, dev in enumerate(cfg.devices):
-        for pi, pt in enumerate(dev.points):
+        points: Sequence[PointConfig | OpcuaPointConfig] = dev.points
+        pt: PointConfig | OpcuaPointConfig
+        for pi, pt in enumerate(points):
             where = f"devices[{di}].points[{pi}]"
             if pt.id in seen:
                 errs.append(
@@ -412,6 +556,10 @@ def _semantic_checks(cfg: AgentConfig, file: str) -> list[str]:
                     f"{file}: {where}.poll_group: unknown poll group {pt.poll_group!r}; "
                     f"defined: {', '.join(cfg.poll_groups) or 'none'}"
                 )
+            if pt.min is not None and pt.max is not None and pt.min > pt.max:
+                errs.append(f"{file}: {where}.min: min {pt.min} is above max {pt.max}")
+            if not isinstance(pt, PointConfig) or not isinstance(dev, DeviceConfig):
+                continue  # below: the Modbus register rules
             if pt.table in ("coil", "discrete") and pt.type is not DataType.BIT:
                 errs.append(f"{file}: {where}.type: table {pt.table} holds bits; type must be BIT")
             if pt.table in ("input", "holding"):
@@ -430,8 +578,6 @@ def _semantic_checks(cfg: AgentConfig, file: str) -> list[str]:
                     f"{file}: {where}.address: {pt.address} (+ address_offset "
                     f"{dev.quirks.address_offset}) does not fit 0..65535 for {pt.type.value}"
                 )
-            if pt.min is not None and pt.max is not None and pt.min > pt.max:
-                errs.append(f"{file}: {where}.min: min {pt.min} is above max {pt.max}")
     names: set[str] = set()
     for di, dev in enumerate(cfg.devices):
         if dev.name in names:
@@ -483,6 +629,12 @@ def parse_config(data: Any, *, file: str = "<config>", base_dir: Path | None = N
     cfg.key_file = _resolve(base, cfg.key_file)  # type: ignore[assignment]
     cfg.data_dir = _resolve(base, cfg.data_dir)  # type: ignore[assignment]
     cfg.broker.password_file = _resolve(base, cfg.broker.password_file)
+    for dev in cfg.devices:
+        if isinstance(dev, OpcuaDeviceConfig):
+            sec = dev.security
+            sec.certificate = _resolve(base, sec.certificate)
+            sec.private_key = _resolve(base, sec.private_key)
+            sec.server_certificate = _resolve(base, sec.server_certificate)
     if cfg.broker.tls:
         t = cfg.broker.tls
         t.ca, t.cert, t.key = _resolve(base, t.ca), _resolve(base, t.cert), _resolve(base, t.key)

@@ -27,8 +27,8 @@ from agent.clock import AgentClock
 from agent.config import AgentConfig
 from agent.derived.base import DerivedContext, Interval, PointInfo, ReadingTuple
 from agent.derived.engine import DerivedEngine
+from agent.drivers import DeviceLink
 from agent.logs import get_logger
-from agent.modbus_io import ModbusLink
 from agent.outbox import BatchRow, Outbox, outbox_path
 from agent.poller import GroupPoller, build_pollers
 from agent.publisher import Publisher
@@ -92,7 +92,7 @@ class Agent:
         self._spool: list[ReadingTuple] = []
         self._events: list[dict[str, Any]] = []
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="outbox")
-        self._links: dict[str, ModbusLink] = {}
+        self._links: dict[str, DeviceLink] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
         self._stop_requested = asyncio.Event()

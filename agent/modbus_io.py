@@ -15,28 +15,20 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Literal
 
 from pymodbus import FramerType
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
-Table = Literal["coil", "discrete", "input", "holding"]
+from agent.config import ModbusTransport, Table
+from agent.drivers import ReadFailed
 
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 
-class ReadFailed(Exception):
-    """A read that produced no values; ``reason`` goes into the bad readings."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-
-
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    transport: Literal["tcp", "rtu", "rtu_over_tcp"]
+    transport: ModbusTransport
     host: str | None = None
     port: int | None = None
     serial_port: str | None = None
@@ -44,6 +36,9 @@ class Endpoint:
     parity: str = "N"
     stopbits: int = 1
     bytesize: int = 8
+
+
+__all__ = ["Endpoint", "ModbusLink", "ModbusTransport", "ReadFailed", "Table", "read_once"]
 
 
 class ModbusLink:

@@ -11,95 +11,39 @@ devices sharing a connection (an RS-485 line, a gateway) take turns under its lo
 from __future__ import annotations
 
 import asyncio
-import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from agent.clock import AgentClock
-from agent.config import DeviceConfig
+from agent.config import DeviceConfig, OpcuaDeviceConfig, Quirks
 from agent.derived.base import ReadingTuple
+from agent.drivers import DeviceLink, DeviceState, ReadFailed, bad_readings, driver_for
 from agent.logs import get_logger
-from agent.modbus_io import ModbusLink, ReadFailed
-from agent.plan import PlannedPoint, Request, plan_requests
 
 log = get_logger("agent.poller")
 Sink = Callable[[list[ReadingTuple]], None]
 
-_INF = math.inf
-
-
-@dataclass(slots=True)
-class DeviceState:
-    """Back-off and frozen-value bookkeeping of one device."""
-
-    failures: int = 0
-    retry_at: float = 0.0  # monotonic
-    last_reason: str = "connection"
-    last_values: dict[str, tuple[object, int]] = field(default_factory=dict)
-    ok_polls: int = 0
-    bad_polls: int = 0
-
-
-def decode_into(
-    out: list[ReadingTuple],
-    req: Request,
-    regs: list[int],
-    ts: int,
-    state: DeviceState,
-) -> None:
-    """Turn one response into readings (the hot path: plain tuples, no models)."""
-    append = out.append
-    for p in req.points:
-        dec = p.decode
-        try:
-            if dec is None:
-                value: float | int | None = regs[p.offset]
-            else:
-                v = dec(regs[p.offset : p.offset + p.count])
-                value = float(v) if isinstance(v, bool) else v  # type: ignore[assignment]
-        except Exception as exc:  # a codec fault must not take the poll down
-            append((p.id, ts, None, "bad", f"decode:{type(exc).__name__}", None))
-            continue
-        if value != value or value == _INF or value == -_INF:  # NaN / ±inf from a float
-            append((p.id, ts, None, "bad", "not_finite", None))
-            continue
-        if (p.min is not None and value < p.min) or (p.max is not None and value > p.max):  # type: ignore[operator]
-            append((p.id, ts, value, "uncertain", "out_of_range", None))
-            continue
-        if p.frozen_polls is not None and _frozen(state, p, value):
-            append((p.id, ts, value, "uncertain", "frozen", None))
-            continue
-        append((p.id, ts, value, "good", None, None))
-
-
-def _frozen(state: DeviceState, p: PlannedPoint, value: object) -> bool:
-    last = state.last_values.get(p.id)
-    n = last[1] + 1 if last is not None and last[0] == value else 1
-    state.last_values[p.id] = (value, n)
-    return p.frozen_polls is not None and n >= p.frozen_polls
-
-
-def bad_readings(out: list[ReadingTuple], req: Request, ts: int, reason: str) -> None:
-    out.extend((p.id, ts, None, "bad", reason, None) for p in req.points)
+_NO_QUIRKS = Quirks()  # devices of drivers without Modbus's quirks
 
 
 class DevicePoll:
     """The requests of one device in one poll group, and the device's failure state."""
 
-    def __init__(self, device: DeviceConfig, requests: list[Request], state: DeviceState) -> None:
+    def __init__(
+        self, device: DeviceConfig | OpcuaDeviceConfig, requests: list[Any], state: DeviceState
+    ) -> None:
         self.device = device
         self.requests = requests
         self.state = state
 
-    async def poll(self, link: ModbusLink, ts: int, out: list[ReadingTuple]) -> None:
+    async def poll(self, link: DeviceLink, ts: int, out: list[ReadingTuple]) -> None:
         dev, st = self.device, self.state
         if time.monotonic() < st.retry_at:
             for req in self.requests:
                 bad_readings(out, req, ts, st.last_reason)
             return
-        q = dev.quirks
+        q = dev.quirks if isinstance(dev, DeviceConfig) else _NO_QUIRKS
         ok = 0
         reason = "connection"
         async with link.lock:
@@ -116,12 +60,13 @@ class DevicePoll:
             for i, req in enumerate(self.requests):
                 if i and q.request_delay:
                     await asyncio.sleep(q.request_delay)
-                regs: list[int] | None = None
+                done = False
                 for attempt in range(dev.retries + 1):
                     try:
                         if not link.connected:
                             await link.connect()
-                        regs = await link.read(req.table, req.address, req.count, req.unit)  # type: ignore[arg-type]
+                        await link.read(req, ts, st, out)
+                        done = True
                         break
                     except ReadFailed as exc:
                         reason = exc.reason
@@ -129,7 +74,7 @@ class DevicePoll:
                             break  # the device answered; asking again will not change it
                         if attempt < dev.retries and reason == "connection":
                             await asyncio.sleep(min(0.05 * (attempt + 1), dev.timeout))
-                if regs is None:
+                if not done:
                     bad_readings(out, req, ts, reason)
                     if reason in ("connection", "timeout") and ok == 0:
                         # The device is unreachable: do not spend a timeout per request.
@@ -138,7 +83,6 @@ class DevicePoll:
                         break
                     continue
                 ok += 1
-                decode_into(out, req, regs, ts, st)
             if q.close_after_poll:
                 link.close()
         if ok:
@@ -167,7 +111,7 @@ class GroupPoller:
 
     def __init__(
         self,
-        link: ModbusLink,
+        link: DeviceLink,
         group: str,
         interval_s: float,
         devices: list[DevicePoll],
@@ -210,39 +154,26 @@ class GroupPoller:
 
 
 def build_pollers(
-    devices: list[DeviceConfig],
+    devices: Sequence[DeviceConfig | OpcuaDeviceConfig],
     poll_groups: dict[str, float],
     clock: AgentClock,
     sink: Sink,
-    links: dict[str, ModbusLink],
+    links: dict[str, DeviceLink],
 ) -> list[GroupPoller]:
     """One ``GroupPoller`` per (connection, poll group) that has points."""
-    from agent.modbus_io import Endpoint
-
     states: dict[str, DeviceState] = {}
     by_key: dict[tuple[str, str], list[DevicePoll]] = {}
     for dev in devices:
-        ep = dev.endpoint()
+        driver = driver_for(dev.transport)
+        ep = dev.link_key()
         if ep not in links:
-            endpoint = Endpoint(
-                dev.transport,
-                host=dev.host,
-                port=dev.port,
-                serial_port=dev.serial.port if dev.serial else None,
-                baudrate=dev.serial.baudrate if dev.serial else 9600,
-                parity=dev.serial.parity if dev.serial else "N",
-                stopbits=dev.serial.stopbits if dev.serial else 1,
-                bytesize=dev.serial.bytesize if dev.serial else 8,
-            )
-            links[ep] = ModbusLink(endpoint, dev.timeout)
+            links[ep] = driver.link(dev)
         state = states.setdefault(dev.name, DeviceState())
         groups: dict[str, list[Any]] = {}
         for pt in dev.points:
             groups.setdefault(pt.poll_group, []).append(pt)
         for group, pts in groups.items():
-            by_key.setdefault((ep, group), []).append(
-                DevicePoll(dev, plan_requests(dev, pts), state)
-            )
+            by_key.setdefault((ep, group), []).append(DevicePoll(dev, driver.plan(dev, pts), state))
     return [
         GroupPoller(links[ep], group, poll_groups[group], dps, clock, sink)
         for (ep, group), dps in by_key.items()

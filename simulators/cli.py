@@ -73,9 +73,25 @@ def run(
         int | None, typer.Option(help="JSON control endpoint port on the same host (0: free)")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the ready line as JSON")] = False,
+    protocol: Annotated[
+        str, typer.Option(help="modbus (Modbus TCP) or opcua (OPC UA, the same plant model)")
+    ] = "modbus",
+    security: Annotated[
+        str, typer.Option(help="opcua: none or basic256sha256 (Sign / SignAndEncrypt)")
+    ] = "none",
+    cert_dir: Annotated[
+        Path | None,
+        typer.Option(help="opcua: directory for the server certificate (made if missing)"),
+    ] = None,
 ) -> None:
     """Run a plant simulator until interrupted; prints one line once it is listening."""
     kind = _check_kind(kind)
+    if protocol not in ("modbus", "opcua"):
+        _fail(f"--protocol must be modbus or opcua, got {protocol!r}")
+    if security not in ("none", "basic256sha256"):
+        _fail(f"--security must be none or basic256sha256, got {security!r}")
+    if security != "none" and cert_dir is None:
+        _fail("--security basic256sha256 needs --cert-dir DIR (the server certificate)")
     if not 0 <= port <= 65535:
         _fail("port must be 0..65535")
     if control_port is not None and not 0 <= control_port <= 65535:
@@ -107,7 +123,10 @@ def run(
     except (ValueError, FaultError) as exc:
         _fail(str(exc))
     try:
-        asyncio.run(_serve(sim, as_json))
+        if protocol == "opcua":
+            asyncio.run(_serve_opcua(sim, host, port, security, cert_dir, as_json))
+        else:
+            asyncio.run(_serve(sim, as_json))
     except OSError as exc:
         _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 1)  # port taken
     except KeyboardInterrupt:
@@ -148,18 +167,66 @@ async def _serve(sim: PlantSimulator, as_json: bool) -> None:
         await stop.wait()
 
 
+async def _serve_opcua(
+    sim: PlantSimulator, host: str, port: int, security: str, cert_dir: Path | None, as_json: bool
+) -> None:
+    from .opcua_server import OpcuaPlantServer
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with OpcuaPlantServer(
+        sim, host=host, port=port, security=security, cert_dir=cert_dir
+    ) as srv:
+        clock: Any = sim.clock
+        ready = {
+            "listening": f"{host}:{srv.port}",
+            "endpoint": srv.endpoint,
+            "protocol": "opcua",
+            "security": security,
+            "kind": sim.kind,
+            "port": srv.port,
+            "seed": sim.seed,
+            "start_ms": sim.start_ms,
+            "speed": getattr(clock, "speed", 1.0),
+            "anchor_wall_s": getattr(clock, "anchor_wall_s", None),
+        }
+        if as_json:
+            print(json.dumps(ready), flush=True)
+        else:
+            print(
+                f"mrv-sim: {sim.kind} OPC UA server on {srv.endpoint} (security {security}; "
+                "nodes ns=2;s=DEVICE.REGISTER, see mrv-sim describe --protocol opcua)",
+                flush=True,
+            )
+        await stop.wait()
+
+
 @app.command("describe")
 def describe_cmd(
     kind: Annotated[str, typer.Argument(help=KIND_HELP)],
     cells: Annotated[int, typer.Option(help="aluminium: number of cells")] = 24,
     as_json: Annotated[bool, typer.Option("--json", help="print the register map as JSON")] = False,
+    protocol: Annotated[
+        str, typer.Option(help="opcua: add each register's OPC UA node_id")
+    ] = "modbus",
 ) -> None:
     """Print a simulator's register map: unit ids, registers, types, byte orders, ranges."""
     kind = _check_kind(kind)
+    if protocol not in ("modbus", "opcua"):
+        _fail(f"--protocol must be modbus or opcua, got {protocol!r}")
     try:
         data = describe(kind, cells)
     except ValueError as exc:
         _fail(str(exc))
+    if protocol == "opcua":
+        from .opcua_server import node_id
+
+        for dev in data["devices"]:
+            for r in dev["registers"]:
+                r["node_id"] = node_id(dev["name"], r["name"])
     if as_json:
         print(json.dumps(data, indent=2))
         return

@@ -156,7 +156,7 @@ def test_missing_file(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.yaml")
 
 
-@pytest.mark.parametrize("kind", ["aluminium", "cement", "steel", "meter"])
+@pytest.mark.parametrize("kind", ["aluminium", "cement", "steel", "meter", "opcua"])
 def test_example_configs_are_valid(kind: str) -> None:
     cfg = load_config(EXAMPLES / f"{kind}.yaml")
     assert cfg.devices and cfg.derived
