@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import parse_config
-from agent.drivers import DeviceState, ReadFailed, driver_for
+from agent.drivers import DeviceState, driver_for
 from agent.poller import DevicePoll
 from agent.regmap import devices_from_map
 from simulators.opcua_server import OpcuaPlantServer, describe_nodes
