@@ -14,11 +14,13 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from collector.web.auth import api_principal, require_admin, require_download, require_site
+from collector.web.counter_view import counter_marks, counter_spec, scale_series
 from collector.web.downsample import DEFAULT_BUCKETS, MAX_BUCKETS
 from collector.web.records import BuildUnavailable, RecordsReader, RecordVersion, zip_stream
 from collector.web.source import WebSource, month_bounds, month_of
 from collector.web.tokens import TokenError, TokenInfo, TokenStore
 from protocols.ids import ID_PATTERN
+from protocols.reasons import describe_reason
 
 router = APIRouter()
 
@@ -160,7 +162,20 @@ def series(
     lo, hi = time_range(src, site, start, end, month)
     result = src.timeseries(site, param, lo, hi, buckets=buckets, agent=agent)
     subs = record_substitutions(_records(request), site, param, lo, hi, src.site(site).timezone)
-    return {"parameter": info.as_dict(), **result.as_dict(), "substitutions": subs}
+    out = {"parameter": info.as_dict(), **result.as_dict(), "substitutions": subs}
+    spec = counter_spec(src.site_config.get(site), param, info.aggregation)
+    for f in out.get("flagged_readings") or []:
+        f["cause"] = describe_reason(f.get("reason")) if f.get("reason") else ""
+    out["counter"] = None
+    if spec is not None:
+        scale_series(out, spec.scale)
+        raw = [
+            (r.ts, r.value)
+            for r in src.store.readings(site, lo, hi, param=param, agent=agent)
+            if r.value is not None and r.quality != "bad"
+        ]
+        out["counter"] = {"scale": spec.scale, "marks": counter_marks(raw, spec)}
+    return out
 
 
 def record_substitutions(

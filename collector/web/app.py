@@ -27,6 +27,7 @@ from collector.web.auth import LoginRequired
 from collector.web.records import RecordsReader, record_builder, records_for
 from collector.web.source import WebSource
 from collector.web.tokens import TokenStore
+from collector.web.verification import BundleVerifier
 
 log = logging.getLogger("mrv.web")
 
@@ -103,6 +104,7 @@ def create_app(
     app.state.secure_cookies = secure_cookies
     app.state.admin_store = admin_store if admin_store is not None else store
     app.state.builder = builder
+    app.state.verifier = BundleVerifier()
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     _template_globals(templates)
     app.state.templates = templates

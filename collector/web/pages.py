@@ -47,10 +47,7 @@ def _records(request: Request) -> RecordsReader:
 
 
 def _verifier(request: Request) -> BundleVerifier:
-    v = getattr(request.app.state, "verifier", None)
-    if v is None:
-        v = request.app.state.verifier = BundleVerifier()
-    return v
+    return request.app.state.verifier
 
 
 def _default_month(request: Request, src: WebSource, site: str) -> str:
@@ -231,6 +228,7 @@ def parameter(
         start=start,
         end=end,
         has_data=bool(p.agents),
+        is_counter=p.aggregation == "counter_delta",
         api_url=f"/api/v1/sites/{site}/parameters/{param}/series",
     )
 

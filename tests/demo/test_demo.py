@@ -17,11 +17,7 @@ import pytest
 from protocols.record.settings import month_window
 from simulators.demo import DAY_MS, demo_faults
 from simulators.stack import command
-
-MONTH, DAYS = "2026-10", 2
-#: plant seconds per wall second: a third of the demo's default, so a 10-minute poll slot is
-#: 120 ms of wall time and a loaded CI machine does not miss polls (gaps nobody injected)
-SPEED = 5000
+from tests.demo.conftest import DAYS, MONTH, SPEED  # noqa: F401  (demo_run: conftest)
 
 
 def _params(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -31,33 +27,6 @@ def _params(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def _inner_gaps(p: dict[str, Any], n_intervals: int) -> list[dict[str, Any]]:
     """Gaps that start and end inside the simulated days (not the unsimulated rest)."""
     return [g for g in p["gaps"] if g["start_index"] + g["intervals"] < n_intervals]
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    data = tmp_path_factory.mktemp("demo") / "run"
-    res = subprocess.run(
-        [
-            *command("mrv-sim"),
-            "demo",
-            "--exit",
-            "--json",
-            "--days",
-            str(DAYS),
-            "--month",
-            MONTH,
-            "--speed",
-            str(SPEED),
-            "--data-dir",
-            str(data),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert res.returncode == 0, res.stderr[-4000:]
-    out = json.loads(res.stdout)  # stdout is exactly one JSON object
-    return {"out": out, "stderr": res.stderr, "data": data}
 
 
 def test_json_output_and_bundles_verify(demo_run: dict[str, Any]) -> None:

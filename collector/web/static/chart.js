@@ -26,6 +26,11 @@
   var unit = root.dataset.unit || "";
   var tz = root.dataset.tz || "UTC";
 
+  var QUALITY = { bad: "坏读数 bad", uncertain: "不确定 uncertain" };
+  var COUNTER_KINDS = {
+    rollover: "计数器回绕 rollover", reset: "表计复位 reset", replacement: "换表 replacement",
+    suspect: "可疑读数 suspect", glitch: "错误读数 glitch", rebaseline: "计数器跳变 rebaseline",
+  };
   var PAD = { left: 64, right: 16, top: 12, bottom: 34 };
   var MIN_SPAN = 10 * 60 * 1000;
 
@@ -311,6 +316,18 @@
       aeCount++;
     });
 
+    // counter steps the record treats specially (rollover, reset, rebaseline, ...): a thin
+    // violet line across the plot, labelled with the kind
+    var counterCount = 0;
+    ((data.counter && data.counter.marks) || []).forEach(function (m) {
+      if (m.ts < view.start || m.ts > view.end) return;
+      var cx = X(m.ts);
+      var el = addBox("counter", cx - 1, cx + 1,
+        COUNTER_KINDS[m.kind] ? COUNTER_KINDS[m.kind] + " · " + fmtDateTime.format(new Date(m.ts)) : m.kind);
+      el.dataset.kind = m.kind;
+      counterCount++;
+    });
+
     statusEl.hidden = drawn > 0;
     if (!drawn) statusEl.textContent = "此区间无数据 · No data in this range";
     info.textContent =
@@ -324,6 +341,7 @@
     root.dataset.flagged = String(flaggedDrawn);
     root.dataset.anodeEffects = String(aeCount);
     root.dataset.substitutions = String(subCount);
+    root.dataset.counterMarks = String(counterCount);
     root.dataset.viewStart = String(Math.round(view.start));
     root.dataset.viewEnd = String(Math.round(view.end));
     root.dataset.state = "ready";
@@ -338,8 +356,24 @@
     while (gapTable.firstChild) gapTable.removeChild(gapTable.firstChild);
     var rows = [];
     (data.gaps || []).forEach(function (g) { rows.push(["缺口 gap", g[0], g[1], fmtSpan(g[1] - g[0])]); });
-    (data.flagged_readings || []).slice(0, 100).forEach(function (r) {
-      rows.push([r.quality, r.ts, null, (r.reason || "") + (r.value === null ? " (no value)" : " · " + fmtNum(r.value))]);
+    // consecutive flagged readings with the same quality and cause: one row per outage
+    var runs = [];
+    (data.flagged_readings || []).forEach(function (r) {
+      var last = runs[runs.length - 1];
+      var cause = r.cause || r.reason || "";
+      if (last && last.quality === r.quality && last.cause === cause &&
+          r.ts - last.end <= 1.5 * (data.interval_ms || 0)) {
+        last.end = r.ts; last.n++;
+      } else {
+        runs.push({ quality: r.quality, cause: cause, start: r.ts, end: r.ts, n: 1, value: r.value });
+      }
+    });
+    runs.slice(0, 200).forEach(function (g) {
+      rows.push([QUALITY[g.quality] || g.quality, g.start, g.n > 1 ? g.end : null,
+        g.cause + (g.n > 1 ? " · " + g.n + " 个读数 readings" : (g.value === null ? "" : " · " + fmtNum(g.value)))]);
+    });
+    ((data.counter && data.counter.marks) || []).forEach(function (m) {
+      rows.push([COUNTER_KINDS[m.kind] || m.kind, m.ts, null, "计数器读数 counter reading " + fmtNum(m.value)]);
     });
     (data.substitutions || []).forEach(function (sb) {
       rows.push(["替代 substituted", sb.start, sb.end, sb.rule + " = " + fmtNum(sb.value) + " (record v" + sb.record_version + ")"]);
