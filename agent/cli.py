@@ -17,13 +17,32 @@ from agent.modbus_io import ReadFailed, read_once
 from agent.outbox import OutboxError
 from protocols.errors import MrvError
 from protocols.keys import load_private_key, write_key_pair
+from protocols.version import package_version
 
 app = typer.Typer(
-    help="Plant MRV edge agent: read Modbus devices, compute key parameters, publish signed batches.",
+    help="Plant MRV edge agent: read Modbus and OPC UA devices, compute key parameters, publish signed batches.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"mrv-agent {package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    pass
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -33,12 +33,13 @@ from agent.outbox import BatchRow, Outbox, outbox_path
 from agent.poller import GroupPoller, build_pollers
 from agent.publisher import Publisher
 from protocols.keys import Ed25519PrivateKey, load_private_key, public_jwk
+from protocols.version import package_version
 from protocols.wire import encode_payload
 
 log = get_logger("agent")
 T = TypeVar("T")
 
-AGENT_VERSION = "0.1.0"
+AGENT_VERSION = package_version()
 
 
 def derived_context(cfg: AgentConfig, now_ms: int) -> DerivedContext:

@@ -7,30 +7,17 @@ logs (pymodbus, paho) end up in the same stream.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
-import time
 from typing import Any
+
+from protocols.logformat import JsonLogFormatter
 
 _CONFIGURED = False
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "event": record.getMessage(),
-        }
-        fields = getattr(record, "fields", None)
-        if fields:
-            out.update(fields)
-        if record.exc_info and record.exc_info[0] is not None:
-            out["error"] = f"{record.exc_info[0].__name__}: {record.exc_info[1]}"
-        return json.dumps(out, default=str, ensure_ascii=False)
+#: the shared JSON line (``protocols.logformat``): the same keys as the collector's
+JsonFormatter = JsonLogFormatter
 
 
 class EventLogger:

@@ -18,6 +18,7 @@ import typer
 
 from collector.cli_common import ConfigOpt, JsonOpt, fail, load_collector_config
 from collector.records.cli import record_app
+from protocols.version import package_version
 
 app = typer.Typer(
     help="Plant MRV collector: verify and store signed batches, build monthly records.",
@@ -26,6 +27,26 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 quarantine_app = typer.Typer(help="Inspect rejected messages.", no_args_is_help=True)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"mrv-collector {package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    pass
+
+
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(record_app, name="record")
 
@@ -275,22 +296,7 @@ def quarantine_list(
     """Newest rejected messages first, with their reason."""
     with _store(config) as store:
         entries = store.quarantine_entries(site=site, agent=agent, reason=reason, limit=limit)
-    rows = [
-        {
-            "id": e.id,
-            "received_at": e.received_at,
-            "topic": e.topic,
-            "site": e.site,
-            "agent": e.agent,
-            "kid": e.kid,
-            "seq": e.seq,
-            "reason": e.reason,
-            "message": e.message,
-            "size": e.size,
-            "sha256": e.sha256,
-        }
-        for e in entries
-    ]
+    rows = [e.as_dict() for e in entries]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -324,21 +330,7 @@ def quarantine_show(
     if e is None:
         fail(f"no quarantine entry {entry_id}", 1)
         return
-    info = {
-        "id": e.id,
-        "received_at": _fmt_ms(e.received_at),
-        "topic": e.topic,
-        "site": e.site,
-        "agent": e.agent,
-        "kid": e.kid,
-        "seq": e.seq,
-        "reason": e.reason,
-        "message": e.message,
-        "size": e.size,
-        "sha256": e.sha256,
-        "kept_bytes": len(e.raw),
-    }
-    typer.echo(json.dumps(info, indent=2))
+    typer.echo(json.dumps(e.as_dict(), indent=2))
     if raw is not None:
         raw.write_bytes(e.raw)
         typer.echo(f"wrote {len(e.raw)} bytes to {raw}", err=True)

@@ -1,31 +1,18 @@
 """Structured logs: one JSON object per line, so plant log shippers can index the fields.
 
-Call sites pass their fields as ``extra={"fields": {...}}``.
+Call sites pass their fields as ``extra={"fields": {...}}``; the line is
+``protocols.logformat``'s, the same as the agent's.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
-import time
 
+from protocols.logformat import JsonLogFormatter
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, object] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
-            out.update(fields)
-        if record.exc_info:
-            out["exception"] = self.formatException(record.exc_info)
-        return json.dumps(out, ensure_ascii=False, default=str)
+#: the shared JSON line (``protocols.logformat``): the same keys as the agent's
+JsonFormatter = JsonLogFormatter
 
 
 def configure(level: str = "INFO") -> None:

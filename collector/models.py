@@ -155,6 +155,25 @@ class QuarantineEntry:
     def truncated(self) -> bool:
         return len(self.raw) < self.size
 
+    def as_dict(self) -> dict[str, Any]:
+        """The one JSON form of an entry (HTTP API, ``mrv-collector quarantine --json``);
+        the raw bytes themselves are fetched separately."""
+        return {
+            "id": self.id,
+            "received_at": self.received_at,
+            "topic": self.topic,
+            "site": self.site,
+            "agent": self.agent,
+            "kid": self.kid,
+            "seq": self.seq,
+            "reason": self.reason,
+            "message": self.message,
+            "size": self.size,
+            "sha256": self.sha256,
+            "kept_bytes": len(self.raw),
+            "truncated": self.truncated,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class AgentState:

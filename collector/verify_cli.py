@@ -31,6 +31,7 @@ from protocols.methods.faraday import faraday_production
 from protocols.methods.gwp import DEFAULT_GWP_SET
 from protocols.methods.pfc import pfc as pfc_method
 from protocols.methods.pfc import smelter_specific_coefficients
+from protocols.version import package_version
 
 __all__ = ["bundle_app", "calc_app", "main"]
 
@@ -487,7 +488,10 @@ def _run(app: typer.Typer, args: list[str], prog: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point; returns (and exits with) the process exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] == "calc":
+    if args and args[0] == "--version":
+        typer.echo(f"{PROG} {package_version()}")
+        code = 0
+    elif args and args[0] == "calc":
         code = _run(calc_app, args[1:], f"{PROG} calc")
     else:
         code = _run(bundle_app, args, PROG)

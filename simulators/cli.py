@@ -14,15 +14,36 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from protocols.version import package_version
+
 from .faults import FaultError, parse_fault, parse_instant_ms
 from .plant import KINDS, PlantSimulator, describe
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
-    help="Modbus TCP plant simulators (aluminium potline, cement kiln, steelworks, meter).",
+    help="Plant simulators over Modbus TCP or OPC UA (aluminium potline, cement kiln, steelworks, meter).",
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"mrv-sim {package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    pass
+
 
 KIND_HELP = f"plant kind: {', '.join(KINDS)}"
 

@@ -301,21 +301,7 @@ def events(
 
 # -- quarantine --------------------------------------------------------------------------
 def _quarantine_dict(q: Any) -> dict[str, Any]:
-    return {
-        "id": q.id,
-        "received_at": q.received_at,
-        "topic": q.topic,
-        "site": q.site,
-        "agent": q.agent,
-        "kid": q.kid,
-        "seq": q.seq,
-        "reason": q.reason,
-        "message": q.message,
-        "size": q.size,
-        "sha256": q.sha256,
-        "kept_bytes": len(q.raw),
-        "truncated": q.truncated,
-    }
+    return dict(q.as_dict())
 
 
 Limit = Annotated[int, Query(ge=1, le=1000)]

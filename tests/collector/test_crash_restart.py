@@ -111,4 +111,4 @@ async def test_sigkill_mid_ingest_then_restart_stores_each_batch_once(
     (agent,) = json.loads(status.stdout)["agents"]
     assert agent["contiguous_through"] == N and agent["acked_through"] == N and agent["gaps"] == []
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
-    assert any(rec["msg"] == "collector stopped" for rec in lines)
+    assert any(rec["event"] == "collector stopped" for rec in lines)
