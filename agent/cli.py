@@ -82,6 +82,11 @@ def run(
     """Run the agent from a YAML config until SIGTERM/SIGINT."""
     cfg = _load(config)
     configure_logs(cfg.log_level)
+    from agent.lock import DataDirLock
+
+    lock = DataDirLock(Path(cfg.data_dir))
+    if not lock.acquire(60.0):  # a submit publishing its entries holds it for seconds
+        fail(f"data_dir {cfg.data_dir} is in use by another mrv-agent run (agent.lock)")
     try:
         agent = Agent(cfg)
     except (MrvError, OSError) as exc:
@@ -97,6 +102,95 @@ def run(
         asyncio.run(main())
     except OutboxError as exc:
         fail(str(exc))
+
+
+@app.command()
+def submit(
+    config: Annotated[Path, typer.Option("-c", "--config", help="Agent YAML config")],
+    param: Annotated[str | None, typer.Option("--param", help="Parameter id")] = None,
+    value: Annotated[str | None, typer.Option("--value", help="The value")] = None,
+    unit: Annotated[str | None, typer.Option("--unit", help="Unit (checked)")] = None,
+    period: Annotated[str | None, typer.Option("--period", help="Month YYYY-MM")] = None,
+    at: Annotated[str | None, typer.Option("--at", help="Time (ISO 8601 or epoch ms)")] = None,
+    origin: Annotated[str, typer.Option("--origin", help="lab, manual or invoice")] = "lab",
+    lab: Annotated[str | None, typer.Option("--lab", help="Laboratory name")] = None,
+    accreditation: Annotated[
+        str | None, typer.Option("--accreditation", help="CMA or CNAS")
+    ] = None,
+    report_no: Annotated[str | None, typer.Option("--report-no", help="Report number")] = None,
+    sampled_from: Annotated[str | None, typer.Option("--sampled-from", help="Time")] = None,
+    sampled_to: Annotated[str | None, typer.Option("--sampled-to", help="Time")] = None,
+    note: Annotated[str | None, typer.Option("--note", help="Free text")] = None,
+    document: Annotated[
+        list[Path] | None, typer.Option("--document", help="PDF/image/spreadsheet, <= 20 MB")
+    ] = None,
+    replaces: Annotated[
+        str | None, typer.Option("--replaces", help="Submission id or report no. corrected")
+    ] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (with --replaces)")] = None,
+    csv_file: Annotated[
+        Path | None, typer.Option("--csv", help="Submit many rows (one column per option)")
+    ] = None,
+    publish: Annotated[
+        bool, typer.Option(help="Publish now when no mrv-agent run holds the data dir")
+    ] = True,
+    wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for the ack")] = 10.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Submit a lab result, settlement-slip quantity or manual entry as a signed batch."""
+    from agent.submit import csv_rows
+    from agent.submit import submit as do_submit
+    from protocols.submission import SubmissionError
+
+    cfg = _load(config)
+    configure_logs("error")
+    try:
+        if csv_file is not None:
+            if param is not None or value is not None:
+                fail("give either --csv or --param/--value, not both")
+            rows = csv_rows(csv_file)
+        else:
+            if param is None or value is None:
+                fail("--param and --value are required (or --csv FILE)")
+            rows = [
+                {
+                    "param": param,
+                    "value": value,
+                    "unit": unit,
+                    "period": period,
+                    "at": at,
+                    "origin": origin,
+                    "lab": lab,
+                    "accreditation": accreditation,
+                    "report_no": report_no,
+                    "sampled_from": sampled_from,
+                    "sampled_to": sampled_to,
+                    "note": note,
+                    "replaces": replaces,
+                    "reason": reason,
+                    "document_paths": list(document or ()),
+                }
+            ]
+        result = do_submit(
+            cfg, rows, label_rows=csv_file is not None, publish=publish, wait_s=wait
+        )
+    except (SubmissionError, MrvError, OutboxError, OSError) as exc:
+        fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(result.as_dict(), ensure_ascii=False))
+        return
+    for s in result.submissions[:20]:
+        typer.echo(f"submitted {s['param']} = {s['value']:g} {s['unit']}  ({s['submission']})")
+    if len(result.submissions) > 20:
+        typer.echo(f"... {len(result.submissions) - 20} more")
+    how = {
+        "published": "published; the collector's ack covers it",
+        "handed_to_running_agent": "committed; the running mrv-agent publishes it",
+        "kept_in_outbox": "committed; not acked yet, kept in the outbox until it is",
+    }[result.mode]
+    typer.echo(
+        f"seq {result.first_seq}..{result.last_seq}, {result.documents} document(s): {how}"
+    )
 
 
 @app.command()

@@ -233,6 +233,7 @@ class Agent:
 
     async def _clock_watch(self) -> None:
         while True:
+            await self._notice_submissions()
             jump = self.clock.check_jump()
             if jump is not None:
                 log.warning("clock_jump", jump_ms=jump.jump_ms, at_ms=jump.at_ms)
@@ -240,6 +241,12 @@ class Agent:
                     {"type": "clock_jump", "ts": jump.at_ms, "jump_ms": jump.jump_ms}
                 )
             await asyncio.sleep(1.0)
+
+    async def _notice_submissions(self) -> None:
+        """``mrv-agent submit`` appends to this chain from another process: publish it."""
+        moved = self.outbox is not None and await self._db(self.outbox.refresh)
+        if moved and self.publisher is not None:
+            self.publisher.notify()
 
     async def cut(self, end_ms: int) -> list[SignedBatch]:
         """Close the interval ending at ``end_ms``: sign and commit its batches."""
@@ -294,22 +301,25 @@ class Agent:
         ob = self.outbox
         assert ob is not None
         size = self.cfg.publish.max_readings_per_batch
-        seq, prev = ob.head_seq, ob.head_hash
         batches: list[SignedBatch] = []
         chunks = [readings[i : i + size] for i in range(0, len(readings), size)] or [[]]
-        for i, chunk in enumerate(chunks):
-            b = self.signer.build(
-                seq + 1, prev, created_ms, clock_state, chunk, events if i == 0 else ()
-            )
-            batches.append(b)
-            seq, prev = b.seq, b.hash
-        ob.commit_many(
-            [
+
+        def build(seq: int, prev: str | None) -> list[BatchRow]:
+            # Runs under the outbox's write lock, from the head as stored: `mrv-agent
+            # submit` may have appended to this chain since the last cut.
+            batches.clear()
+            for i, chunk in enumerate(chunks):
+                b = self.signer.build(
+                    seq + 1, prev, created_ms, clock_state, chunk, events if i == 0 else ()
+                )
+                batches.append(b)
+                seq, prev = b.seq, b.hash
+            return [
                 BatchRow(b.seq, b.prev, b.hash, b.created_ms, b.readings, b.envelope)
                 for b in batches
-            ],
-            state,
-        )
+            ]
+
+        ob.append(build, state)
         return batches, self._enforce_limits()
 
     def _enforce_limits(self) -> list[dict[str, Any]]:

@@ -19,12 +19,13 @@ Not thread-safe by design: the agent uses it from one dedicated thread.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,13 @@ CREATE TABLE IF NOT EXISTS batches (
     envelope BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS derived_state (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    sha256 TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    PRIMARY KEY (sha256, seq)
+);
 """
 
 
@@ -66,6 +74,16 @@ class BatchRow:
     created_ms: int
     readings: int
     envelope: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRow:
+    """A document a batch references by digest; its bytes are ``documents/SHA256``."""
+
+    sha256: str
+    seq: int
+    name: str
+    size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,17 +164,31 @@ class Outbox:
         self, rows: list[BatchRow], derived_state: dict[str, Any] | None = None
     ) -> None:
         """Durably append consecutive batches and the derived state in one transaction."""
-        seq, head = self.head_seq, self.head_hash
-        for row in rows:
-            if row.seq != seq + 1 or row.prev != head:
-                raise OutboxError(
-                    f"batch seq {row.seq} does not extend the chain head {seq} ({head})"
-                )
-            seq, head = row.seq, row.hash
+        self.append(lambda seq, prev: rows, derived_state)
+
+    def append(
+        self,
+        build: Callable[[int, str | None], list[BatchRow]],
+        derived_state: dict[str, Any] | None = None,
+        documents: list[DocumentRow] | None = None,
+    ) -> list[BatchRow]:
+        """Sign-and-append under SQLite's write lock: ``build(head_seq, head_hash)`` makes
+        the rows from the head *as stored*, so two processes on one data directory
+        (``mrv-agent run`` and ``mrv-agent submit``) extend one chain, one writer at a time.
+        ``documents`` (which ``build`` may fill) are committed in the same transaction."""
         db = self._db
-        now = time.time()
         db.execute("BEGIN IMMEDIATE")
         try:
+            self.head_seq, self.head_hash = self._load_head()
+            rows = build(self.head_seq, self.head_hash)
+            seq, head = self.head_seq, self.head_hash
+            for row in rows:
+                if row.seq != seq + 1 or row.prev != head:
+                    raise OutboxError(
+                        f"batch seq {row.seq} does not extend the chain head {seq} ({head})"
+                    )
+                seq, head = row.seq, row.hash
+            now = time.time()
             for r in rows:
                 # The envelope goes into its row through incremental blob I/O: bound as a
                 # parameter, SQLite would copy it (~0.5 MB at 5,000 readings) and keep that
@@ -175,11 +207,51 @@ class Outbox:
                     "INSERT OR REPLACE INTO derived_state VALUES (?, ?)",
                     [(k, json.dumps(v, allow_nan=False)) for k, v in derived_state.items()],
                 )
+            if documents:
+                db.executemany(
+                    "INSERT OR IGNORE INTO documents VALUES (?,?,?,?)",
+                    [(d.sha256, d.seq, d.name, d.size) for d in documents],
+                )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
+            self.head_seq, self.head_hash = self._load_head()
             raise
         self.head_seq, self.head_hash = seq, head
+        return rows
+
+    def refresh(self) -> bool:
+        """Re-read head and ack state another process (``mrv-agent submit``) may have moved;
+        True when the head moved."""
+        before = self.head_seq
+        self.head_seq, self.head_hash = self._load_head()
+        self.acked_through = max(self.acked_through, int(self._meta("acked_through") or 0))
+        return self.head_seq != before
+
+    # -- documents -----------------------------------------------------------------------
+
+    @property
+    def documents_dir(self) -> Path:
+        return self.path.parent / "documents"
+
+    def documents_of(self, seq: int) -> list[DocumentRow]:
+        """The documents batch ``seq`` references (published right after it)."""
+        return [
+            DocumentRow(*r)
+            for r in self._db.execute(
+                "SELECT sha256, seq, name, size FROM documents WHERE seq=? ORDER BY sha256",
+                (seq,),
+            )
+        ]
+
+    def pending_documents(self) -> list[DocumentRow]:
+        """Documents of unacked batches: kept until the collector's ack covers them."""
+        return [
+            DocumentRow(*r)
+            for r in self._db.execute(
+                "SELECT sha256, seq, name, size FROM documents ORDER BY seq, sha256"
+            )
+        ]
 
     def ack(self, through: int) -> int:
         """Delete every batch with seq ≤ ``through``; return how many were deleted."""
@@ -190,12 +262,26 @@ class Outbox:
         db.execute("BEGIN IMMEDIATE")
         try:
             cur = db.execute("DELETE FROM batches WHERE seq <= ?", (through,))
+            gone = [
+                r[0]
+                for r in db.execute(
+                    "SELECT DISTINCT sha256 FROM documents WHERE seq <= ?", (through,)
+                )
+            ]
+            db.execute("DELETE FROM documents WHERE seq <= ?", (through,))
+            keep = {
+                r[0] for r in db.execute("SELECT DISTINCT sha256 FROM documents")
+            }
             db.execute("INSERT OR REPLACE INTO meta VALUES ('acked_through', ?)", (str(through),))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
         self.acked_through = through
+        for sha in gone:
+            if sha not in keep:  # the collector's ack covers the batch and its documents
+                with contextlib.suppress(FileNotFoundError):
+                    (self.documents_dir / sha).unlink()
         return cur.rowcount
 
     def mark_collector_ahead(self, through: int) -> None:

@@ -21,7 +21,7 @@ from agent.config import AgentConfig
 from agent.logs import get_logger
 from agent.mqtt_io import MqttError, MqttSession
 from agent.outbox import Outbox, StoredBatch
-from protocols.topics import ack_topic, data_topic, status_topic
+from protocols.topics import ack_topic, data_topic, document_topic, status_topic
 from protocols.wire import Ack, encode_payload
 
 log = get_logger("agent.publisher")
@@ -54,6 +54,7 @@ class Publisher:
         self.republished = 0
         self.connects = 0
         self.acks = 0  # acks accepted (for metrics)
+        self.documents_published = 0
         self._stopping = False
         self._session: MqttSession | None = None
         self._ack_seen = asyncio.Event()
@@ -167,6 +168,7 @@ class Publisher:
                         # (~0.5 MB at 5,000 readings) while the publisher waits.
                         b = batches.pop(0)
                         await session.publish(self.data_topic, b.envelope, qos=1)
+                        await self._send_documents(session, b.seq)
                         self.cursor = b.seq
                         self.published += 1
                         del b
@@ -193,6 +195,22 @@ class Publisher:
                 self.cursor = self.outbox.acked_through
                 last_progress = time.monotonic()
                 ack_timeout = min(ack_timeout * 2, pub.ack_timeout * 16)
+
+    async def _send_documents(self, session: MqttSession, seq: int) -> None:
+        """The documents batch ``seq`` references, right after it (the collector accepts a
+        document only once a stored batch names its digest, and holds its ack until every
+        referenced document is stored; so a lost document is republished with its batch)."""
+        docs = await self.db(self.outbox.documents_of, seq)
+        for d in docs:
+            path = self.outbox.documents_dir / d.sha256
+            try:
+                data = await self.db(path.read_bytes)
+            except OSError as exc:
+                log.error("document_unreadable", sha256=d.sha256, seq=seq, error=str(exc))
+                continue
+            topic = document_topic(self.cfg.site, self.cfg.agent, d.sha256)
+            await session.publish(topic, data, qos=1)
+            self.documents_published += 1
 
     def request_stop(self) -> None:
         """Finish: publish what is committed, say goodbye on ``status``, then disconnect.

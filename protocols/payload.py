@@ -37,6 +37,35 @@ ParamId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
 Hash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 EpochMs = Annotated[int, Field(ge=0, le=32503680000000)]  # until year 3000
 Quality = Literal["good", "uncertain", "bad"]
+Origin = Literal["meter", "lab", "manual", "invoice"]
+
+
+class DocumentRef(BaseModel):
+    """A supporting document bound into the signed payload by its SHA-256."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sha256: Hash
+    name: str = Field(min_length=1, max_length=255)
+    size: int = Field(ge=0, le=20 * 1024 * 1024)
+    media_type: str = Field(max_length=100)
+
+
+class SubmissionEvidence(BaseModel):
+    """What a lab/manual/invoice reading carries besides its value (protocols.submission)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    submission: str = Field(min_length=1, max_length=200)
+    lab: str | None = Field(default=None, max_length=500)
+    accreditation: Literal["CMA", "CNAS"] | None = None
+    report_no: str | None = Field(default=None, max_length=500)
+    sampled_from: EpochMs | None = None
+    sampled_to: EpochMs | None = None
+    note: str | None = Field(default=None, max_length=500)
+    documents: list[DocumentRef] = Field(default_factory=list, max_length=50)
+    replaces: str | None = Field(default=None, max_length=500)
+    reason: str | None = Field(default=None, max_length=500)
 #: Integers a double holds exactly (DESIGN.md: "the sample count (an integer below 2^53)").
 Count = Annotated[int, Field(ge=0, le=strict_json.MAX_SAFE_INT)]
 
@@ -53,11 +82,17 @@ class Reading(BaseModel):
     expected: Count | None = None
     min: float | None = None
     max: float | None = None
+    origin: Origin | None = None
+    unit: str | None = Field(default=None, max_length=32)
+    period: Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] | None = None
+    evidence: SubmissionEvidence | None = None
 
     @model_validator(mode="after")
     def _reason_when_not_good(self) -> Reading:
         if self.quality != "good" and not self.reason:
             raise ValueError("a reading whose quality is not good needs a reason")
+        if (self.origin not in (None, "meter")) != (self.evidence is not None):
+            raise ValueError("a lab/manual/invoice reading carries evidence, a meter one none")
         return self
 
 

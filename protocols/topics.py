@@ -16,6 +16,29 @@ KINDS: tuple[TopicKind, ...] = ("data", "status", "ack")
 #: The collector's subscriptions (all sites, all agents).
 DATA_FILTER = f"{PREFIX}/+/+/data"
 STATUS_FILTER = f"{PREFIX}/+/+/status"
+#: Documents (lab reports, settlement slips): ``mrv/v1/{site}/{agent}/document/{sha256}``,
+#: the raw bytes, QoS 1, not retained; accepted only when a stored batch references them.
+DOCUMENT_FILTER = f"{PREFIX}/+/+/document/+"
+_SHA256 = frozenset("0123456789abcdef")
+
+
+def document_topic(site: str, agent: str, sha256: str) -> str:
+    validate_id(site, "site id")
+    validate_id(agent, "agent id")
+    if len(sha256) != 64 or not set(sha256) <= _SHA256:
+        raise ValueError("a document topic ends in the lowercase hex SHA-256 of the bytes")
+    return f"{PREFIX}/{site}/{agent}/document/{sha256}"
+
+
+def parse_document_topic(value: str) -> tuple[str, str, str] | None:
+    """(site, agent, sha256) of a document topic; None for any other topic."""
+    parts = value.split("/")
+    if len(parts) != 6 or parts[:2] != ["mrv", VERSION] or parts[4] != "document":
+        return None
+    sha = parts[5]
+    if len(sha) != 64 or not set(sha) <= _SHA256:
+        raise InvalidId(f"topic {value!r}: the last level must be a lowercase hex SHA-256")
+    return validate_id(parts[2], "site id"), validate_id(parts[3], "agent id"), sha
 
 
 def shared(filter_: str, group: str) -> str:
