@@ -26,6 +26,7 @@ from agent.batch import BatchSigner
 from agent.catalogue import catalogue_json
 from agent.clock import AgentClock
 from agent.config import AgentConfig
+from agent.derived.base import ReadingTuple
 from agent.lock import DataDirLock
 from agent.outbox import BatchRow, DocumentRow, Outbox, outbox_path
 from agent.publisher import Publisher
@@ -149,9 +150,7 @@ def csv_rows(path: Path) -> list[dict[str, Any]]:
                 f"--csv {path} row {reader.line_num - 1}: more fields than columns"
             )
         docs = [d.strip() for d in (row.pop("document", "") or "").split(";") if d.strip()]
-        row["document_paths"] = [
-            (Path(d) if os.path.isabs(d) else path.parent / d) for d in docs
-        ]
+        row["document_paths"] = [(Path(d) if os.path.isabs(d) else path.parent / d) for d in docs]
         rows.append(row)
     if not rows:
         raise SubmissionError(f"--csv {path}: no rows")
@@ -222,8 +221,9 @@ def _birth(cfg: AgentConfig, kid: str, clock: AgentClock) -> bytes:
     return b"".join((head[:-1], b',"catalogue":', catalogue_json(cfg), b",", tail[1:]))
 
 
-async def _publish(cfg: AgentConfig, outbox: Outbox, kid: str, clock: AgentClock, through: int,
-                   wait_s: float) -> None:
+async def _publish(
+    cfg: AgentConfig, outbox: Outbox, kid: str, clock: AgentClock, through: int, wait_s: float
+) -> None:
     """Publish the outbox (every unacked batch and its documents) until the ack covers
     ``through`` or ``wait_s`` passes; what is not acked stays in the outbox."""
 
@@ -284,21 +284,29 @@ def submit(
                 out = []
                 for chunk in chunks:
                     seq += 1
-                    tuples = []
+                    tuples: list[ReadingTuple] = []
                     for i, r in enumerate(chunk, start=1):
                         sub_id = f"{cfg.agent}:{seq}:{i}"
-                        extra = {k: r[k] for k in ("origin", "unit", "period") if k in r}
+                        extra: dict[str, Any] = {
+                            k: r[k] for k in ("origin", "unit", "period") if k in r
+                        }
                         extra["evidence"] = {"submission": sub_id, **r["evidence"]}
                         tuples.append((r["id"], r["ts"], r["value"], "good", None, extra))
                         for d in r["evidence"].get("documents", ()):
                             doc_rows.append(DocumentRow(d["sha256"], seq, d["name"], d["size"]))
                         ids.append(
-                            {"submission": sub_id, "param": r["id"], "value": r["value"],
-                             "unit": r.get("unit"), "seq": seq}
+                            {
+                                "submission": sub_id,
+                                "param": r["id"],
+                                "value": r["value"],
+                                "unit": r.get("unit"),
+                                "seq": seq,
+                            }
                         )
                     b = signer.build(seq, prev, now, clock.state(), tuples)
-                    out.append(BatchRow(b.seq, b.prev, b.hash, b.created_ms, b.readings,
-                                        b.envelope))
+                    out.append(
+                        BatchRow(b.seq, b.prev, b.hash, b.created_ms, b.readings, b.envelope)
+                    )
                     prev = b.hash
                 return out
 
