@@ -38,6 +38,10 @@ def _tokens(config: Path | None, database: Path | None):
             database = load_config(path).database_path
         except ConfigError as exc:
             _fail(str(exc))
+        try:  # the collector's own data_dir: create it as `mrv-collector run` would
+            database.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            _fail(f"cannot create {database.parent}: {exc.strerror or exc}")
     assert database is not None
     if not database.parent.exists():
         _fail(f"directory {database.parent} does not exist")
