@@ -233,3 +233,20 @@ def test_a_modbus_only_agent_never_imports_asyncua(tmp_path: Path) -> None:
         [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60
     )
     assert res.stdout.split() == ["False", "True"], res.stderr
+
+
+async def test_the_opcua_example_reads_the_opcua_simulator(tmp_path: Path) -> None:
+    import yaml
+
+    from agent.check import check_devices
+
+    raw = yaml.safe_load((Path(__file__).parents[2] / "config/agent/opcua.yaml").read_text())
+    plant = PlantSimulator("cement", seed=3)
+    async with OpcuaPlantServer(plant) as srv:
+        raw["devices"][0]["endpoint"] = srv.endpoint
+        base = agent_config(tmp_path, 1, [])
+        raw.update(key_file=base["key_file"], data_dir=base["data_dir"])
+        report = await check_devices(parse_config(raw), broker=False)
+    readings = report["devices"][0]["readings"]
+    assert report["ok"], readings
+    assert {r["quality"] for r in readings} == {"good"} and len(readings) == 6
