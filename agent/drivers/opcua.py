@@ -63,6 +63,7 @@ class NodeRequest:
     source_timestamps: bool
     nodes: list[Any] = field(default_factory=list)  # asyncua Node objects, per session
     session: int = -1
+    last_ts: list[int] = field(default_factory=list)  # per point: the last reading's time
 
 
 def quality_of(code: ua.StatusCode) -> tuple[str, str | None]:
@@ -88,11 +89,20 @@ def decode_values(
     ts: int,
     st: DeviceState,
 ) -> None:
-    """Readings from a Read response: one per point, in the request's order."""
-    for p, dv in zip(req.points, values, strict=True):
+    """Readings from a Read response: one per point, in the request's order.
+
+    With source timestamps a reading takes the server's SourceTimestamp when it is newer
+    than the point's previous reading; a value that has not changed keeps its old
+    SourceTimestamp (OPC UA stamps changes), so it is read as holding at the poll slot."""
+    last = req.last_ts
+    if req.source_timestamps and len(last) != len(req.points):
+        last[:] = [0] * len(req.points)
+    for i, (p, dv) in enumerate(zip(req.points, values, strict=True)):
         when = ts
         if req.source_timestamps:
-            when = _ms(dv.SourceTimestamp) or ts
+            src = _ms(dv.SourceTimestamp)
+            when = src if src is not None and src > last[i] else max(ts, last[i] + 1)
+            last[i] = when
         quality, reason = quality_of(dv.StatusCode or ua.StatusCode())
         raw = dv.Value.Value if dv.Value is not None else None
         if quality == "bad":

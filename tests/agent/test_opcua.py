@@ -250,3 +250,48 @@ async def test_the_opcua_example_reads_the_opcua_simulator(tmp_path: Path) -> No
     readings = report["devices"][0]["readings"]
     assert report["ok"], readings
     assert {r["quality"] for r in readings} == {"good"} and len(readings) == 6
+
+
+def test_quality_and_time_from_data_values() -> None:
+    """Uncertain and bad status codes, and source timestamps that do not advance."""
+    from datetime import UTC, datetime
+
+    from asyncua import ua
+
+    from agent.drivers.opcua import NodePoint, NodeRequest, decode_values, quality_of
+
+    assert quality_of(ua.StatusCode(ua.StatusCodes.Good)) == ("good", None)
+    assert quality_of(ua.StatusCode(ua.StatusCodes.UncertainLastUsableValue)) == (
+        "uncertain",
+        "opcua:UncertainLastUsableValue",
+    )
+    assert quality_of(ua.StatusCode(ua.StatusCodes.BadSensorFailure)) == (
+        "bad",
+        "opcua:BadSensorFailure",
+    )
+    pts = [NodePoint(f"p{i}", f"ns=2;s={i}", 2.0, 1.0, None, 10.0, None) for i in range(4)]
+    req = NodeRequest(pts, source_timestamps=True)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    ms0 = int(t0.timestamp() * 1000)
+
+    def dv(v: Any, code: int = ua.StatusCodes.Good) -> ua.DataValue:
+        return ua.DataValue(ua.Variant(v), ua.StatusCode(code), SourceTimestamp=t0)
+
+    values = [
+        dv(3.0),
+        dv(3.0, ua.StatusCodes.UncertainLastUsableValue),
+        dv(7.0),
+        dv("text"),
+    ]
+    out: list[Any] = []
+    decode_values(out, req, values, ms0 + 60_000, DeviceState())
+    assert out == [
+        ("p0", ms0, 7.0, "good", None, None),  # 3 x 2 + 1, at the source time
+        ("p1", ms0, 7.0, "uncertain", "opcua:UncertainLastUsableValue", None),
+        ("p2", ms0, 15.0, "uncertain", "out_of_range", None),  # above max 10
+        ("p3", ms0, None, "bad", "not_numeric", None),
+    ]
+    # the next poll sees the same SourceTimestamp: the value holds at the poll slot
+    out2: list[Any] = []
+    decode_values(out2, req, values[:1] * 4, ms0 + 120_000, DeviceState())
+    assert {r[1] for r in out2} == {ms0 + 120_000}
