@@ -48,6 +48,9 @@ REASONS: tuple[str, ...] = (
     "equivocation",  # same seq, different bytes: alarm
     "chain",  # prev does not link to the stored neighbour
     "internal",  # processing failed unexpectedly; kept so that ingest goes on (a bug to fix)
+    "document_too_large",  # a document message over 20 MB
+    "document_digest_mismatch",  # document bytes do not hash to the topic's digest
+    "document_unreferenced",  # no stored batch of that agent references the digest (yet)
 )
 
 

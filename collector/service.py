@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import importlib
 import logging
 import random
@@ -22,6 +23,7 @@ from typing import Any
 from collector import alarms as alarm_kinds
 from collector.alarms import AlarmNotifier, GapWatch
 from collector.config import CollectorConfig, ConfigError
+from collector.documents import DocumentStore, document_refs
 from collector.evidence_store import EvidenceStore, SqliteEvidenceStore
 from collector.models import now_ms
 from collector.mqtt_adapter import (
@@ -34,7 +36,16 @@ from collector.mqtt_adapter import (
 from collector.pipeline import Accepted, Decision, Duplicate, Quarantined, VerificationPipeline
 from protocols.errors import EnvelopeError, InvalidId
 from protocols.payload import encode_ack, parse_status
-from protocols.topics import DATA_FILTER, STATUS_FILTER, ack_topic, parse_topic, shared
+from protocols.submission import MAX_DOCUMENT_BYTES
+from protocols.topics import (
+    DATA_FILTER,
+    DOCUMENT_FILTER,
+    STATUS_FILTER,
+    ack_topic,
+    parse_document_topic,
+    parse_topic,
+    shared,
+)
 
 log = logging.getLogger("collector.ingest")
 
@@ -64,6 +75,7 @@ class IngestStats:
     internal_errors: int = 0
     status_messages: int = 0
     connects: int = 0
+    documents: int = 0
 
 
 def _settings(cfg: CollectorConfig) -> MqttSettings:
@@ -117,6 +129,8 @@ class Collector:
             config.database_path, quarantine_keep_bytes=config.limits.quarantine_keep_bytes
         )
         self.pipeline = VerificationPipeline(max_envelope_bytes=config.limits.max_envelope_bytes)
+        #: lab reports and settlement slips, content-addressed (collector/documents.py)
+        self.documents = DocumentStore(config.data_dir / "documents")
         self.stats = IngestStats()
         self.alarms = AlarmNotifier(config.alarms)
         self._gaps = GapWatch(config.alarms.gap_after_s) if config.alarms.enabled else None
@@ -262,7 +276,7 @@ class Collector:
     async def _ingest_forever(self) -> None:
         cfg = self.config.broker
         settings = _settings(self.config)
-        filters = [DATA_FILTER, STATUS_FILTER]
+        filters = [DATA_FILTER, STATUS_FILTER, DOCUMENT_FILTER]
         if cfg.shared_group:
             filters = [shared(f, cfg.shared_group) for f in filters]
         delay = cfg.reconnect_initial_s
@@ -306,8 +320,9 @@ class Collector:
         between commit and publish."""
         states = await asyncio.get_running_loop().run_in_executor(self._executor, self.store.agents)
         for st in states:
-            if st.contiguous_through > 0:
-                await self._publish_ack(conn, st.site, st.agent, st.contiguous_through)
+            through = self.documents.ack_limit(st.site, st.agent, st.contiguous_through)
+            if through > 0:
+                await self._publish_ack(conn, st.site, st.agent, through)
 
     async def _publish_ack(self, conn: MqttConnection, site: str, agent: str, through: int) -> None:
         await conn.publish(ack_topic(site, agent), encode_ack(through), qos=1, retain=True)
@@ -381,6 +396,14 @@ class Collector:
         acks: dict[tuple[str, str], int] = {}
         with self.store.ingest() as tx:
             for msg in group:
+                doc = self._document_topic(msg)
+                if doc is not None:
+                    if isinstance(doc, Quarantined):
+                        decisions.append(doc)
+                        tx.quarantine(doc, received)
+                    else:
+                        acks[doc] = 0
+                    continue
                 if msg.topic.endswith("/status"):
                     st = self._status(msg)
                     if isinstance(st, Quarantined):
@@ -392,6 +415,11 @@ class Collector:
                 decision = self.pipeline.decide(msg.topic, msg.payload, tx)
                 decisions.append(decision)
                 if isinstance(decision, Accepted):
+                    # references first: the ack is held until every referenced document
+                    # is stored, even across a crash between these writes and the commit
+                    self.documents.add_refs(
+                        document_refs(decision.site, decision.agent, decision.payload)
+                    )
                     tx.store_batch(decision, received)
                     if self._gaps is not None:
                         for a in self._gaps.observe(
@@ -404,7 +432,7 @@ class Collector:
                     tx.seen(decision.site, decision.agent, received)
                     acks[(decision.site, decision.agent)] = 0
             for key in acks:
-                acks[key] = tx.contiguous_through(*key)
+                acks[key] = self.documents.ack_limit(*key, tx.contiguous_through(*key))
         for site, agent, online, data in statuses:
             self.store.record_status(site, agent, online, data, received)
             self._status_alarms(site, agent, online, data)
@@ -412,6 +440,33 @@ class Collector:
         self.stats.status_messages += sum(1 for m in group if m.topic.endswith("/status"))
         self._account(decisions)
         return {k: v for k, v in acks.items() if v > 0}
+
+    def _document_topic(self, msg: InboundMessage) -> tuple[str, str] | Quarantined | None:
+        """A document message: stored if a stored batch of that agent references its digest
+        (then the agent's ack may move); otherwise quarantined with the reason. None for
+        any other topic."""
+        try:
+            parsed = parse_document_topic(msg.topic)
+        except InvalidId as exc:
+            return Quarantined("topic", str(exc), msg.topic, msg.payload)
+        if parsed is None:
+            return None
+        site, agent, sha = parsed
+
+        def reject(reason: str, message: str) -> Quarantined:
+            return Quarantined(reason, message, msg.topic, msg.payload, site, agent)
+
+        if len(msg.payload) > MAX_DOCUMENT_BYTES:
+            return reject("document_too_large", f"{len(msg.payload)} bytes > 20 MB")
+        if hashlib.sha256(msg.payload).hexdigest() != sha:
+            return reject("document_digest_mismatch", "bytes do not hash to the topic's digest")
+        if self.documents.referenced(site, agent, sha) is None:
+            return reject(
+                "document_unreferenced", "no stored batch of this agent references the digest"
+            )
+        if self.documents.put(sha, msg.payload, now_ms()):
+            self.stats.documents += 1
+        return (site, agent)
 
     def _status(
         self, msg: InboundMessage

@@ -53,7 +53,7 @@ def mosquitto_config(port: int) -> str:
     return (
         f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
         f"user {user}\n"
-        "log_dest stderr\nmax_queued_messages 100000\nmax_packet_size 16777216\n"
+        "log_dest stderr\nmax_queued_messages 100000\nmax_packet_size 25165824\n"
     )
 
 

@@ -167,3 +167,79 @@ async def test_submit_while_collector_down_then_up_arrives_once(
         assert first["origin"] == "lab" and first["period"] == "2026-10"
         assert first["evidence"]["documents"][0]["name"] == "R-1.pdf"
         assert payloads[1]["readings"][0]["evidence"]["replaces"] == "lab:1:1"
+        sha = first["evidence"]["documents"][0]["sha256"]
+        assert c.documents.read(sha) == report
+        assert c.stats.documents == 1
+        # the ack covered batch and document: the agent's copy is gone, nothing is pending
+        assert not (tmp_path / "lab-data/documents" / sha).exists()
+
+
+async def test_ack_waits_for_the_document(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """A batch whose document never reaches the collector is never acked: the agent keeps
+    it (and would republish the document once it can read it again)."""
+    cfg = lab_agent(tmp_path, mosquitto.port)
+    (tmp_path / "slip.pdf").write_bytes(pdf_bytes("Settlement slip S-7: 1,234.5 t"))
+    rc, out, err = await submit(
+        cfg,
+        "--param",
+        "coal_purchased_t",
+        "--value",
+        "1234.5",
+        "--period",
+        "2026-10",
+        "--origin",
+        "invoice",
+        "--document",
+        "slip.pdf",
+        "--no-publish",
+        "--json",
+    )
+    assert rc == 0, err
+    stored = next((tmp_path / "lab-data/documents").iterdir())
+    data = stored.read_bytes()
+    stored.rename(stored.with_name("elsewhere"))  # the agent cannot read it for now
+    ccfg = config_for(tmp_path, mosquitto.port, sites={SITE: {"industry": "cement"}})
+    async with Collector(ccfg) as c:
+        c.store.enroll_key(SITE, AGENT, load_public_jwk(tmp_path / "keys/agent.pub.jwk"))
+        await c.connected.wait()
+        rc, out, err = await submit(
+            cfg, "--csv", str(_one_row_csv(tmp_path)), "--wait", "3", "--json"
+        )
+        assert rc == 0, err
+        res = json.loads(out)
+        # both batches stored, neither acked: seq 1 lacks its document
+        assert [p["seq"] for p in _payloads(c)] == [1, 2]
+        assert res["delivery"] == "kept_in_outbox" and res["acked_through"] == 0
+        stored.with_name("elsewhere").rename(stored)
+        rc, out, err = await submit(cfg, "--csv", str(_one_row_csv(tmp_path)), "--json")
+        assert rc == 0, err
+        assert json.loads(out)["acked_through"] == 3
+        assert c.documents.read(stored.name) == data
+
+
+def _one_row_csv(tmp: Path) -> Path:
+    p = tmp / "one.csv"
+    p.write_text("param,value,period,origin\nclinker_cao_fraction,0.652,2026-10,lab\n")
+    return p
+
+
+async def test_csv_of_1000_rows_is_one_submission(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    cfg = lab_agent(tmp_path, mosquitto.port)
+    lines = ["param,value,unit,at,origin,lab,report-no"]
+    for i in range(1000):
+        lines.append(
+            f"clinker_cao_fraction,{0.6 + i * 1e-5:.5f},fraction,"
+            f"2026-10-{1 + i % 28:02d}T08:00:00+08:00,lab,Kiln lab,Q-{i}"
+        )
+    (tmp_path / "rows.csv").write_text("\n".join(lines) + "\n")
+    ccfg = config_for(tmp_path, mosquitto.port, sites={SITE: {"industry": "cement"}})
+    async with Collector(ccfg) as c:
+        c.store.enroll_key(SITE, AGENT, load_public_jwk(tmp_path / "keys/agent.pub.jwk"))
+        await c.connected.wait()
+        rc, out, err = await submit(cfg, "--csv", "rows.csv", "--wait", "30", "--json")
+        assert rc == 0, err
+        res = json.loads(out)
+        assert len(res["submissions"]) == 1000 and res["delivery"] == "published"
+        readings = [r for p in _payloads(c) for r in p["readings"]]
+        assert len(readings) == 1000
+        assert readings[999]["evidence"]["report_no"] == "Q-999"

@@ -109,7 +109,7 @@ class Mosquitto(_Server):
             "persistence false\n"
             "log_dest stderr\n"
             "log_type error\nlog_type warning\nlog_type notice\n"
-            "max_packet_size 16777216\n"
+            "max_packet_size 25165824\n"
             "max_queued_messages 100000\n" + self.extra_config
         )
         return [self.binary, "-c", str(conf)]
