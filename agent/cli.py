@@ -75,6 +75,27 @@ def _load(config: Path) -> AgentConfig:
         raise typer.Exit(2) from None
 
 
+@app.command("opcua-cert")
+def opcua_cert(
+    out: Annotated[Path, typer.Option("--out", help="Directory for agent-cert.der, agent-key.pem")],
+    uri: Annotated[
+        str, typer.Option(help="Application URI (the config's security.application_uri)")
+    ] = "urn:plant-mrv:agent",
+    host: Annotated[str | None, typer.Option(help="Host name in the certificate")] = None,
+) -> None:
+    """Write a self-signed OPC UA client certificate and key (Basic256Sha256)."""
+    import socket
+
+    from agent.drivers.opcua import make_certificate
+
+    try:
+        cert, key = asyncio.run(make_certificate(out, uri, host or socket.gethostname()))
+    except OSError as exc:
+        fail(f"cannot write the certificate to {out}: {exc.strerror or exc}")
+        return
+    typer.echo(f"wrote {cert} (give it to the OPC UA server to trust) and {key} (mode 0600)")
+
+
 @app.command()
 def run(
     config: Annotated[Path, typer.Option("-c", "--config", help="Agent YAML config")],
@@ -171,9 +192,7 @@ def submit(
                     "document_paths": list(document or ()),
                 }
             ]
-        result = do_submit(
-            cfg, rows, label_rows=csv_file is not None, publish=publish, wait_s=wait
-        )
+        result = do_submit(cfg, rows, label_rows=csv_file is not None, publish=publish, wait_s=wait)
     except (SubmissionError, MrvError, OutboxError, OSError) as exc:
         fail(str(exc))
     if as_json:
@@ -188,9 +207,7 @@ def submit(
         "handed_to_running_agent": "committed; the running mrv-agent publishes it",
         "kept_in_outbox": "committed; not acked yet, kept in the outbox until it is",
     }[result.mode]
-    typer.echo(
-        f"seq {result.first_seq}..{result.last_seq}, {result.documents} document(s): {how}"
-    )
+    typer.echo(f"seq {result.first_seq}..{result.last_seq}, {result.documents} document(s): {how}")
 
 
 @app.command()

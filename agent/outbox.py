@@ -269,9 +269,7 @@ class Outbox:
                 )
             ]
             db.execute("DELETE FROM documents WHERE seq <= ?", (through,))
-            keep = {
-                r[0] for r in db.execute("SELECT DISTINCT sha256 FROM documents")
-            }
+            keep = {r[0] for r in db.execute("SELECT DISTINCT sha256 FROM documents")}
             db.execute("INSERT OR REPLACE INTO meta VALUES ('acked_through', ?)", (str(through),))
             db.execute("COMMIT")
         except BaseException:

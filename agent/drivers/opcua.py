@@ -16,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from asyncua import Client, ua
@@ -259,3 +261,30 @@ async def read_nodes(
 
 def _plain(v: Any) -> Any:
     return v if v is None or isinstance(v, bool | int | float | str) else str(v)
+
+
+async def make_certificate(
+    out_dir: Path, application_uri: str, host_name: str
+) -> tuple[Path, Path]:
+    """A self-signed agent certificate (DER, valid one year) and RSA key (PEM, mode 0600)
+    for Basic256Sha256; valid existing files are kept. The server must trust the
+    certificate (copy it to the server's trusted list)."""
+    from asyncua.crypto.cert_gen import setup_self_signed_certificate
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cert, key = out_dir / "agent-cert.der", out_dir / "agent-key.pem"
+    old = os.umask(0o077)  # the key is never readable by others, not even for a moment
+    try:
+        await setup_self_signed_certificate(
+            key,
+            cert,
+            application_uri,
+            host_name,
+            [ExtendedKeyUsageOID.CLIENT_AUTH],
+            {"organizationName": "Plant MRV agent"},
+        )
+    finally:
+        os.umask(old)
+    key.chmod(0o600)
+    return cert, key

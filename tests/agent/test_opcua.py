@@ -112,14 +112,13 @@ async def test_a_server_restart_is_bad_readings_then_a_new_session(tmp_path: Pat
 
 
 async def test_basic256sha256_with_certificates(tmp_path: Path) -> None:
-    from asyncua.crypto.cert_gen import setup_self_signed_certificate
-    from cryptography.x509.oid import ExtendedKeyUsageOID
-
-    cert, key = tmp_path / "agent-cert.der", tmp_path / "agent-key.pem"
-    await setup_self_signed_certificate(
-        key, cert, "urn:plant-mrv:agent", "localhost",
-        [ExtendedKeyUsageOID.CLIENT_AUTH], {"organizationName": "test agent"},
+    res = await asyncio.to_thread(
+        subprocess.run, [MRV_AGENT, "opcua-cert", "--out", str(tmp_path / "agent")],
+        capture_output=True, text=True, timeout=60,
     )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    cert, key = tmp_path / "agent/agent-cert.der", tmp_path / "agent/agent-key.pem"
+    assert key.stat().st_mode & 0o077 == 0
     plant = PlantSimulator("cement", seed=3)
     async with OpcuaPlantServer(
         plant, security="basic256sha256", cert_dir=tmp_path / "server"
