@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from collector.records import bundle as B
+from collector.records.ledger import LEDGER, check_ledger
 from collector.records.runner import default_workers, finish, scan_batches, worker_pool
 from protocols.chain import ChainLink, check_chain
 from protocols.keys import jwk_thumbprint
@@ -437,6 +438,12 @@ def verify_bundle(
     _diff(expected, found, "", diffs)
     problems.extend(diffs)
     n_values = sum(1 for _ in _leaves(expected))
+    # 5c. ledger.xlsx says exactly what record.json says
+    ledger_path = d / LEDGER
+    if ledger_path.exists():
+        findings = check_ledger(_read(ledger_path), record)
+        problems.extend(Problem("ledger", LEDGER, f) for f in findings)
+        rep.checks["ledger"] = "ok" if not findings else f"FAILED ({len(findings)} cells)"
     rep.checks["recompute"] = (
         f"ok ({n_values} values)"
         if len(problems) == n0

@@ -15,6 +15,7 @@ uses, so the record is computed from exactly the bytes the verifier will read.
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing
 import os
 import shutil
@@ -28,6 +29,7 @@ from typing import Any, Protocol
 from collector.models import EnrolledKey, StoredEnvelope
 from collector.records import bundle as B
 from collector.records.csv_writer import write_readings_csv
+from collector.records.ledger import LEDGER, write_ledger
 from collector.records.report import write_report
 from collector.records.runner import ChunkScanner, default_workers, finish, worker_pool
 from collector.records.versions import RecordVersion, RecordVersions
@@ -242,6 +244,7 @@ def build_record(
         else:
             write_readings_csv(tmp / B.READINGS, settings, comp)
         write_report(tmp / B.REPORT, record, comp)
+        write_ledger(tmp / LEDGER, json.loads(data))  # exactly what record.json says
         if n_parts > 1:
             for pr in procs:
                 pr.join()

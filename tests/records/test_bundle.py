@@ -118,6 +118,7 @@ def test_bundle_files_and_record_format(built: dict) -> None:
         "keys.json",
         "readings.csv",
         "report.html",
+        "ledger.xlsx",
     }
     rec = json.loads((b / "record.json").read_bytes())
     assert rec["site"] == SITE and rec["month"] == MONTH and rec["version"] == 1
