@@ -21,6 +21,7 @@ __all__ = [
     "DERIVED",
     "agent_config",
     "catalogue_devices",
+    "opcua_device",
     "simulated_clock_derived",
 ]
 
@@ -210,6 +211,38 @@ def simulated_clock_derived(kind: str) -> list[dict[str, Any]]:
     return out
 
 
+def opcua_device(kind: str, regmap: dict[str, Any], endpoint: str) -> dict[str, Any]:
+    """One OPC UA device section for a simulator served over OPC UA (``mrv-sim run KIND
+    --protocol opcua``): every register a node ``ns=2;s=DEVICE.REGISTER`` holding the
+    engineering value, renamed and scaled to the catalogue like ``catalogue_devices``."""
+    rename = RENAMES.get(kind, {})
+    points: list[dict[str, Any]] = []
+    for dev in regmap["devices"]:
+        for r in dev["registers"]:
+            p: dict[str, Any] = {"id": r["name"], "node_id": f"ns=2;s={dev['name']}.{r['name']}"}
+            if r.get("unit"):
+                p["unit"] = r["unit"]
+            lo, hi = r.get("min"), r.get("max")
+            if r["name"] in rename:
+                new, factor, unit = rename[r["name"]]
+                p.update(id=new, unit=unit, scale=factor)
+                lo = None if lo is None else lo * factor
+                hi = None if hi is None else hi * factor
+            if lo is not None:
+                p["min"] = lo
+            if hi is not None:
+                p["max"] = hi
+            points.append(p)
+    return {
+        "name": f"{kind}_dcs",
+        "transport": "opcua",
+        "endpoint": endpoint,
+        "retries": 0,
+        "backoff": {"initial": 0.2, "max": 2.0},
+        "points": points,
+    }
+
+
 def catalogue_devices(
     kind: str,
     regmap: dict[str, Any],
@@ -265,6 +298,7 @@ def agent_config(
     link_per_device: bool = True,
     raw_counters: Sequence[str] = (),
     derived: list[dict[str, Any]] | None = None,
+    device_protocol: str = "modbus",
 ) -> dict[str, Any]:
     """An agent config (plain dict) generated from a simulator's register map via
     ``agent.regmap``, with catalogue ids, a simulated clock and plant-time intervals.
@@ -274,8 +308,12 @@ def agent_config(
     puts all units behind one connection, like a serial gateway. ``raw_counters`` (register
     names) are sent as raw register counts (scale 1, catalogue id): the record's
     ``counters`` settings then give width and scale, so it can tell a rollover from a reset."""
-    devices = catalogue_devices(kind, regmap, port=sim_port, raw_counters=raw_counters)
-    for dev in devices:
+    if device_protocol == "opcua":
+        devices = [opcua_device(kind, regmap, f"opc.tcp://127.0.0.1:{sim_port}/")]
+        devices[0]["timeout"] = max(device_timeout_s, 1.0)
+    else:
+        devices = catalogue_devices(kind, regmap, port=sim_port, raw_counters=raw_counters)
+    for dev in devices if device_protocol != "opcua" else ():
         dev["timeout"] = device_timeout_s
         dev["retries"] = 0
         dev["backoff"] = {"initial": 0.2, "max": 2.0}

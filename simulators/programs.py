@@ -136,8 +136,10 @@ class SimulatorProcess(ManagedProcess):
         faults: Sequence[str] = (),
         cells: int = 24,
         extra_args: Sequence[str] = (),
+        protocol: str = "modbus",
     ) -> None:
         self.kind = kind
+        self.protocol = protocol
         self.clock = clock
         self.seed = seed
         self.faults = list(faults)
@@ -170,6 +172,8 @@ class SimulatorProcess(ManagedProcess):
         ]
         if self.kind == "aluminium":
             argv += ["--cells", str(self.cells)]
+        if self.protocol != "modbus":  # OPC UA: same model, no control endpoint
+            argv += ["--protocol", self.protocol]
         if self.faults:
             argv += ["--faults", " ".join(self.faults)]
         return argv + self.extra_args
@@ -185,6 +189,11 @@ class SimulatorProcess(ManagedProcess):
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def endpoint(self) -> str:
+        """The OPC UA endpoint (``protocol='opcua'``)."""
+        return f"opc.tcp://127.0.0.1:{self.port}/"
 
     def describe(self) -> dict[str, Any]:
         """The register map (``mrv-sim describe KIND --json``), computed in-process."""

@@ -157,8 +157,10 @@ class Stack:
         seed: int = 1,
         faults: Sequence[str] = (),
         cells: int = 24,
+        protocol: str = "modbus",
     ) -> SimulatorProcess:
-        """A simulator process (not started; ``.start()``)."""
+        """A simulator process (not started; ``.start()``); ``protocol='opcua'`` serves the
+        same plant over OPC UA (no faults, no control endpoint)."""
         sim = SimulatorProcess(
             name or f"sim-{kind}",
             kind,
@@ -167,6 +169,7 @@ class Stack:
             seed=seed,
             faults=faults,
             cells=cells,
+            protocol=protocol,
         )
         self.simulators.append(sim)
         return sim
@@ -217,6 +220,7 @@ class Stack:
                 broker_port=b.port,
                 clock=config.pop("clock", sim.clock),
                 protocol=self.protocol,
+                device_protocol=sim.protocol,
                 **config,
             )
         )

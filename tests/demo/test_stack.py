@@ -180,3 +180,38 @@ def test_embedded_amqtt_broker_carries_the_whole_path(tmp_path: Path) -> None:
         assert progress is not None and progress.quarantined == 0
         assert progress.contiguous_through == drained[ag.name]
         assert progress.online is True
+
+
+def test_an_opcua_plant_through_the_stack(tmp_path: Path) -> None:
+    """`mrv-sim run cement --protocol opcua` → `mrv-agent run` (OPC UA driver) → collector;
+    a killed and restarted OPC UA server is bad readings, then a new session."""
+    _require("mosquitto")
+    with Stack(tmp_path / "stack", broker_prefer="mosquitto") as st:
+        st.start_broker()
+        col = st.add_collector({"kiln": "cement"})
+        col.start()
+        clock = PlantClockSpec(1_767_225_600_000, speed=60.0, anchor_wall_s=time.time())
+        sim = st.add_simulator("cement", clock=clock, protocol="opcua")
+        sim.start()
+        sim.wait_ready()
+        assert sim.ready_info["endpoint"] == sim.endpoint
+        ag = st.add_agent(sim, site="kiln", agent="dcs1", poll_s=5.0, publish_s=10.0)
+        ag.start()
+        col.wait_ready()
+        ag.wait_ready()
+        st.wait_stored(ag, 3)
+        assert sim.kill() == -signal.SIGKILL
+        sim.start()
+        sim.wait_ready()
+        wait_until(
+            lambda: '"device_recovered"' in ag.log_text(),
+            timeout=90,
+            what="the agent's new OPC UA session",
+            watch=[ag, sim],
+        )
+        assert '"device_failed"' in ag.log_text()
+        p = st.stored(ag)
+        st.wait_stored(ag, (p.contiguous_through if p else 0) + 3, timeout=90)
+        heads = st.wait_drained([ag])
+        p = st.stored(ag)
+        assert p is not None and p.contiguous_through == heads[ag.name] and p.quarantined == 0
