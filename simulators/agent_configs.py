@@ -49,6 +49,13 @@ DERIVED: dict[str, list[dict[str, Any]]] = {
             "unit": "t",
         },
         {
+            "id": "anode_consumption_t",
+            "kind": "counter",
+            "input": "anode_consumed_kg",
+            "factor": 0.001,
+            "unit": "t",
+        },
+        {
             "id": "dc_energy_interval_mwh",
             "kind": "counter",
             "input": "dc_energy_mwh",
@@ -130,6 +137,7 @@ DERIVED: dict[str, list[dict[str, Any]]] = {
     ],
     "steel": [
         {"id": "crude_steel_t", "kind": "counter", "input": "crude_steel_total_t"},
+        {"id": "hot_metal_t", "kind": "counter", "input": "hot_metal_total_t", "unit": "t"},
         {"id": "coke_interval_t", "kind": "counter", "input": "coke_t", "unit": "t"},
         {"id": "pci_coal_interval_t", "kind": "counter", "input": "pci_coal_t", "unit": "t"},
         {"id": "bf_gas_interval_nm3", "kind": "counter", "input": "bf_gas_nm3", "unit": "Nm³"},
@@ -186,6 +194,7 @@ _AE_FROM_COUNTERS: dict[str, Any] = {
 _SIMULATED_CLOCK_IDS: dict[str, tuple[str, ...]] = {
     "aluminium": (
         "al_production_t",
+        "anode_consumption_t",
         "dc_energy_interval_mwh",
         "line_current_mean_ka",
         "ae_minutes",
@@ -196,6 +205,7 @@ _SIMULATED_CLOCK_IDS: dict[str, tuple[str, ...]] = {
         "calciner_coal_interval_t",
         "power_import_interval_mwh",
     ),
+    "steel": ("crude_steel_t", "hot_metal_t"),
 }
 
 

@@ -48,6 +48,9 @@ class PotlineConfig:
     curtailments_per_day: float = 0.25
     rectifier_efficiency: float = 0.972
     auxiliary_kw: float = 350.0
+    #: net carbon anode consumed per tonne of metal (prebake lines run about 0.40-0.42 t/t;
+    #: a simulator setting, not a guideline factor): drives the anode consumption counter
+    net_anode_kg_per_t: float = 410.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.cells <= MAX_CELLS:
@@ -65,6 +68,7 @@ class Potline(SteppedModel):
         "dc_energy_kwh": "dc_power_kw",
         "ac_energy_kwh": "ac_power_kw",
         "aluminium_kg": "aluminium_kg_per_h",
+        "anode_kg": "anode_kg_per_h",
         "current_kah": "line_current_ka",
         "cell_hours": "cells_in_operation",
     }
@@ -79,6 +83,8 @@ class Potline(SteppedModel):
             "dc_energy_kwh": rng.uniform(1e8, 5e8),
             "ac_energy_kwh": rng.uniform(1e8, 1.5e9),
             "aluminium_kg": rng.uniform(1e6, 5e7),
+            # own generator: the potline's other draws stay as they were
+            "anode_kg": random.Random(seed * 7919 + 77).uniform(1e6, 2e7),
         }
         self._ae_initial = [(rng.randint(0, 200), rng.randint(0, 60_000)) for _ in range(cfg.cells)]
         origin = self.origin_ms
@@ -151,6 +157,7 @@ class Potline(SteppedModel):
             "aluminium_kg_per_h": FARADAY_KG_PER_KAH * current * cfg.current_efficiency
             * in_operation,
         }  # fmt: skip
+        sig["anode_kg_per_h"] = sig["aluminium_kg_per_h"] * cfg.net_anode_kg_per_t / 1000.0
         if len(self._cell_cache) > 4096:
             self._cell_cache.clear()
         self._cell_cache[k] = (cells, sig)
@@ -289,6 +296,8 @@ def potline_map(cells: int) -> PlantMap:
                   "cells_in_operation", dtype=U16),
             counter("aluminium_output_kg", "holding", 2, U32, ByteOrder.DCBA, "kg", 0.1,
                     "aluminium_kg"),
+            counter("anode_consumed_kg", "holding", 4, U32, ByteOrder.DCBA, "kg", 0.1,
+                    "anode_kg"),
         )),
     ]  # fmt: skip
     for g in range(math.ceil(cells / CELLS_PER_CONTROLLER)):

@@ -1,6 +1,7 @@
 """``mrv-sim demo``: a whole past month through the real system, in a few minutes.
 
-An aluminium smelter and a cement plant (``mrv-sim run``) with scheduled device faults, an
+An aluminium smelter, a cement plant and an integrated steelworks (``mrv-sim run``) with
+scheduled device faults, an
 agent for each (``mrv-agent run``, own key, enrolled), a broker (Mosquitto or embedded amqtt;
 MQTT 3.1.1 so either works), and a collector (``mrv-collector run``) with its SQLite evidence
 store and web UI — all real processes on 127.0.0.1 (``simulators.stack``). Plant time runs
@@ -103,6 +104,16 @@ SITES = (
             },
         },
         ("energy_import_kwh",),
+    ),
+    SiteSpec(
+        "steelworks_1",
+        "steel",
+        "works_1",
+        "integrated steelworks (coke ovens, sinter, blast furnace, BOF)",
+        # the enterprise carbon balance and the per-process balances use the guideline
+        # defaults' carbon contents (no laboratory results yet: origin default)
+        {"interval_s": RECORD_INTERVAL_S},
+        (),
     ),
 )
 

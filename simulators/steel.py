@@ -1,7 +1,14 @@
-"""An integrated steelworks: blast furnace inputs, by-product gases, crude steel, power.
+"""An integrated steelworks: coke ovens, sinter plant, blast furnace, BOF shop, gases, power.
 
-Blast-furnace stops take coke, injected coal and blast-furnace gas down together; the coke
-ovens and the steel shop run on their own schedules. Totals are exact integrals of the flows.
+Every carbon flow the guideline's carbon balance (CETS-AG-03.01-V01-2024) needs per process
+is a totaliser: coking coal in and coke, tar and crude benzene out at the coke ovens;
+limestone, dolomite and coke breeze at the sinter plant; coke and injected coal in, hot metal
+and blast-furnace gas out at the furnace; hot metal and scrap in, crude steel and converter
+gas out at the BOF shop; the share of blast-furnace gas sent off site. Blast-furnace stops
+take coke, injected coal, hot metal and its gas down together; the coke ovens and the steel
+shop run on their own schedules. Totals are exact integrals of the flows. Ratios are
+plausible plant figures (e.g. 0.77 t coke per t coal, 0.15 t scrap per t steel), not
+guideline factors.
 """
 
 from __future__ import annotations
@@ -26,6 +33,17 @@ class Steelworks(SteppedModel):
         "bfg_nm3": "bfg_nm3h",
         "cog_nm3": "cog_nm3h",
         "energy_kwh": "power_kw",
+        "coking_coal_t": "coking_coal_tph",
+        "coke_produced_t": "coke_produced_tph",
+        "tar_t": "tar_tph",
+        "crude_benzene_t": "crude_benzene_tph",
+        "limestone_t": "limestone_tph",
+        "dolomite_t": "dolomite_tph",
+        "coke_breeze_t": "coke_breeze_tph",
+        "hot_metal_t": "hot_metal_tph",
+        "scrap_t": "scrap_tph",
+        "bofg_nm3": "bofg_nm3h",
+        "bfg_export_nm3": "bfg_export_nm3h",
     }
 
     def __init__(self, seed: int, origin_ms: int) -> None:
@@ -40,6 +58,9 @@ class Steelworks(SteppedModel):
             "cog_nm3": rng.uniform(1e7, 1e8),
             "energy_kwh": rng.uniform(1e7, 1e8),
         }
+        more = random.Random(seed * 7919 + 23)  # own generator: earlier draws unchanged
+        for name in self.TOTALS:
+            self.initial.setdefault(name, more.uniform(1e4, 1e6))
         o = self.origin_ms
         self._bf_stops = EventStream(
             seed * 7919 + 21, lambda r, t: step_aligned(r, t, 10 * 24, (2.0, 8.0), (0, 0)), o
@@ -57,7 +78,7 @@ class Steelworks(SteppedModel):
         shop_on = self._shop_stops.active(t) is None
         hot_metal = 350.0 * (1 + 0.02 * math.sin(2 * math.pi * hours / 23 + self._phase))
         steel = max(0.0, 380.0 + 15 * n()) if shop_on else 0.0
-        return {
+        sig = {
             "crude_steel_tph": steel,
             "coke_tph": max(0.0, hot_metal * 0.35 + 2 * n()) if bf_on else 0.0,
             "pci_tph": max(0.0, hot_metal * 0.15 + 1 * n()) if bf_on else 0.0,
@@ -65,6 +86,25 @@ class Steelworks(SteppedModel):
             "cog_nm3h": max(0.0, 60000 + 1500 * n()),
             "power_kw": 60000 + (70000 if shop_on else 0) + 2000 * n(),
         }
+        # drawn after the original signals so those stay as they were for a given seed
+        coal = max(0.0, 169.0 + 3 * n())
+        sinter = bf_on
+        sig.update(
+            {
+                "coking_coal_tph": coal,
+                "coke_produced_tph": coal * 0.77,
+                "tar_tph": coal * 0.035,
+                "crude_benzene_tph": coal * 0.01,
+                "limestone_tph": max(0.0, hot_metal * 0.12 + 0.5 * n()) if sinter else 0.0,
+                "dolomite_tph": max(0.0, hot_metal * 0.05 + 0.2 * n()) if sinter else 0.0,
+                "coke_breeze_tph": max(0.0, hot_metal * 0.05 + 0.2 * n()) if sinter else 0.0,
+                "hot_metal_tph": hot_metal if bf_on else 0.0,
+                "scrap_tph": steel * 0.15,
+                "bofg_nm3h": steel * 100.0,
+                "bfg_export_nm3h": sig["bfg_nm3h"] * 0.1,
+            }
+        )
+        return sig
 
 
 def steel_map() -> PlantMap:
@@ -91,6 +131,32 @@ def steel_map() -> PlantMap:
                   "cog_nm3h"),
             counter("bfg_total_nm3", "holding", 0, U64, ByteOrder.CDAB, "Nm3", 1.0, "bfg_nm3"),
             counter("cog_total_nm3", "holding", 4, U64, ByteOrder.CDAB, "Nm3", 1.0, "cog_nm3"),
+        )),
+        Device(6, "coke_ovens", (
+            counter("coking_coal_total_t", "holding", 0, U64, ByteOrder.ABCD, "t", 0.001,
+                    "coking_coal_t"),
+            counter("coke_produced_total_t", "holding", 4, U64, ByteOrder.ABCD, "t", 0.001,
+                    "coke_produced_t"),
+            counter("tar_total_t", "holding", 8, U64, ByteOrder.ABCD, "t", 0.001, "tar_t"),
+            counter("crude_benzene_total_t", "holding", 12, U64, ByteOrder.ABCD, "t", 0.001,
+                    "crude_benzene_t"),
+        )),
+        Device(7, "sinter_plant", (
+            counter("limestone_total_t", "holding", 0, U64, ByteOrder.ABCD, "t", 0.001,
+                    "limestone_t"),
+            counter("dolomite_total_t", "holding", 4, U64, ByteOrder.ABCD, "t", 0.001,
+                    "dolomite_t"),
+            counter("coke_breeze_total_t", "holding", 8, U64, ByteOrder.ABCD, "t", 0.001,
+                    "coke_breeze_t"),
+        )),
+        Device(8, "bof_shop", (
+            counter("hot_metal_total_t", "holding", 0, U64, ByteOrder.ABCD, "t", 0.001,
+                    "hot_metal_t"),
+            counter("scrap_total_t", "holding", 4, U64, ByteOrder.ABCD, "t", 0.001, "scrap_t"),
+            counter("bofg_total_nm3", "holding", 8, U64, ByteOrder.ABCD, "Nm3", 1.0,
+                    "bofg_nm3"),
+            counter("bfg_export_total_nm3", "holding", 12, U64, ByteOrder.ABCD, "Nm3", 1.0,
+                    "bfg_export_nm3"),
         )),
         Device(5, "power_meter", (
             gauge("active_power_kw", "input", 0, ByteOrder.DCBA, "kW", 0, 250_000, "power_kw"),

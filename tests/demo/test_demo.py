@@ -32,7 +32,7 @@ def _inner_gaps(p: dict[str, Any], n_intervals: int) -> list[dict[str, Any]]:
 def test_json_output_and_bundles_verify(demo_run: dict[str, Any]) -> None:
     out = demo_run["out"]
     assert set(out) == {"bundles", "verified"} and out["verified"] is True
-    assert len(out["bundles"]) == 2
+    assert len(out["bundles"]) == 3  # smelter, cement plant, steelworks
     for bundle in out["bundles"]:
         b = Path(bundle)
         for name in ("record.json", "record.jws", "batches.jsonl", "keys.json", "report.html"):
@@ -92,7 +92,11 @@ def test_records_list_key_parameters_only(demo_run: dict[str, Any]) -> None:
     not_measured (no value, nothing substituted), what was measured has completeness > 0."""
     from protocols.catalogue import catalogue
 
-    for site, industry in (("smelter_1", "aluminium"), ("cement_1", "cement")):
+    for site, industry in (
+        ("smelter_1", "aluminium"),
+        ("cement_1", "cement"),
+        ("steelworks_1", "steel"),
+    ):
         rec = _record(demo_run, site)
         cat = {p.id for p in catalogue(industry)}
         assert {p["id"] for p in rec["parameters"]} == cat
@@ -106,9 +110,14 @@ def test_records_list_key_parameters_only(demo_run: dict[str, Any]) -> None:
             elif p["aggregation"] != "derived":
                 assert 0 < p["completeness"] <= 1 and p["value"] is not None, p["id"]
     smelter = _params(_record(demo_run, "smelter_1"))
-    for pid in ("power_import_mwh", "anode_consumption_t"):
-        assert [f["code"] for f in smelter[pid]["flags"]] == ["not_measured"]
-    for pid in ("al_production_t", "line_current_ka", "dc_energy_mwh", "ae_minutes"):
+    assert [f["code"] for f in smelter["power_import_mwh"]["flags"]] == ["not_measured"]
+    for pid in (
+        "al_production_t",
+        "line_current_ka",
+        "dc_energy_mwh",
+        "ae_minutes",
+        "anode_consumption_t",
+    ):
         assert smelter[pid]["valid_intervals"] > 0
     assert "aluminium_output_kg" in {g["id"] for g in _record(demo_run, "smelter_1")["signals"]}
     # the kiln temperature the simulator serves is the catalogue's key parameter (one id)
@@ -166,3 +175,26 @@ def test_bad_options_exit_2_with_one_line(tmp_path: Path, args: list[str], messa
     assert res.returncode == 2, res.stderr
     assert message in res.stderr and "Traceback" not in res.stderr
     assert not (tmp_path / "d").exists()
+
+
+def test_each_site_has_its_emissions_table(demo_run: dict[str, Any]) -> None:
+    """Smelter: anode CO2 and PFC (China form); steelworks: the enterprise carbon balance,
+    with the per-process balances beside it; inputs no register carries are defaults."""
+    smelter = _record(demo_run, "smelter_1")
+    src = {x["id"]: x for x in smelter["emissions"]["sources"]}
+    assert set(src) == {"anode_co2", "pfc"}
+    anode = src["anode_co2"]["inputs"]
+    assert anode["sulphur"]["origin"] == anode["ash"]["origin"] == "default"
+    assert anode["net_anode_t_per_t"]["value"] == pytest.approx(0.41, rel=0.02)
+    assert src["pfc"]["inputs"]["method"]["value"] == "china"
+    steel = _record(demo_run, "steelworks_1")
+    (ent,) = steel["emissions"]["sources"]
+    assert ent["id"] == "carbon_balance:enterprise" and ent["co2e_t"] > 0
+    names_in = {f["name"] for f in ent["inputs"]["in"]}
+    assert {"coking_coal", "pci_coal", "limestone", "dolomite", "scrap"} <= names_in
+    assert {f["name"] for f in ent["inputs"]["out"]} >= {"crude_steel", "tar", "bf_gas_exported"}
+    assert all(f["carbon_origin"] == "default" for f in ent["inputs"]["in"])
+    procs = steel["derived"]["carbon_balance_by_process"]
+    assert set(procs) == {"coking", "sintering", "ironmaking", "steelmaking"}
+    crude = _params(steel)["crude_steel_t"]["value"]
+    assert 1.0 < ent["co2e_t"] / crude < 2.5  # t CO2 per t crude steel, a BF-BOF works

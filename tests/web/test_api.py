@@ -538,6 +538,10 @@ async def test_records_built_by_the_record_builder(env: Env, client: httpx.Async
         and "line_current_ka" in page.text
         and "bundle-download" in page.text
     )
+    # the emissions section: this store has no production or anode data, so no source is
+    # computed (the record flags name what is missing); the page still shows the table
+    assert built.record["emissions"] == {"sources": [], "total_co2e_t": 0.0}
+    assert 'id="record-emissions"' in page.text
     series = (
         await client.get(f"{S}/parameters/line_current_ka/series?month={MONTH}", headers=h)
     ).json()
