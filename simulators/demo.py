@@ -535,6 +535,30 @@ class Demo:
                 "",
                 "",
             )
+        em = rec.get("emissions") or {}
+        for src in em.get("sources") or []:
+            defaults = sorted(
+                k
+                for k, v in (src.get("inputs") or {}).items()
+                if isinstance(v, dict) and v.get("origin") == "default"
+            )
+            t.add_row(
+                f"emission {src['id']} [dim]{src['kind']}[/]",
+                _fmt_num(src.get("co2e_t")),
+                "t CO2e",
+                "",
+                "",
+                f"defaults: {', '.join(defaults)}" if defaults else "",
+            )
+        if em:
+            t.add_row(
+                "[bold]direct emissions total[/]",
+                _fmt_num(em.get("total_co2e_t")),
+                "t CO2e",
+                "",
+                "",
+                "",
+            )
         codes = sorted({f["code"] for f in rec.get("flags", [])})
         if codes:
             t.caption = f"record flags: {', '.join(codes)}"

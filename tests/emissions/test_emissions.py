@@ -106,14 +106,20 @@ def test_aluminium_month_anode_pfc_default_and_fuel() -> None:
             "month": MONTH,
             "interval_s": 86400,
             "key_parameters": ["natural_gas_nm3"],
-            "aggregation": _sums("anode_consumption_t", "natural_gas_nm3"),
+            "aggregation": _sums("anode_consumption_t", "natural_gas_nm3", "ac_energy_mwh"),
             "aluminium": {
                 "fuels": [{"id": "gas", "parameter": "natural_gas_nm3", "fuel": "natural_gas"}]
             },
         }
     )
     body = _month(
-        s, {"al_production_t": 900.0, "anode_consumption_t": 360.0, "natural_gas_nm3": 5000.0}
+        s,
+        {
+            "al_production_t": 900.0,
+            "anode_consumption_t": 360.0,
+            "natural_gas_nm3": 5000.0,
+            "ac_energy_mwh": 12150.0,
+        },
     )
     src = _sources(body)
     assert set(src) == {"anode_co2", "pfc", "fuel_co2:gas"}
@@ -135,6 +141,10 @@ def test_aluminium_month_anode_pfc_default_and_fuel() -> None:
         "origin": "measured",
         "source": "parameter natural_gas_nm3",
     }
+    # AC electricity is an auxiliary parameter: 340 200 MWh × 1000 / 25 200 t = 13 500 kWh/t
+    ac = next(p for p in body["parameters"] if p["id"] == "ac_kwh_per_t")
+    assert ac["value"] == pytest.approx(13_500.0) and ac["aggregation"] == "derived"
+    assert not any(x["id"].startswith("ac") for x in body["emissions"]["sources"])
     tot = body["emissions"]["total_co2e_t"]
     assert tot == pytest.approx(a["co2e_t"] + p["co2e_t"] + g["co2e_t"])
     assert body["settings"]["emission_factors"]["anode_sulphur"]["confirmed"] is False
