@@ -39,6 +39,8 @@ from protocols.wire import encode_payload
 log = get_logger("agent")
 T = TypeVar("T")
 
+#: Wall seconds between looks at device health (a change republishes the status).
+HEALTH_CHECK_S = 2.0
 AGENT_VERSION = package_version()
 
 
@@ -103,6 +105,7 @@ class Agent:
         self.publisher: Publisher | None = None
         self.pollers: list[GroupPoller] = []
         self.batches_committed = 0
+        self._published_health: tuple[tuple[str, Any], ...] = ()
         self.committed = asyncio.Condition()
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -170,6 +173,7 @@ class Agent:
             self._tasks.append(asyncio.create_task(p.run(), name=f"poll-{p.group}"))
         self._tasks.append(asyncio.create_task(self._batch_loop(), name="batches"))
         self._tasks.append(asyncio.create_task(self._clock_watch(), name="clock-watch"))
+        self._tasks.append(asyncio.create_task(self._health_watch(), name="health-watch"))
         self._publisher_task = asyncio.create_task(self.publisher.run(), name="publisher")
         self.metrics_server: asyncio.Server | None = None
         if cfg.metrics.enabled:
@@ -370,6 +374,24 @@ class Agent:
 
     # -- status ----------------------------------------------------------------------------
 
+    def device_health(self) -> list[dict[str, Any]]:
+        """Per device: connected, last good read, errors by reason (status message)."""
+        seen: dict[str, dict[str, Any]] = {}
+        for poller in self.pollers:
+            for dp in poller.devices:
+                if dp.device.name not in seen:
+                    seen[dp.device.name] = dp.state.summary(dp.device.name)
+        return list(seen.values())
+
+    async def _health_watch(self) -> None:
+        """Republish the (retained) status when a device goes down or comes back, so the
+        collector shows it and raises ``device_down`` without waiting for a reconnect."""
+        while True:
+            await asyncio.sleep(HEALTH_CHECK_S)
+            now = tuple((d["name"], d["connected"]) for d in self.device_health())
+            if now != self._published_health and self.publisher is not None:
+                await self.publisher.republish_status()
+
     def _birth(self) -> bytes:
         """``encode_payload`` of {online, agent_version, config_hash, kid, industry,
         catalogue, clock, ts}: the same bytes, with the catalogue (one entry per parameter)
@@ -383,5 +405,11 @@ class Agent:
                 "industry": self.cfg.industry,
             }
         )
-        tail = encode_payload({"clock": self.clock.state(), "ts": self.clock.now_ms()})
+        tail = encode_payload(
+            {
+                "clock": self.clock.state(),
+                "devices": self.device_health(),
+                "ts": self.clock.now_ms(),
+            }
+        )
         return b"".join((head[:-1], b',"catalogue":', catalogue_json(self.cfg), b",", tail[1:]))

@@ -20,11 +20,14 @@ from agent.config import DeviceConfig, OpcuaDeviceConfig, Quirks
 from agent.derived.base import ReadingTuple
 from agent.drivers import DeviceLink, DeviceState, ReadFailed, bad_readings, driver_for
 from agent.logs import get_logger
+from protocols.reasons import describe_reason
 
 log = get_logger("agent.poller")
 Sink = Callable[[list[ReadingTuple]], None]
 
-_NO_QUIRKS = Quirks()  # devices of drivers without Modbus's quirks
+_NO_QUIRKS = Quirks()
+#: At most this many missed slots per overrun become ``poll_overrun`` readings.
+MAX_OVERRUN_SLOTS = 60  # devices of drivers without Modbus's quirks
 
 
 class DevicePoll:
@@ -40,8 +43,9 @@ class DevicePoll:
     async def poll(self, link: DeviceLink, ts: int, out: list[ReadingTuple]) -> None:
         dev, st = self.device, self.state
         if time.monotonic() < st.retry_at:
+            # not asked: say why (backing off after the failure named), not only the failure
             for req in self.requests:
-                bad_readings(out, req, ts, st.last_reason)
+                bad_readings(out, req, ts, f"backoff:{st.last_reason}")
             return
         q = dev.quirks if isinstance(dev, DeviceConfig) else _NO_QUIRKS
         ok = 0
@@ -91,6 +95,7 @@ class DevicePoll:
             st.failures = 0
             st.retry_at = 0.0
             st.ok_polls += 1
+            st.last_good_ms = ts
         else:
             self._failed(reason)
 
@@ -99,10 +104,16 @@ class DevicePoll:
         st.failures += 1
         st.bad_polls += 1
         st.last_reason = reason
+        st.errors[reason] = st.errors.get(reason, 0) + 1
         delay = min(dev.backoff.initial * 2 ** (st.failures - 1), dev.backoff.max)
         st.retry_at = time.monotonic() + delay
         log.warning(
-            "device_failed", device=dev.name, reason=reason, failures=st.failures, backoff_s=delay
+            "device_failed",
+            device=dev.name,
+            reason=reason,
+            cause=describe_reason(reason),
+            failures=st.failures,
+            backoff_s=delay,
         )
 
 
@@ -146,6 +157,15 @@ class GroupPoller:
                 log.warning(
                     "poll_overrun", group=self.group, link=self.link.describe(), missed_slots=missed
                 )
+                # the missed slots are evidence too: bad readings saying why (capped, so a
+                # suspended gateway does not flood its outbox; the rest stay plain gaps)
+                skipped: list[ReadingTuple] = []
+                for k in range(min(missed, MAX_OVERRUN_SLOTS)):
+                    for dp in self.devices:
+                        for req in dp.requests:
+                            bad_readings(skipped, req, due + k * interval, "poll_overrun")
+                if skipped:
+                    self.sink(skipped)
                 due += missed * interval
             # Straight into the sink: a name kept here would hold this poll's readings
             # through the next sleep and poll, after the batch that took them was cut.

@@ -59,6 +59,16 @@ class Publisher:
         self._session: MqttSession | None = None
         self._ack_seen = asyncio.Event()
 
+    async def republish_status(self) -> None:
+        """Publish the status message again (retained), e.g. after a device's health changed."""
+        session = self._session
+        if session is None or not self.connected.is_set():
+            return
+        try:
+            await session.publish(self.status_topic, self.birth(), qos=1, retain=True)
+        except MqttError as exc:
+            log.warning("status_not_published", error=str(exc))
+
     def notify(self) -> None:
         """A new batch was committed."""
         self.wake.set()

@@ -66,6 +66,8 @@ class SubmissionEvidence(BaseModel):
     documents: list[DocumentRef] = Field(default_factory=list, max_length=50)
     replaces: str | None = Field(default=None, max_length=500)
     reason: str | None = Field(default=None, max_length=500)
+
+
 #: Integers a double holds exactly (DESIGN.md: "the sample count (an integer below 2^53)").
 Count = Annotated[int, Field(ge=0, le=strict_json.MAX_SAFE_INT)]
 

@@ -80,20 +80,63 @@ class LabParameter:
 #: fraction is 0..1; coal NCV 10..35 GJ/t and carbon content 0.015..0.035 t C/GJ bracket the
 #: bituminous/anthracite rows of the guidelines' fuel tables), not accounting values.
 _LAB: tuple[LabParameter, ...] = (
-    LabParameter("anode_sulphur_fraction", "Anode sulphur content", "阳极含硫量", "fraction",
-                 0.0, 0.1, ("aluminium",)),
-    LabParameter("anode_ash_fraction", "Anode ash content", "阳极灰分", "fraction",
-                 0.0, 0.1, ("aluminium",)),
-    LabParameter("clinker_cao_fraction", "Clinker CaO content", "熟料氧化钙含量", "fraction",
-                 0.4, 0.8, ("cement",)),
-    LabParameter("clinker_mgo_fraction", "Clinker MgO content", "熟料氧化镁含量", "fraction",
-                 0.0, 0.1, ("cement",)),
-    LabParameter("coal_ncv_gj_per_t", "Coal net calorific value", "燃煤低位发热量", "GJ/t",
-                 10.0, 35.0, ("cement", "steel", "aluminium")),
-    LabParameter("coal_carbon_tc_per_gj", "Coal carbon content per unit heat",
-                 "燃煤单位热值含碳量", "t C/GJ", 0.015, 0.035, ("cement", "steel", "aluminium")),
-    LabParameter("coal_purchased_t", "Purchased coal (settlement slip)", "外购煤量(结算单)",
-                 "t", 0.0, 1e7, ("cement", "steel", "aluminium")),
+    LabParameter(
+        "anode_sulphur_fraction",
+        "Anode sulphur content",
+        "阳极含硫量",
+        "fraction",
+        0.0,
+        0.1,
+        ("aluminium",),
+    ),
+    LabParameter(
+        "anode_ash_fraction", "Anode ash content", "阳极灰分", "fraction", 0.0, 0.1, ("aluminium",)
+    ),
+    LabParameter(
+        "clinker_cao_fraction",
+        "Clinker CaO content",
+        "熟料氧化钙含量",
+        "fraction",
+        0.4,
+        0.8,
+        ("cement",),
+    ),
+    LabParameter(
+        "clinker_mgo_fraction",
+        "Clinker MgO content",
+        "熟料氧化镁含量",
+        "fraction",
+        0.0,
+        0.1,
+        ("cement",),
+    ),
+    LabParameter(
+        "coal_ncv_gj_per_t",
+        "Coal net calorific value",
+        "燃煤低位发热量",
+        "GJ/t",
+        10.0,
+        35.0,
+        ("cement", "steel", "aluminium"),
+    ),
+    LabParameter(
+        "coal_carbon_tc_per_gj",
+        "Coal carbon content per unit heat",
+        "燃煤单位热值含碳量",
+        "t C/GJ",
+        0.015,
+        0.035,
+        ("cement", "steel", "aluminium"),
+    ),
+    LabParameter(
+        "coal_purchased_t",
+        "Purchased coal (settlement slip)",
+        "外购煤量(结算单)",
+        "t",
+        0.0,
+        1e7,
+        ("cement", "steel", "aluminium"),
+    ),
 )
 
 
@@ -147,9 +190,7 @@ def _ts(value: Any, field: str) -> int:
     return int(dt.timestamp() * 1000)
 
 
-def validate_row(
-    row: Mapping[str, Any], industry: str, *, now_ms: int
-) -> dict[str, Any]:
+def validate_row(row: Mapping[str, Any], industry: str, *, now_ms: int) -> dict[str, Any]:
     """Check one submission row (CLI options or a CSV row, documents already digested) and
     return the reading without ``evidence.submission`` (the agent adds it when it knows the
     seq). Raises :class:`SubmissionError` naming the field."""

@@ -56,6 +56,22 @@ class DeviceState:
     last_values: dict[str, tuple[object, int]] = field(default_factory=dict)
     ok_polls: int = 0
     bad_polls: int = 0
+    last_good_ms: int | None = None  # plant time of the last poll that read anything
+    errors: dict[str, int] = field(default_factory=dict)  # failed polls by reason
+
+    def summary(self, name: str) -> dict[str, object]:
+        """The device's health for the agent's status message (and the collector's alarms)."""
+        from protocols.reasons import describe_reason
+
+        polled = self.ok_polls + self.bad_polls > 0
+        return {
+            "name": name,
+            "connected": (self.failures == 0) if polled else None,
+            "last_good_ms": self.last_good_ms,
+            "failures_in_a_row": self.failures,
+            "errors": dict(sorted(self.errors.items())),
+            "last_error": describe_reason(self.last_reason) if self.failures else None,
+        }
 
 
 class PlannedPointLike(Protocol):

@@ -112,6 +112,7 @@ def _agent_dict(a: Any) -> dict[str, Any]:
         "agent_version": status.get("agent_version"),
         "config_hash": status.get("config_hash"),
         "clock": status.get("clock"),
+        "devices": [d for d in status.get("devices") or [] if isinstance(d, dict)],
     }
 
 

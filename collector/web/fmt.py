@@ -56,3 +56,10 @@ def size(n: int) -> str:
             return f"{n} {unit}"
         n //= 1024
     return f"{n} GiB"
+
+
+def cause(reason: str | None) -> str:
+    """A bad reading's reason in words (``exception:04`` → the Modbus exception's meaning)."""
+    from protocols.reasons import describe_reason
+
+    return describe_reason(reason)

@@ -63,10 +63,16 @@ async def test_dead_devices_get_bad_readings_while_others_keep_cadence(
         assert all(r.quality == "good" for r in rs if r.id.startswith("good_"))
         silent = [r for r in rs if r.id.startswith("silent_")]
         assert silent and all(r.quality == "bad" and r.value is None for r in silent)
-        assert {r.reason for r in silent} == {"timeout"}
+        # asked and timed out, not asked during the back-off that followed, or a slot missed
+        # while a 0.3 s timeout held the 0.1 s cadence (each says why)
+        assert "timeout" in {r.reason for r in silent}
+        assert {r.reason for r in silent} <= {"timeout", "backoff:timeout", "poll_overrun"}
         dropped = [r for r in rs if r.id.startswith("dropper_")]
         assert dropped and all(r.quality == "bad" for r in dropped)
-        assert {r.reason for r in dropped} <= {"connection", "timeout"}
+        causes = {"connection", "timeout"}
+        assert {r.reason for r in dropped} <= causes | {f"backoff:{c}" for c in causes} | {
+            "poll_overrun"
+        }
 
 
 async def test_sigkill_and_restart_continues_the_chain(

@@ -39,6 +39,16 @@ async def test_agent_metrics_are_scraped(tmp_path: Path, mosquitto: Mosquitto) -
             await col.wait_for(lambda: col.contiguous_through() >= 2, "two batches")
             async with agent.committed:
                 await agent.committed.wait_for(lambda: agent.publisher.acks >= 1)
+
+            # the status message tells the collector which device is down, and why
+            def dead_reported() -> bool:
+                return any(
+                    d["name"] == "dead_meter" and d["connected"] is False
+                    for st in col.status
+                    for d in st.get("devices") or []
+                )
+
+            await col.wait_for(dead_reported, "status with dead_meter down")
             url = f"http://127.0.0.1:{agent.metrics_port}"
             async with httpx.AsyncClient(base_url=url) as http:
                 r = await http.get("/metrics")
@@ -52,6 +62,13 @@ async def test_agent_metrics_are_scraped(tmp_path: Path, mosquitto: Mosquitto) -
     assert s[f"mrv_agent_outbox_depth{{{lab}}}"] == (
         s[f"mrv_agent_outbox_head_seq{{{lab}}}"] - s[f"mrv_agent_outbox_acked_seq{{{lab}}}"]
     )
+    last = [st for st in col.status if st.get("devices")][-1]
+    (dead,) = [d for d in last["devices"] if d["name"] == "dead_meter"]
+    assert dead["last_good_ms"] is None and dead["errors"] and "no connection" in dead["last_error"]
+    (alive,) = [d for d in last["devices"] if d["name"] == devices[0]["name"]]
+    assert alive["connected"] is True and alive["last_good_ms"] is not None
+    reasons = {r.reason for r in col.readings() if r.id == "dead_power"}
+    assert "connection" in reasons and "backoff:connection" in reasons  # why it was not asked
     main = devices[0]["name"]
     assert s[f'mrv_agent_polls_total{{{lab},device="{main}",result="ok"}}'] >= 1
     assert s[f'mrv_agent_polls_total{{{lab},device="dead_meter",result="failed"}}'] >= 1

@@ -119,6 +119,7 @@ def test_birth_is_the_canonical_encoding_of_the_whole_message(points: int) -> No
             "industry": cfg.industry,
             "catalogue": build_catalogue(cfg),
             "clock": clock,
+            "devices": agent.device_health(),  # no poller yet: []
             "ts": 1_700_000_000_123,
         }
     )
