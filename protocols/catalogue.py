@@ -270,6 +270,7 @@ _STEEL = (
     _p("scrap_t", "Scrap charged", "废钢消耗量", "t", C),
     _p("electrodes_t", "Electrodes consumed", "电极消耗量", "t", C),
     _p("pig_iron_purchased_t", "Purchased pig iron", "外购生铁量", "t", C),
+    _p("coke_purchased_t", "Purchased coke", "外购焦炭量", "t", C),
     _p("dri_t", "Direct reduced iron charged", "直接还原铁消耗量", "t", C),
     _p(
         "coke_oven_gas_export_nm3",

@@ -51,3 +51,28 @@ FUELS: dict[str, FuelDefaults] = {
     "natural_gas": _fuel("Natural gas", "天然气", "10^4 Nm3", 389.31, 15.3, 0.99),
     "coke_oven_gas": _fuel("Coke-oven gas", "焦炉煤气", "10^4 Nm3", 179.81, 13.58, 0.99),
 }
+
+_IPCC = "IPCC 2006 Vol 2 Ch 1 Tables 1.2 (NCV) / 1.3 (carbon content)"
+
+
+def _alt(en: str, zh: str, ncv: float, cc_t_per_tj: float) -> FuelDefaults:
+    return FuelDefaults(
+        en,
+        zh,
+        "t",
+        Factor(ncv, "GJ/t", f"{_IPCC}: {en}", False),
+        Factor(cc_t_per_tj / 1000.0, "t C/GJ", f"{_IPCC}: {en}", False),
+        Factor(1.0, "fraction", "IPCC 2006 Vol 2 Ch 1: oxidation factor 1 by default", False),
+    )
+
+
+# Alternative (waste-derived) fuels of cement kilns: only the fossil carbon counts; a site
+# declares the non-biomass quantity (e.g. the fossil share of refuse-derived fuel).
+FUELS.update(
+    {
+        "waste_oil": _alt("Waste oils", "废油", 40.2, 20.0),
+        "msw_fossil": _alt(
+            "Municipal wastes (non-biomass fraction)", "生活垃圾(非生物质部分)", 10.0, 25.0
+        ),
+    }
+)

@@ -71,6 +71,7 @@ DEFAULT_BALANCES: dict[str, dict[str, list[dict[str, str]]]] = {
     "enterprise": {
         "in": [
             _f("coking_coal", "coking_coal_t", "coking_coal"),
+            _f("coke_purchased", "coke_purchased_t", "coke"),
             _f("pci_coal", "pci_coal_t", "pci_coal"),
             _f("natural_gas", "natural_gas_nm3", "natural_gas"),
             _f("limestone", "limestone_t", "limestone"),

@@ -356,13 +356,18 @@ def pfc_china(
         a = None
     else:
         a = round_half_up(require_non_negative("aem", aem), CHINA_ROUNDING["aem"])
-        ef_cf4 = round_half_up(CHINA_SLOPE_CF4 * a, CHINA_ROUNDING["ef_cf4"])
-        ef_c2f6 = round_half_up(CHINA_C2F6_RATIO * ef_cf4, CHINA_ROUNDING["ef_c2f6"])
+        raw_cf4 = CHINA_SLOPE_CF4 * a
+        ef_cf4 = round_half_up(raw_cf4, CHINA_ROUNDING["ef_cf4"])
+        raw_c2f6 = CHINA_C2F6_RATIO * ef_cf4
+        ef_c2f6 = round_half_up(raw_c2f6, CHINA_ROUNDING["ef_c2f6"])
         coeffs = (
             Coefficient("S_CF4", CHINA_SLOPE_CF4, _SLOPE_UNIT),
             Coefficient("C2F6/CF4", CHINA_C2F6_RATIO, "kg C2F6/kg CF4"),
             Coefficient("EF_CF4", ef_cf4, "kg CF4/t Al"),
             Coefficient("EF_C2F6", ef_c2f6, "kg C2F6/t Al"),
+            # beside the reported (rounded) factors, what they were before rounding
+            Coefficient("unrounded EF_CF4", raw_cf4, "kg CF4/t Al"),
+            Coefficient("unrounded EF_C2F6", raw_c2f6, "kg C2F6/t Al"),
         )
     return _result(
         method="china",

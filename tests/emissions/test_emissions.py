@@ -281,3 +281,25 @@ def test_report_shows_the_emissions_table_with_origins() -> None:
     table = html[html.index('id="emissions"') :]
     assert "熟料生产过程 clinker_co2" in table and "缺省值 default" in table
     assert "实测值 measured" in table and "合计 Total" in table
+
+
+def test_cement_alternative_fuel_counts_its_fossil_quantity() -> None:
+    s = RecordSettings.from_dict(
+        {
+            "site": "c1",
+            "month": MONTH,
+            "industry": "cement",
+            "interval_s": 86400,
+            "key_parameters": ["waste_oil_t"],
+            "units": {"waste_oil_t": "t"},
+            "aggregation": _sums("clinker_t", "waste_oil_t"),
+            "cement": {
+                "fuels": [{"id": "waste_oil", "parameter": "waste_oil_t", "fuel": "waste_oil"}]
+            },
+        }
+    )
+    body = _month(s, {"clinker_t": 5000.0, "waste_oil_t": 10.0})
+    w = _sources(body)["fuel_co2:waste_oil"]
+    # 280 t × 40.2 GJ/t × 0.020 t C/GJ × 1.0 (IPCC 2006 Vol 2 Tables 1.2/1.3)
+    assert w["co2e_t"] == pytest.approx(280 * 40.2 * 0.020 * K)
+    assert w["inputs"]["ncv"]["origin"] == "default"

@@ -235,4 +235,6 @@ def test_china_form_rounds_as_the_guideline() -> None:
     r = pfc_china(1234.567, 0.125, gwp="AR5")
     assert r.production_t == 1234.57 and r.aem == 0.13
     assert [c.value for c in r.coefficients if c.name.startswith("EF")] == [0.019, 0.0019]
+    unrounded = {c.name: c.value for c in r.coefficients if c.name.startswith("unrounded")}
+    assert unrounded["unrounded EF_CF4"] == pytest.approx(0.143 * 0.13)
     assert r.cf4_t == pytest.approx(0.019 * 1234.57 / 1000)
