@@ -289,6 +289,14 @@ class OpcuaDeviceConfig(_Model):
         description="poll: the reading's time is the poll slot; source: the server's "
         "SourceTimestamp of the value (the slot when it has none)",
     )
+    mode: Literal["read", "subscribe"] = Field(
+        default="read",
+        description="read: one Read call per poll; subscribe: the server reports changes "
+        "(monitored items) and each poll takes the latest value of every node",
+    )
+    publishing_interval: PositiveSeconds = Field(
+        default=1.0, description="subscribe: the subscription's publishing interval, wall seconds"
+    )
     timeout: PositiveSeconds = Field(default=2.0, description="Per request, wall seconds")
     retries: int = Field(default=1, ge=0, le=10)
     backoff: BackoffConfig = Field(default_factory=lambda: BackoffConfig(initial=1, max=60))

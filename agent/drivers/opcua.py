@@ -1,7 +1,8 @@
 """The OPC UA driver (asyncua): numeric variables of a DCS or PLC server, read by node id.
 
 One session per server URL. A poll reads the Value attribute of all of a device's nodes in
-one Read service call; each value's quality comes from its OPC UA status code (Good ->
+one Read service call (``mode: subscribe``: the first poll of a session reads, then
+monitors the nodes, and later polls take the latest value the server reported); each value's quality comes from its OPC UA status code (Good ->
 good, Uncertain* -> uncertain, Bad* -> bad with the code's name as the reason, e.g.
 ``opcua:BadNodeIdUnknown``), its time from the poll slot or, with ``timestamps: source``,
 from the server's SourceTimestamp. A lost session raises ``ReadFailed('connection')``; the
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from asyncua import Client, ua
+from asyncua.client.ua_client import UaClientState
 from asyncua.crypto import security_policies
 
 from agent.config import OpcuaDeviceConfig, OpcuaPointConfig
@@ -129,10 +131,18 @@ class OpcuaLink(DeviceLink):
         self.url = device.endpoint
         self.timeout = device.timeout
         self.security = device.security
+        self.subscribe = device.mode == "subscribe"
+        self.publishing_ms = device.publishing_interval * 1000
         self.lock = asyncio.Lock()
         self._client: Client | None = None
         self._session = 0
         self._closing: set[asyncio.Task[None]] = set()
+        self._subscription: Any = None
+        self._latest: dict[Any, ua.DataValue] = {}  # subscribe: NodeId -> last reported value
+
+    def datachange_notification(self, node: Any, val: Any, data: Any) -> None:
+        """asyncua's data-change callback (subscribe mode): keep the latest DataValue."""
+        self._latest[node.nodeid] = data.monitored_item.Value
 
     @property
     def connected(self) -> bool:
@@ -163,6 +173,8 @@ class OpcuaLink(DeviceLink):
             raise ReadFailed("connection", f"{self.url}: {exc or type(exc).__name__}") from None
         self._client = client
         self._session += 1
+        self._latest = {}
+        self._subscription = None
 
     async def read(
         self, request: NodeRequest, ts: int, state: DeviceState, out: list[ReadingTuple]
@@ -170,14 +182,22 @@ class OpcuaLink(DeviceLink):
         client = self._client
         if client is None:
             raise ReadFailed("connection", "not connected")
-        if request.session != self._session:  # Node objects belong to one session
+        fresh = request.session != self._session
+        if fresh:  # Node objects belong to one session
             request.nodes = [client.get_node(p.node_id) for p in request.points]
             request.session = self._session
         try:
-            values = await asyncio.wait_for(
-                client.read_attributes(request.nodes, ua.AttributeIds.Value),
-                self.timeout * 2 + 1.0,
-            )
+            if self.subscribe and not fresh:
+                if client.uaclient.state is not UaClientState.CONNECTED:
+                    raise ConnectionError("session lost")
+                values = [self._latest_value(n) for n in request.nodes]
+            else:
+                values = await asyncio.wait_for(
+                    client.read_attributes(request.nodes, ua.AttributeIds.Value),
+                    self.timeout * 2 + 1.0,
+                )
+                if self.subscribe:  # first poll of a session: read, then monitor
+                    await asyncio.wait_for(self._monitor(client, request), self.timeout * 2 + 1.0)
         except TimeoutError:
             self.close()
             raise ReadFailed("timeout", self.url) from None
@@ -185,6 +205,22 @@ class OpcuaLink(DeviceLink):
             self.close()
             raise ReadFailed("connection", f"{self.url}: {exc or type(exc).__name__}") from None
         decode_values(out, request, values, ts, state)
+
+    def _latest_value(self, node: Any) -> ua.DataValue:
+        dv = self._latest.get(node.nodeid)
+        if dv is None:
+            return ua.DataValue(
+                None, ua.StatusCode(ua.UInt32(ua.StatusCodes.BadWaitingForInitialData))
+            )
+        return dv
+
+    async def _monitor(self, client: Client, request: NodeRequest) -> None:
+        if self._subscription is None:
+            self._subscription = await client.create_subscription(self.publishing_ms, self)
+        handles = await self._subscription.subscribe_data_change(request.nodes, queuesize=1)
+        for node, handle in zip(request.nodes, handles, strict=True):
+            if isinstance(handle, ua.StatusCode):  # e.g. BadNodeIdUnknown: never reported
+                self._latest[node.nodeid] = ua.DataValue(None, handle)
 
     def describe(self) -> str:
         return self.url

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from agent.config import parse_config
 from agent.drivers import DeviceState, driver_for
 from agent.poller import DevicePoll
@@ -81,22 +83,31 @@ async def test_reads_quality_from_status_codes_and_a_bad_node_id(tmp_path: Path)
     assert abs(rate[1] - plant.now_ms()) < 60_000
 
 
-async def test_a_server_restart_is_bad_readings_then_a_new_session(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["read", "subscribe"])
+async def test_a_server_restart_is_bad_readings_then_a_new_session(
+    tmp_path: Path, mode: str
+) -> None:
     plant = PlantSimulator("cement", seed=3)
     srv = OpcuaPlantServer(plant)
     await srv.start()
     points = _points(plant, "clinker_weigh_feeder")[:2]
-    dev = _device(tmp_path, _opcua_device(srv.endpoint, points))
+    dev = _device(tmp_path, _opcua_device(srv.endpoint, points, mode=mode, publishing_interval=0.1))
     driver = driver_for("opcua")
     link = driver.link(dev)
     dp = DevicePoll(dev, driver.plan(dev, dev.points), DeviceState())
     try:
         assert {r[3] for r in await _poll(dp, link)} == {"good"}
         await srv.stop()
-        down = await _poll(dp, link)
-        assert {r[3] for r in down} == {"bad"}
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            down = await _poll(dp, link)
+            if {r[3] for r in down} == {"bad"}:
+                break
+            # subscribe: the last reported values until the client notices the loss
+            assert mode == "subscribe" and time.monotonic() < deadline, down
+            await asyncio.sleep(0.05)
         assert {r[4] for r in down} <= {"connection", "timeout"}
-        assert dp.state.failures == 1 and not link.connected
+        assert dp.state.failures >= 1 and not link.connected
         await srv.start()  # same port, a new server process state
         deadline = time.monotonic() + TIMEOUT
         while True:  # back-off first (bad readings at once), then a new session
@@ -109,6 +120,33 @@ async def test_a_server_restart_is_bad_readings_then_a_new_session(tmp_path: Pat
     finally:
         link.close()
         await srv.stop()
+
+
+async def test_subscribe_mode_follows_the_server(tmp_path: Path) -> None:
+    plant = PlantSimulator("cement", seed=3, speed=3600)
+    async with OpcuaPlantServer(plant, update_s=0.05) as srv:
+        points = _points(plant, "clinker_weigh_feeder")
+        points.append({"id": "missing_tag", "node_id": "ns=2;s=no.such.node"})
+        dev = _device(
+            tmp_path,
+            _opcua_device(srv.endpoint, points, mode="subscribe", publishing_interval=0.05),
+        )
+        driver = driver_for("opcua")
+        link = driver.link(dev)
+        dp = DevicePoll(dev, driver.plan(dev, dev.points), DeviceState())
+        try:
+            first = {r[0]: r for r in await _poll(dp, link)}  # a Read, then monitored items
+            deadline = time.monotonic() + TIMEOUT
+            while True:  # later polls take what the server reported
+                later = {r[0]: r for r in await _poll(dp, link)}
+                if later["clinker_total_t"][2] > first["clinker_total_t"][2]:
+                    break
+                assert time.monotonic() < deadline, later
+                await asyncio.sleep(0.05)
+        finally:
+            link.close()
+    assert later["clinker_total_t"][3] == "good"
+    assert later["missing_tag"][2:5] == (None, "bad", "opcua:BadNodeIdUnknown")
 
 
 async def test_basic256sha256_with_certificates(tmp_path: Path) -> None:
