@@ -54,6 +54,11 @@ from collector.web.cli import token_app  # noqa: E402  (API / web UI tokens, iss
 
 app.add_typer(token_app, name="token")
 
+from collector.records.month_cli import month_app, year  # noqa: E402  (issue 18)
+
+app.add_typer(month_app, name="month")
+app.command("year")(year)
+
 
 def _config(path: Path | None) -> Any:
     return load_collector_config(path)

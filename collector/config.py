@@ -109,6 +109,18 @@ class HttpConfig(_Strict):
     app: str | None = None
 
 
+class SubmissionConfig(_Strict):
+    """When a site's months are due and what must be in before a month is complete."""
+
+    #: Natural days after the month for the platform upload (collector/months.py cites it).
+    platform_days: int = Field(default=40, ge=1, le=366)
+    #: The province's or group's earlier internal date (natural days after the month).
+    internal_days: int = Field(default=20, ge=1, le=366)
+    #: Parameter ids that must have a submitted value (lab result, settlement slip) for the
+    #: month before it counts as complete, e.g. ``[anode_sulphur, coal_ncv_gj_per_t]``.
+    required_submissions: list[str] = Field(default_factory=list)
+
+
 class SiteConfig(_Strict):
     #: ``protocols.industry`` (``other``/``power`` read as ``generic``)
     industry: Annotated[Industry, BeforeValidator(industry_of)] = Industry.GENERIC
@@ -119,6 +131,8 @@ class SiteConfig(_Strict):
     #: ``steel``, ``counters``, ``aggregation``, ``substitution``, ...). Used by
     #: ``mrv-collector record build`` and the admin API; ``--settings FILE`` overrides it.
     records: dict[str, Any] | None = None
+    #: Deadlines and required submissions of the monthly upload (``mrv-collector month``).
+    submission: SubmissionConfig = SubmissionConfig()
 
     @field_validator("records")
     @classmethod

@@ -17,6 +17,7 @@ import json
 import sys
 from collections.abc import Sequence
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import click
@@ -437,6 +438,36 @@ def _bundle(
     )
 
 
+year_app = typer.Typer(add_completion=False)
+
+
+@year_app.command()
+def _year(
+    summary: Annotated[Path, typer.Argument(help="Annual summary JSON (mrv-collector year)")],
+    bundles: Annotated[list[Path], typer.Argument(help="The month bundle directories it names")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Check an annual summary against the month bundles it names (each verified in full)."""
+    from collector.records.year import check_year
+
+    try:
+        doc = json.loads(summary.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise UsageFailure(f"cannot read {summary}: {exc}") from None
+    if not isinstance(doc, dict):
+        raise UsageFailure(f"{summary} is not an annual summary")
+    problems = check_year(doc, bundles)
+    if as_json:
+        typer.echo(json.dumps({"ok": not problems, "problems": problems}, ensure_ascii=False))
+    else:
+        for p in problems:
+            typer.echo(f"FAIL {p}")
+        months = len(doc.get("months") or [])
+        typer.echo("OK" if not problems else "FAILED", nl=False)
+        typer.echo(f": {doc.get('site')} {doc.get('year')}, {months} month(s)")
+    raise typer.Exit(0 if not problems else 1)
+
+
 def _click_classes(name: str) -> tuple[type[BaseException], ...]:
     """The click exception class ``name`` as typer raises it.
 
@@ -491,6 +522,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args and args[0] == "--version":
         typer.echo(f"{PROG} {package_version()}")
         code = 0
+    elif args and args[0] == "year":
+        code = _run(year_app, args[1:], f"{PROG} year")
     elif args and args[0] == "calc":
         code = _run(calc_app, args[1:], f"{PROG} calc")
     else:

@@ -29,7 +29,14 @@ from typing import Any
 
 from collector.records.explain import KIND_NAMES, ORIGINS
 
-__all__ = ["LEDGER", "check_ledger", "ledger_bytes", "ledger_rows", "write_ledger"]
+__all__ = [
+    "LEDGER",
+    "check_ledger",
+    "ledger_bytes",
+    "ledger_rows",
+    "workbook_bytes",
+    "write_ledger",
+]
 
 LEDGER = "ledger.xlsx"
 
@@ -250,13 +257,22 @@ def _normalise_zip(data: bytes) -> bytes:
 
 def ledger_bytes(record: dict[str, Any]) -> bytes:
     """ledger.xlsx for ``record`` (deterministic bytes)."""
+    title = f"{record.get('site')} {record.get('month')} 月度存证台账"
+    return workbook_bytes(ledger_rows(record), title, _created(record))
+
+
+def workbook_bytes(
+    sheets: dict[str, list[list[Any]]], title: str, created: datetime | None = None
+) -> bytes:
+    """A workbook of ``sheets`` (first row bold headings), numbers exact, bytes reproducible."""
     from openpyxl import Workbook  # imported here: only record builds and verifies need it
+    from openpyxl.cell import _writer
     from openpyxl.styles import Font
 
     wb = Workbook()
     wb.remove(wb.active)
-    for title, rows in ledger_rows(record).items():
-        ws = wb.create_sheet(title[:31])
+    for name, rows in sheets.items():
+        ws = wb.create_sheet(name[:31])
         for row in rows:
             ws.append(row)
         for cell in ws[1]:
@@ -265,17 +281,15 @@ def ledger_bytes(record: dict[str, Any]) -> bytes:
         for col in ws.columns:
             width = max(len(str(c.value)) if c.value is not None else 0 for c in col)
             ws.column_dimensions[col[0].column_letter].width = min(60, max(10, width + 2))
-    when = _created(record)
+    when = created or datetime(2000, 1, 1)
     wb.properties.created = when
     wb.properties.modified = when
     wb.properties.creator = "Plant MRV"
-    wb.properties.title = f"{record.get('site')} {record.get('month')} 月度存证台账"
+    wb.properties.title = title
     buf = io.BytesIO()
     # openpyxl prints floats with "%.16g", which does not round-trip every double; the
     # ledger must hold record.json's values exactly, so numbers are written with repr()
     # (shortest round-trip form, which Excel and openpyxl read back as the same double).
-    from openpyxl.cell import _writer
-
     printed = _writer.safe_string
     _writer.safe_string = _exact_string
     try:
