@@ -170,7 +170,6 @@ def prepare(
             reading = validate_row(
                 {**row, "documents": [d.ref() for d in row_docs]},
                 str(cfg.industry),
-                now_ms=now_ms,
             )
         except SubmissionError as exc:
             raise SubmissionError(f"{where}{exc}") from None

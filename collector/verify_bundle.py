@@ -25,6 +25,7 @@ read (missing directory or file, unreadable JSON).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -427,6 +428,11 @@ def verify_bundle(
                 )
         rep.checks["chains"] = "ok" if len(problems) == n0 else "FAILED"
 
+        # 5a'. documents: each file against the digest its signed batch names
+        n0 = len(problems)
+        scan.partial.documents_present = _check_documents(d, scan.partial, problems)
+        rep.checks["documents"] = "ok" if len(problems) == n0 else f"FAILED ({len(problems) - n0})"
+
         # 5b. recompute and compare
         n0 = len(problems)
         comp = finish(settings, scan.partial, pool=pool)
@@ -459,6 +465,44 @@ def verify_bundle(
         "scan_seconds": round(time.perf_counter() - t1, 3),
     }
     return rep
+
+
+def _check_documents(d: Path, partial: Any, problems: list[Problem]) -> frozenset[str]:
+    """Hash every file in ``documents/``: a file whose bytes differ from the digest in its
+    name (and in the signed batch) is tampered; a file no batch references is a stray.
+    Returns the digests present and intact (the record's ``document_missing`` flags must
+    agree with them)."""
+    referenced: set[str] = set()
+    for s in partial.submissions:
+        ev = s["reading"].get("evidence") or {}
+        for doc in ev.get("documents") or ():
+            if isinstance(doc, dict) and isinstance(doc.get("sha256"), str):
+                referenced.add(doc["sha256"])
+    present: set[str] = set()
+    folder = d / "documents"
+    files = sorted(folder.iterdir()) if folder.is_dir() else []
+    for f in files:
+        where = f"documents/{f.name}"
+        sha = f.name.split(".", 1)[0]
+        if sha not in referenced:
+            problems.append(
+                Problem("documents", where, "no signed batch of the record references it")
+            )
+            continue
+        got = hashlib.sha256(f.read_bytes()).hexdigest()
+        if got != sha:
+            problems.append(
+                Problem(
+                    "documents",
+                    where,
+                    "content does not match the SHA-256 signed in the batch (tampered)",
+                    sha,
+                    got,
+                )
+            )
+            continue
+        present.add(sha)
+    return frozenset(present)
 
 
 def _leaves(obj: Any) -> Any:

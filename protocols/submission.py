@@ -22,7 +22,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from protocols.catalogue import catalogue as industry_catalogue
@@ -190,7 +190,7 @@ def _ts(value: Any, field: str) -> int:
     return int(dt.timestamp() * 1000)
 
 
-def validate_row(row: Mapping[str, Any], industry: str, *, now_ms: int) -> dict[str, Any]:
+def validate_row(row: Mapping[str, Any], industry: str) -> dict[str, Any]:
     """Check one submission row (CLI options or a CSV row, documents already digested) and
     return the reading without ``evidence.submission`` (the agent adds it when it knows the
     seq). Raises :class:`SubmissionError` naming the field."""
@@ -228,7 +228,10 @@ def validate_row(row: Mapping[str, Any], industry: str, *, now_ms: int) -> dict[
         period = str(period).strip()
         if not _PERIOD.match(period):
             raise SubmissionError(f"period: {period!r} is not YYYY-MM")
-        reading["ts"] = now_ms
+        # the 15th, 00:00 UTC: inside the month in every time zone, so the month's record
+        # selects the batch by time; ``period`` is what the record matches on
+        y, m = int(period[:4]), int(period[5:])
+        reading["ts"] = int(datetime(y, m, 15, tzinfo=UTC).timestamp() * 1000)
     else:
         reading["ts"] = _ts(at, "at")
     reading.update({"value": value, "quality": "good", "origin": origin, "unit": unit})

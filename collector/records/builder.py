@@ -35,6 +35,8 @@ from collector.records.runner import ChunkScanner, default_workers, finish, work
 from collector.records.versions import RecordVersion, RecordVersions
 from protocols.keys import Ed25519PrivateKey, public_jwk
 from protocols.record import RecordError, RecordSettings, canonical_bytes
+from protocols.record.accumulate import Partial
+from protocols.record.submissions import document_file
 
 __all__ = ["BuildResult", "EnvelopeSource", "build_record"]
 
@@ -120,6 +122,34 @@ def _write_batches(
     return n
 
 
+class DocumentSource(Protocol):
+    """Where the collector keeps submitted documents (collector/documents.py)."""
+
+    def read(self, sha256: str) -> bytes | None: ...
+
+
+def _write_documents(
+    tmp: Path, partial: Partial, documents: DocumentSource | None
+) -> frozenset[str]:
+    """Copy every document the month's submissions reference into ``documents/SHA.EXT``;
+    return the digests present (a missing one becomes the record flag document_missing)."""
+    present: set[str] = set()
+    for s in partial.submissions:
+        ev = s["reading"].get("evidence") or {}
+        for d in ev.get("documents") or ():
+            sha = d.get("sha256")
+            if not isinstance(sha, str) or sha in present:
+                continue
+            data = documents.read(sha) if documents is not None else None
+            if data is None or hashlib.sha256(data).hexdigest() != sha:
+                continue
+            target = tmp / document_file(d)
+            target.parent.mkdir(exist_ok=True)
+            target.write_bytes(data)
+            present.add(sha)
+    return frozenset(present)
+
+
 def build_record(
     store: EnvelopeSource,
     versions: RecordVersions,
@@ -131,6 +161,7 @@ def build_record(
     workers: int | None = None,
     progress: Progress | None = None,
     now_ms: int | None = None,
+    documents: DocumentSource | None = None,
 ) -> BuildResult:
     """Build, sign and store the next version of a site-month; write ``OUT/SITE_MONTH_vN``."""
     t0 = time.perf_counter()
@@ -175,6 +206,7 @@ def build_record(
             bad = [li for li in scan.lines if li.error]
             if bad:
                 raise RecordError(f"batches.jsonl line {bad[0].line}: {bad[0].error}")
+            scan.partial.documents_present = _write_documents(tmp, scan.partial, documents)
             comp = finish(settings, scan.partial, pool=pool)
         timings["compute_s"] = time.perf_counter() - t1
         t2 = time.perf_counter()

@@ -74,6 +74,7 @@ def build(
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from collector.documents import DocumentStore
     from collector.evidence_store import SqliteEvidenceStore
     from collector.records.builder import build_record
     from collector.records.versions import RecordVersions
@@ -147,6 +148,7 @@ def build(
                 reason=reason or "initial build",
                 workers=workers,
                 progress=progress,
+                documents=DocumentStore(cfg.data_dir / "documents"),
             )
     except (RecordError, MethodError) as exc:
         _fail(str(exc), 1 if getattr(exc, "reason", "") == "batch" else 2)

@@ -132,9 +132,15 @@ def collector_app(collector: Any) -> FastAPI:
         records_dir=records_dir,
         secure_cookies=False,
         builder=record_builder(
-            collector.store, cfg.database_path, cfg.sites, records_dir, cfg.signing_key
+            collector.store,
+            cfg.database_path,
+            cfg.sites,
+            records_dir,
+            cfg.signing_key,
+            documents=collector.documents,
         ),
     )
+    app.state.documents = collector.documents
     from collector.metrics import collector_metrics
     from protocols.prom import CONTENT_TYPE
 

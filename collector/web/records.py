@@ -275,6 +275,7 @@ def record_builder(
     sites: dict[str, Any],
     out_dir: Path | str,
     signing_key: Path | str | None,
+    documents: Any = None,
 ) -> Any:
     """A ``build(site, month, reason) -> dict`` for the admin API, using the record builder
     (``collector.records``) exactly as ``mrv-collector record build`` does."""
@@ -307,6 +308,7 @@ def record_builder(
                 signing_key=key,
                 out_dir=Path(out_dir),
                 reason=reason or ("initial build" if prev is None else ""),
+                documents=documents,
             )
         return {
             "site": site,

@@ -20,9 +20,23 @@ from protocols.emissions.source import Accounting, MonthContext, Source, flag
 
 __all__ = ["DEFAULT_CEMENT_FUELS", "CementSettings", "account_cement"]
 
+#: coal NCV and carbon content come from the site's coal laboratory where submitted
+#: (``mrv-agent submit``, protocols.submission), else the guideline's fuel table
 DEFAULT_CEMENT_FUELS = (
-    FuelUse("kiln_coal", "kiln_coal_t", "bituminous_coal"),
-    FuelUse("calciner_coal", "calciner_coal_t", "bituminous_coal"),
+    FuelUse(
+        "kiln_coal",
+        "kiln_coal_t",
+        "bituminous_coal",
+        ncv_parameter="coal_ncv_gj_per_t",
+        carbon_parameter="coal_carbon_tc_per_gj",
+    ),
+    FuelUse(
+        "calciner_coal",
+        "calciner_coal_t",
+        "bituminous_coal",
+        ncv_parameter="coal_ncv_gj_per_t",
+        carbon_parameter="coal_carbon_tc_per_gj",
+    ),
 )
 
 

@@ -47,6 +47,8 @@ class ParameterValue:
     unit: str | None
     origin: Origin
     source: str
+    #: supporting documents (支撑材料) of a submitted value: ``{"sha256", "name", ...}``
+    documents: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,7 @@ class Input:
     origin: str
     source: str
     unrounded: float | None = None
+    documents: tuple[Mapping[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -65,6 +68,7 @@ class Input:
             "unit": self.unit,
             "origin": self.origin,
             "source": self.source,
+            "documents": [dict(d) for d in self.documents],
         }
         if self.unrounded is not None:
             out["unrounded"] = self.unrounded
@@ -93,6 +97,18 @@ def parameter_values(entries: Sequence[Mapping[str, Any]]) -> dict[str, Paramete
     out: dict[str, ParameterValue] = {}
     for e in entries:
         pid = e["id"]
+        if e.get("origin") in ("measured", "estimated", "calculated") and e.get("source"):
+            # the record already said (protocols.record.submissions: a submitted lab value
+            # is measured, with its report and documents)
+            out[pid] = ParameterValue(
+                pid,
+                e.get("value"),
+                e.get("unit"),
+                e["origin"],
+                e["source"],
+                tuple(e.get("documents") or ()),
+            )
+            continue
         if e.get("aggregation") == "derived":
             inputs = ", ".join(e.get("inputs") or ())
             origin: Origin = "calculated"
@@ -117,7 +133,7 @@ def month_lookup(values: Mapping[str, ParameterValue]) -> Lookup:
         k = 1.0 if pv.unit == w.unit or pv.unit is None else w.scale.get(pv.unit)
         if k is None:
             return None  # a unit the module cannot convert: fall through to the default
-        return Input(pv.value * k, w.unit, pv.origin, pv.source)
+        return Input(pv.value * k, w.unit, pv.origin, pv.source, documents=pv.documents)
 
     return look
 

@@ -180,6 +180,12 @@ class Partial:
     replacements: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     clock_events: list[dict[str, Any]] = field(default_factory=list)
     unsynced_batches: list[tuple[str, int]] = field(default_factory=list)
+    #: lab / manual / invoice readings of the month (``protocols.record.submissions``):
+    #: ``{"agent", "seq", "created", "index", "reading"}``
+    submissions: list[dict[str, Any]] = field(default_factory=list)
+    #: digests of the documents the evidence holds (set by the builder and the verifier
+    #: from what they have; None: not checked)
+    documents_present: frozenset[str] | None = None
 
 
 def _batch_error(meta: str, msg: str) -> RecordError:
@@ -296,7 +302,21 @@ def accumulate(
         if unsynced:
             part.unsynced_batches.append((agent, seq))
         try:
-            for r in readings:
+            for idx, r in enumerate(readings):
+                if "evidence" in r:  # a submission (lab, manual, invoice), not a meter
+                    per = r.get("period")
+                    ts = r["ts"]
+                    if per == settings.month or (per is None and start <= ts < end):
+                        part.submissions.append(
+                            {
+                                "agent": agent,
+                                "seq": seq,
+                                "created": p.get("created"),
+                                "index": idx,
+                                "reading": r,
+                            }
+                        )
+                    continue
                 pid = r["id"]
                 f = fast_get(pid)
                 if f is None:
@@ -486,6 +506,7 @@ def merge_partials(parts: Iterable[Partial]) -> Partial:
                 _merge_series(mine, s)
         out.batches.extend(p.batches)
         out.anode_effects.extend(p.anode_effects)
+        out.submissions.extend(p.submissions)
         for pid, reps in p.replacements.items():
             out.replacements.setdefault(pid, []).extend(reps)
         out.clock_events.extend(p.clock_events)

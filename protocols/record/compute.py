@@ -75,6 +75,7 @@ from protocols.record.accumulate import (
     rule_for,
 )
 from protocols.record.settings import COMPUTATION_VERSION, MonthWindow, RecordSettings
+from protocols.record.submissions import apply_submissions, entry_origin, resolve_submissions
 
 __all__ = [
     "ParameterResult",
@@ -569,6 +570,11 @@ def finish_record(
     derived: dict[str, Any] = {}
     dparams: dict[str, tuple[float | None, list[str], str]] = {}
     entries = [results[pid].entry for pid in ids]
+    submissions, used, sub_flags = resolve_submissions(
+        partial.submissions, partial.documents_present
+    )
+    flags.extend(sub_flags)
+    plan = apply_submissions(entries, used, settings.data_quality_plan, sub_flags)
     emissions: dict[str, Any] | None = None
     account = ACCOUNTING.get(settings.industry_enum)
     if account is not None:
@@ -610,25 +616,28 @@ def finish_record(
                     readings=sum(sent.n),
                 )
             )
-        entries.append(
-            {
-                "id": pid,
-                "name_en": cp.name_en,
-                "name_zh": cp.name_zh,
-                "unit": cp.unit,
-                "catalogued": True,
-                "aggregation": "derived",
-                "method": method,
-                "inputs": inputs,
-                "value": value,
-                "expected_intervals": settings.n_intervals,
-                "valid_intervals": None,
-                "completeness": min(comps) if comps else 0.0,
-                "gaps": [],
-                "substitutions": [],
-                "flags": pflags,
-            }
-        )
+        dentry: dict[str, Any] = {
+            "id": pid,
+            "name_en": cp.name_en,
+            "name_zh": cp.name_zh,
+            "unit": cp.unit,
+            "catalogued": True,
+            "aggregation": "derived",
+            "method": method,
+            "inputs": inputs,
+            "value": value,
+            "expected_intervals": settings.n_intervals,
+            "valid_intervals": None,
+            "completeness": min(comps) if comps else 0.0,
+            "gaps": [],
+            "substitutions": [],
+            "flags": pflags,
+        }
+        dentry["origin"], dentry["source"] = entry_origin(dentry)
+        dentry["documents"] = [
+            d for i in inputs for e in entries if e["id"] == i for d in e.get("documents", ())
+        ]
+        entries.append(dentry)
     evidence, eflags = evidence_of(partial.batches)
     flags.extend(eflags)
     if partial.unsynced_batches:
@@ -674,6 +683,8 @@ def finish_record(
         },
         "settings": settings.to_dict(),
         "parameters": entries,
+        "submissions": submissions,
+        "data_quality_plan": plan,
         "signals": signals_of(settings, partial, set(ids) | set(derived_ids)),
         "derived": derived,
         "emissions": emissions,

@@ -54,7 +54,7 @@ __all__ = [
 
 #: Bumped whenever protocols.record changes a number for the same input; written into the
 #: record so a verifier knows which rules it must apply.
-COMPUTATION_VERSION = 3
+COMPUTATION_VERSION = 4  # 4: submissions, data quality plan, origin/source/documents
 # 2: only key parameters (site catalogue + ``key_parameters``) are aggregated and substituted;
 #    other reported ids go to ``signals`` (plain statistics); a catalogued parameter nobody
 #    reported is ``not_measured`` (no value, no substitution) instead of substituted.
@@ -176,6 +176,9 @@ class RecordSettings:
     clock_max_offset_ms: float = 1000.0
     #: evidence reaches this far beyond both month ends (counter boundary readings)
     boundary_window_s: int = 3600
+    #: the site's data quality control plan (数据质量控制计划): per parameter its primary
+    #: source (``submitted`` or ``meter``), backup and default (protocols.record.submissions)
+    data_quality_plan: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # accept plain mappings for the nested settings (as from YAML) and normalise them
@@ -229,6 +232,9 @@ class RecordSettings:
                 )
         for pid, p in self.sample_period_s.items():
             _num(f"sample_period_s.{pid}", p, positive=True)
+        from protocols.record.submissions import validate_plan
+
+        object.__setattr__(self, "data_quality_plan", validate_plan(self.data_quality_plan))
 
     @property
     def window(self) -> MonthWindow:

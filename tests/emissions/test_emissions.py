@@ -140,6 +140,7 @@ def test_aluminium_month_anode_pfc_default_and_fuel() -> None:
         "unit": "10^4 Nm3",
         "origin": "measured",
         "source": "parameter natural_gas_nm3",
+        "documents": [],
     }
     # AC electricity is an auxiliary parameter: 340 200 MWh × 1000 / 25 200 t = 13 500 kWh/t
     ac = next(p for p in body["parameters"] if p["id"] == "ac_kwh_per_t")
@@ -216,6 +217,7 @@ def test_cement_month_with_a_gap_uses_the_default_factor() -> None:
         "unit": "t CO2/t clinker",
         "origin": "default",
         "source": "CETS-AG-02.01-V01-2024 Appendix A: 熟料碳酸盐分解排放因子缺省值 (unconfirmed)",
+        "documents": [],
     }
     assert ck["co2e_t"] == pytest.approx(clinker["value"] * 0.538)
     assert {f["code"] for f in body["flags"]} >= {"fuel_co2_not_computed"}

@@ -388,6 +388,7 @@ def test_derived_aluminium_results_use_the_methods() -> None:
         "unit": "t",
         "origin": "measured",
         "source": "parameter al_production_t",
+        "documents": [],
     }
     assert entry(body, "pfc_co2e_t")["value"] == want.co2e_t
     assert body["anode_effects"][0]["cell"] == 17
