@@ -167,6 +167,9 @@ class Collector:
         self._tasks.append(self._ingest_task)
         if self.config.alarms.enabled:
             self._tasks.append(asyncio.create_task(self._watch_offline(), name="mrv-alarms-watch"))
+            self._tasks.append(
+                asyncio.create_task(self._watch_deadlines(), name="mrv-deadline-watch")
+            )
         if self.config.influx.enabled:
             from collector.influx_mirror import InfluxMirror
 
@@ -546,6 +549,23 @@ class Collector:
                 elif not silent and st.online is not False and key in self._offline:
                     self._offline.discard(key)
                     self.alarms.forget("agent_offline", st.site, st.agent)
+
+    async def _watch_deadlines(self) -> None:
+        """Months not sealed/submitted whose internal or platform deadline is near or past."""
+        from collector.records.month_status import deadline_alarms
+
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                due = await loop.run_in_executor(
+                    self._executor, deadline_alarms, self.config, self.store, now_ms()
+                )
+            except Exception as exc:  # an alarm check must never stop the collector
+                log.warning("deadline check failed", extra={"fields": {"error": str(exc)}})
+                due = []
+            for alarm in due:
+                self.alarms.notify(alarm)
+            await asyncio.sleep(max(self.config.alarms.check_interval_s, 1.0))
 
     def _account(self, decisions: list[Decision]) -> None:
         s = self.stats

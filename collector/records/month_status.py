@@ -25,7 +25,7 @@ from collector.records.versions import RecordVersions
 from protocols.keys import b64url_decode
 from protocols.record.settings import month_window
 
-__all__ = ["MonthStatus", "agent_progress", "month_facts", "site_months"]
+__all__ = ["MonthStatus", "agent_progress", "deadline_alarms", "month_facts", "site_months"]
 
 _FAR = 1 << 62
 
@@ -194,4 +194,45 @@ def site_months(
             internal_days=submission.internal_days,
         )
         out.append(MonthStatus(f, st, dl, alarms_due(st, dl, now_ms, warn_days=warn_days)))
+    return out
+
+
+def deadline_alarms(cfg: Any, store: Any, now_ms: int) -> list[Any]:
+    """``deadline_near`` alarms for every site-month whose deadline is near or past.
+
+    One alarm per month and deadline (``internal``/``platform``); the notifier's repeat
+    window keeps a standing one from going out more often than ``alarms.repeat_after_s``.
+    """
+    import dataclasses
+
+    from collector.alarms import deadline_near
+    from collector.config import SiteConfig
+    from collector.records.month_events import MonthEvents
+    from collector.records.versions import RecordVersions
+
+    out = []
+    with RecordVersions(cfg.database_path) as versions, MonthEvents(cfg.database_path) as events:
+        for site in sorted(set(store.sites()) | set(cfg.sites)):
+            sc = cfg.sites.get(site) or SiteConfig()
+            for ms in site_months(
+                store,
+                versions,
+                events,
+                site,
+                timezone=sc.timezone,
+                submission=sc.submission,
+                now_ms=now_ms,
+                warn_days=cfg.alarms.deadline_days,
+            ):
+                for name, ends in ms.due:
+                    a = deadline_near(site, ms.facts.month, ends, state=ms.state)
+                    out.append(
+                        dataclasses.replace(
+                            a,
+                            subject=f"{ms.facts.month} {name}",
+                            zh=f"{a.zh}（{'内部' if name == 'internal' else '平台'}截止）",
+                            en=f"{a.en} [{name} deadline]",
+                            detail={**a.detail, "deadline_kind": name},
+                        )
+                    )
     return out

@@ -242,6 +242,45 @@ def records(request: Request, who: User, site: SiteId) -> HTMLResponse:
     return _render(request, "records.html", site=src.site(site), months=months)
 
 
+MONTH_STATES: dict[str, tuple[str, str, str]] = {
+    # state: (中文, English, what to do next)
+    "open": ("未完成", "open", "evidence or lab results still missing"),
+    "complete": ("数据齐全", "complete", "build the record"),
+    "record_built": ("已生成", "record built", "seal the record"),
+    "sealed": ("已封存", "sealed", "upload, then record the submission"),
+    "submitted": ("已上报", "submitted", ""),
+}
+
+
+@router.get("/sites/{site}/months", response_class=HTMLResponse)
+def months(request: Request, who: User, site: SiteId) -> HTMLResponse:
+    """The month calendar: each month's state, what it still needs, and its deadlines."""
+    from collector.config import SiteConfig
+    from collector.records.month_events import MonthEvents
+    from collector.records.month_status import site_months
+    from collector.records.versions import RecordVersions
+
+    src = _site(request, who, site)
+    sc = src.site_config.get(site) or SiteConfig()
+    rows: list[Any] = []
+    if src.database is not None and src.database.exists():
+        with RecordVersions(src.database) as versions, MonthEvents(src.database) as events:
+            rows = site_months(
+                src.store,
+                versions,
+                events,
+                site,
+                timezone=getattr(sc, "timezone", "Asia/Shanghai"),
+                submission=getattr(sc, "submission", SiteConfig().submission),
+                now_ms=int(time.time() * 1000),
+                warn_days=5.0,
+            )
+    years: dict[str, list[Any]] = {}
+    for r in rows:
+        years.setdefault(r.facts.month[:4], []).append(r)
+    return _render(request, "months.html", site=src.site(site), years=years, states=MONTH_STATES)
+
+
 def _pick(request: Request, site: str, month: str, version: int | None) -> RecordVersion:
     found = _records(request).versions(site, month)
     if version is not None:

@@ -126,3 +126,27 @@ async def test_error_pages(env: Env, client: httpx.AsyncClient) -> None:
         assert "<h1>404</h1>" in r.text and "Traceback" not in r.text
     r = await client.get(f"/sites/{SITE}?month=March")
     assert r.status_code == 400 and "month" in r.text
+
+
+async def test_month_calendar_shows_each_months_state(env: Env, client: httpx.AsyncClient) -> None:
+    from collector.records.month_events import MonthEvent, MonthEvents
+    from collector.records.versions import RecordVersion, RecordVersions
+
+    await login(client, env.tokens["verifier"])
+    r = await client.get(f"/sites/{SITE}/months")
+    assert r.status_code == 200
+    assert f'data-month="{MONTH}" data-state="open"' in r.text
+    assert "2025-04-20" in r.text and "2025-05-10" in r.text  # March + 20 / + 40 days
+    assert 'href="/sites/' + SITE + '/months"' in r.text  # in the site navigation
+    db = env.store.path
+    with RecordVersions(db) as versions, MonthEvents(db) as events:
+        versions.add(
+            RecordVersion(SITE, MONTH, 1, 0, "initial build", "ab" * 32, None), b"{}", b"{}"
+        )
+        r = await client.get(f"/sites/{SITE}/months")
+        assert f'data-month="{MONTH}" data-state="record_built"' in r.text
+        events.add(MonthEvent(SITE, MONTH, "sealed", 1, "ab" * 32, 1, "Wang"))
+        events.add(MonthEvent(SITE, MONTH, "submitted", 1, "ab" * 32, 2, "Li", "", "R-77"))
+    r = await client.get(f"/sites/{SITE}/months")
+    assert f'data-month="{MONTH}" data-state="submitted"' in r.text
+    assert "已上报 submitted" in r.text and "R-77" in r.text
