@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from collector.service import Collector
-from tests.collector.helpers import T0, Publisher, Signer, config_for
+from tests.collector.helpers import Publisher, Signer, config_for
 from tests.support.servers import Mosquitto
 from tests.support.webhook import WebhookReceiver
 
@@ -56,4 +56,3 @@ async def test_overdue_month_raises_internal_and_platform_deadline_alarms(
     assert internal["detail"]["deadline"] == 1_771_603_200_000
     assert platform["detail"]["deadline"] == 1_773_331_200_000  # 2026-03-12 24:00 +08:00
     assert "平台截止" in platform["zh"] and "[platform deadline]" in platform["en"]
-    assert T0 < internal["detail"]["deadline"]
