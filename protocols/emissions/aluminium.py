@@ -102,12 +102,8 @@ class AluminiumSettings:
             "anode_effect_min_duration_ms": self.anode_effect_min_duration_ms,
             "ce_range": list(self.ce_range),
             "specific_dc_energy_range": list(self.specific_dc_energy_range),
-            "fuels": [{k: v for k, v in vars_of(f).items() if v is not None} for f in self.fuels],
+            "fuels": [f.to_dict() for f in self.fuels],
         }
-
-
-def vars_of(obj: Any) -> dict[str, Any]:
-    return {k: getattr(obj, k) for k in obj.__dataclass_fields__}
 
 
 def _rounded(inp: Input, places: int) -> Input:

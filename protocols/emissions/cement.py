@@ -56,10 +56,7 @@ class CementSettings:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        out["fuels"] = [
-            {k: getattr(f, k) for k in f.__dataclass_fields__ if getattr(f, k) is not None}
-            for f in self.fuels
-        ]
+        out["fuels"] = [f.to_dict() for f in self.fuels]
         return out
 
 

@@ -39,6 +39,10 @@ class FuelUse:
     carbon_parameter: str | None = None
     oxidation_parameter: str | None = None
 
+    def to_dict(self) -> dict[str, str]:
+        """The settings form: the fields that are set."""
+        return {k: v for k in self.__dataclass_fields__ if (v := getattr(self, k)) is not None}
+
 
 def fuel_uses(data: Any, where: str) -> tuple[FuelUse, ...]:
     """Parse a settings list of fuels; a bad entry raises an error naming field and fix."""

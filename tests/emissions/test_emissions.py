@@ -10,7 +10,7 @@ from protocols.emissions import formulas
 from protocols.emissions.factors import Factor
 from protocols.emissions.inputs import ParameterValue, Resolver, Wanted
 from protocols.methods.errors import MethodError
-from protocols.record import RecordSettings, compute_record
+from protocols.record import RecordError, RecordSettings, compute_record
 from tests.records.support import FakeAgent, reading
 from tests.records.test_compute import payloads
 
@@ -305,3 +305,14 @@ def test_cement_alternative_fuel_counts_its_fossil_quantity() -> None:
     # 280 t × 40.2 GJ/t × 0.020 t C/GJ × 1.0 (IPCC 2006 Vol 2 Tables 1.2/1.3)
     assert w["co2e_t"] == pytest.approx(280 * 40.2 * 0.020 * K)
     assert w["inputs"]["ncv"]["origin"] == "default"
+
+
+@pytest.mark.parametrize("industry", ["aluminium", "cement", "steel"])
+def test_industry_settings_round_trip_and_refuse_other_blocks(industry: str) -> None:
+    s = RecordSettings.from_dict({"site": "x1", "month": MONTH, "industry": industry})
+    d = s.to_dict()
+    assert industry in d and not {"aluminium", "cement", "steel"} - {industry} & set(d)
+    assert RecordSettings.from_dict(d) == s and RecordSettings.from_dict(d).to_dict() == d
+    other = "steel" if industry != "steel" else "cement"
+    with pytest.raises(RecordError, match=f"settings.{other} given for a {industry} site"):
+        RecordSettings.from_dict({"site": "x1", "month": MONTH, "industry": industry, other: {}})
