@@ -664,6 +664,15 @@ def finish_record(
     )
     if clock_events:
         flags.append(_flag("clock_events", f"{len(clock_events)} clock events reported by agents"))
+    if submissions and not partial.series:
+        # A month from before the agents existed (the 2025 rules asked for January–June to
+        # be filled in afterwards): built from submitted values alone, and says so.
+        flags.append(
+            _flag(
+                "backfill_submitted_only",
+                "built from submitted values alone (no metered evidence in the month)",
+            )
+        )
     flags.sort(key=lambda f: (f["code"], f["message"]))
     body: dict[str, Any] = {
         "format": "plant-mrv/monthly-record",

@@ -235,3 +235,42 @@ def test_year_summary_verified_against_three_month_bundles(tmp_path: Path) -> No
     lines = (broken / "batches.jsonl").read_bytes().splitlines()
     (broken / "batches.jsonl").write_bytes(b"\n".join(lines[1:]) + b"\n")
     assert verify_main(["year", paths["json"], str(bundles[0]), str(bundles[1]), str(broken)]) == 1
+
+
+def test_backfilled_month_is_built_from_submitted_values_alone(tmp_path: Path) -> None:
+    """January–June 2025 predate the agents: submitted values build the month, which says so."""
+    month = "2025-03"
+    cfg = _config(tmp_path, ["al_production_t"])
+    w = month_window(month, "Asia/Shanghai")
+    lab = FakeAgent(SITE, "lab1")
+
+    def ev(n: str) -> dict:
+        return {"submission": n, "report_no": n, "lab": "Provincial lab"}
+
+    with SqliteEvidenceStore(tmp_path / "data" / "evidence.sqlite") as store:
+        store.enroll_key(SITE, "lab1", lab.jwk)
+        rs = [
+            reading("al_production_t", w.start_ms, 24_100.0, origin="manual", evidence=ev("P-03")),
+            reading("anode_sulphur", w.start_ms, 0.021, origin="lab", evidence=ev("L-03")),
+        ]
+        _ingest(store, [lab.batch(rs)], "lab1")
+        store.mark_acked(SITE, "lab1", 1)
+    runner = CliRunner()
+    assert _status(runner, cfg, month)["state"] == "complete"
+    r = runner.invoke(
+        collector_app,
+        ["record", "build", "--site", SITE, "--month", month, "-c", str(cfg), "--json",
+         "--workers", "1"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    bundle = Path(json.loads(r.stdout)["bundle"])
+    rec = json.loads((bundle / "record.json").read_bytes())
+    assert "backfill_submitted_only" in {f["code"] for f in rec["flags"]}
+    prod = next(p for p in rec["parameters"] if p["id"] == "al_production_t")
+    assert prod["value"] == 24_100.0 and prod["origin"] == "measured"
+    assert verify_main([str(bundle)]) == 0
+    from openpyxl import load_workbook
+
+    rows = list(load_workbook(bundle / "ledger.xlsx", read_only=True)["参数 Parameters"].values)
+    row = next(x for x in rows if x[0] == "al_production_t")
+    assert row[2] == 24_100.0 and row[4] == "实测值 measured" and "P-03" in row[5]
