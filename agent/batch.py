@@ -146,3 +146,15 @@ class BatchSigner:
         ]
         hash_, envelope = seal_pieces(pieces, self.key, self.kid)
         return SignedBatch(seq, prev, hash_, created_ms, len(readings), envelope)
+
+
+def resign(signer: BatchSigner, envelope: bytes, seq: int, prev: str) -> SignedBatch:
+    """The batch in ``envelope`` signed again as ``seq`` after ``prev``, all else unchanged:
+    how an agent continues its chain after a power cut lost commits the collector already
+    holds (``Outbox.continue_after``)."""
+    payload = json.loads(parse_envelope(envelope, max_bytes=len(envelope)).payload)
+    payload["seq"], payload["prev"] = seq, prev
+    hash_, env = seal_pieces([encode_payload(payload)], signer.key, signer.kid)
+    return SignedBatch(
+        seq, prev, hash_, int(payload["created"]), len(payload.get("readings") or ()), env
+    )

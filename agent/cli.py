@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from agent.config import AgentConfig, ConfigError, load_config
+from agent.config import AgentConfig, ConfigError, collector_jwk, load_config
 from agent.core import Agent
 from agent.logs import configure as configure_logs
 from agent.modbus_io import ReadFailed, read_once
@@ -222,6 +222,7 @@ def check(
     cfg = _load(config)
     try:
         load_private_key(cfg.key_file)
+        collector_jwk(cfg)
     except MrvError as exc:
         fail(str(exc))
     report = asyncio.run(check_devices(cfg, broker=broker))

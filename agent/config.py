@@ -36,9 +36,10 @@ from pydantic.dataclasses import is_pydantic_dataclass
 
 from agent.derived import REGISTRY, DerivedSpecBase, spec_union
 from agent.yaml_load import YamlProblem, load_yaml
-from protocols.errors import MrvError
+from protocols.errors import KeyFileError, MrvError
 from protocols.ids import ID_PATTERN
 from protocols.industry import Industry, industry_of
+from protocols.keys import jwk_thumbprint, load_public_jwk, public_key_from_jwk
 from protocols.modbus_codec import ByteOrder, DataType, register_count
 
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
@@ -410,6 +411,12 @@ class AgentConfig(_Model):
     site: Id
     agent: Id
     key_file: Path = Field(description="Ed25519 private key (mrv-agent keygen)")
+    #: Required: acks are signed; only an ack that verifies with this key deletes batches.
+    collector_key: Path | dict[str, Any] | None = Field(
+        default=None,
+        description="The collector's public JWK (a file such as the collector's "
+        "DATA_DIR/collector.pub.jwk, or the JWK inline): acks must verify with it",
+    )
     data_dir: Path = Field(description="Outbox and state live here")
     industry: IndustryName = Industry.GENERIC
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -425,6 +432,8 @@ class AgentConfig(_Model):
     spool: SpoolConfig = Field(default_factory=SpoolConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
+    # Set by parse_config: the collector's public JWK (kid recomputed) read from collector_key.
+    collector_jwk: dict[str, str] | None = Field(default=None, exclude=True)
     # Set by load_config: where the file was and the hash of its bytes (birth message).
     source: Path | None = Field(default=None, exclude=True)
     config_hash: str | None = Field(default=None, exclude=True)
@@ -622,6 +631,63 @@ def _semantic_checks(cfg: AgentConfig, file: str) -> list[str]:
     return errs
 
 
+COLLECTOR_KEY_FIX = (
+    "set collector_key to the collector's public JWK file (the collector writes it to "
+    "DATA_DIR/collector.pub.jwk; `mrv-collector key` prints it)"
+)
+
+
+def _check_collector_key(cfg: AgentConfig, base: Path, file: str) -> None:
+    """``collector_key`` is required; an inline JWK is checked now, a file when the agent
+    starts (``collector_jwk``), like ``key_file``."""
+    ck = cfg.collector_key
+    if ck is None:
+        raise ConfigError(
+            [
+                f"{file}: collector_key: missing; acks are signed by the collector and an agent "
+                f"without its key cannot trust any (the old unsigned ack is gone): {COLLECTOR_KEY_FIX}"
+            ]
+        )
+    if isinstance(ck, dict):
+        cfg.collector_jwk = _inline_jwk(ck, file)
+    else:
+        cfg.collector_key = _resolve(base, ck)
+
+
+def _inline_jwk(ck: dict[str, Any], file: str) -> dict[str, str]:
+    if "d" in ck:
+        raise ConfigError(
+            [f"{file}: collector_key: holds a private key (member d); use the public JWK"]
+        )
+    try:
+        public_key_from_jwk(ck)
+    except ValueError as exc:
+        raise ConfigError([f"{file}: collector_key: {exc}; {COLLECTOR_KEY_FIX}"]) from None
+    base_jwk = {"kty": ck["kty"], "crv": ck["crv"], "x": ck["x"]}
+    kid = jwk_thumbprint(base_jwk)
+    if "kid" in ck and ck["kid"] != kid:
+        raise ConfigError(
+            [f"{file}: collector_key: kid {ck['kid']!r} is not the key's RFC 7638 thumbprint"]
+        )
+    return {**base_jwk, "kid": kid}
+
+
+def collector_jwk(cfg: AgentConfig) -> dict[str, str]:
+    """The collector's public JWK (kid recomputed); raise ``ConfigError`` naming the field."""
+    if cfg.collector_jwk is not None:
+        return cfg.collector_jwk
+    file = str(cfg.source or "<config>")
+    if cfg.collector_key is None or isinstance(cfg.collector_key, dict):
+        _check_collector_key(cfg, Path.cwd(), file)
+        assert cfg.collector_jwk is not None
+        return cfg.collector_jwk
+    try:
+        cfg.collector_jwk = load_public_jwk(cfg.collector_key)
+    except KeyFileError as exc:
+        raise ConfigError([f"{file}: collector_key: {exc}; {COLLECTOR_KEY_FIX}"]) from None
+    return cfg.collector_jwk
+
+
 def parse_config(data: Any, *, file: str = "<config>", base_dir: Path | None = None) -> AgentConfig:
     """Validate an already-parsed YAML/JSON object; raise ``ConfigError``."""
     if not isinstance(data, dict):
@@ -643,6 +709,7 @@ def parse_config(data: Any, *, file: str = "<config>", base_dir: Path | None = N
             sec.certificate = _resolve(base, sec.certificate)
             sec.private_key = _resolve(base, sec.private_key)
             sec.server_certificate = _resolve(base, sec.server_certificate)
+    _check_collector_key(cfg, base, file)
     if cfg.broker.tls:
         t = cfg.broker.tls
         t.ca, t.cert, t.key = _resolve(base, t.ca), _resolve(base, t.cert), _resolve(base, t.key)

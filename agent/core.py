@@ -21,10 +21,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from agent.batch import BatchSigner, SignedBatch
+from agent.batch import BatchSigner, SignedBatch, resign
 from agent.catalogue import catalogue_json
 from agent.clock import AgentClock
-from agent.config import AgentConfig
+from agent.config import AgentConfig, collector_jwk
 from agent.derived.base import DerivedContext, Interval, PointInfo, ReadingTuple
 from agent.derived.engine import DerivedEngine
 from agent.drivers import DeviceLink
@@ -88,6 +88,7 @@ class Agent:
     def __init__(self, config: AgentConfig, *, key: Ed25519PrivateKey | None = None) -> None:
         self.cfg = config
         self.key = key if key is not None else load_private_key(config.key_file)
+        collector_jwk(config)  # acks are signed: a missing or unusable collector_key stops here
         self.kid = public_jwk(self.key)["kid"]
         self.clock = AgentClock(config.clock)
         self.signer = BatchSigner(config.site, config.agent, self.key, self.kid)
@@ -168,7 +169,7 @@ class Agent:
             self._on_readings,
             self._links,
         )
-        self.publisher = Publisher(cfg, self.outbox, self._db, self._birth)
+        self.publisher = Publisher(cfg, self.outbox, self._db, self._birth, self._resign)
         for p in self.pollers:
             self._tasks.append(asyncio.create_task(p.run(), name=f"poll-{p.group}"))
         self._tasks.append(asyncio.create_task(self._batch_loop(), name="batches"))
@@ -325,6 +326,11 @@ class Agent:
 
         ob.append(build, state)
         return batches, self._enforce_limits()
+
+    def _resign(self, envelope: bytes, seq: int, prev: str) -> BatchRow:
+        """Outbox thread: one batch signed again under a new seq (``Outbox.continue_after``)."""
+        b = resign(self.signer, envelope, seq, prev)
+        return BatchRow(b.seq, b.prev, b.hash, b.created_ms, b.readings, b.envelope)
 
     def _enforce_limits(self) -> list[dict[str, Any]]:
         """Apply the outbox limit policy (outbox thread); return events to announce."""

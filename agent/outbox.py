@@ -118,6 +118,9 @@ class Outbox:
         self._db.executescript(SCHEMA)
         self._identity(site, agent)
         self.head_seq, self.head_hash = self._load_head()
+        #: The head when this process opened the outbox: batches up to it were committed
+        #: (and perhaps published) by an earlier process; later ones only by this one.
+        self.opened_head = self.head_seq
         self.acked_through = int(self._meta("acked_through") or 0)
         behind = self._meta("collector_ahead")
         self.collector_ahead: int | None = None if behind is None else int(behind)
@@ -293,6 +296,70 @@ class Outbox:
             "INSERT OR REPLACE INTO meta VALUES ('collector_ahead', ?)", (str(through),)
         )
         self.collector_ahead = through
+
+    def batch_hash(self, seq: int) -> str | None:
+        """The payload hash of the batch this outbox holds at ``seq`` (None if not held)."""
+        if seq == self.head_seq and self.head_hash:
+            return self.head_hash
+        row = self._db.execute("SELECT hash FROM batches WHERE seq=?", (seq,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def continue_after(
+        self,
+        through: int,
+        hash_: str,
+        resign: Callable[[bytes, int, str], BatchRow],
+    ) -> list[tuple[int, int]]:
+        """The collector holds (signed ack) every batch up to ``through``, beyond this
+        outbox's head: a power cut took commits it had already stored. Continue the chain at
+        ``through + 1`` with ``prev = hash_`` (DESIGN.md "Delivery"), no operator needed.
+
+        Batches up to ``opened_head`` were committed by an earlier process and published as
+        committed, so the collector's copies are these bytes: they are acknowledged. Batches
+        this process committed since (new readings under seqs the collector already holds)
+        are signed again, unchanged but for seq and prev, by ``resign(envelope, seq, prev)``
+        and kept: nothing is lost and no seq is reused. Returns ``(old seq, new seq)`` pairs.
+        """
+        if through <= self.head_seq:
+            raise OutboxError(f"ack {through} is not beyond the head {self.head_seq}")
+        rows = self._db.execute(
+            "SELECT seq, envelope FROM batches WHERE seq > ? ORDER BY seq",
+            (max(self.opened_head, self.acked_through),),
+        ).fetchall()
+        seq, head = through, hash_
+        new: list[BatchRow] = []
+        moved: list[tuple[int, int]] = []
+        for old_seq, envelope in rows:
+            row = resign(bytes(envelope), seq + 1, head)
+            new.append(row)
+            moved.append((old_seq, row.seq))
+            seq, head = row.seq, row.hash
+        db = self._db
+        now = time.time()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("DELETE FROM batches")
+            for r in new:
+                db.execute(
+                    "INSERT INTO batches VALUES (?,?,?,?,?,?,?)",
+                    (r.seq, r.prev, r.hash, r.created_ms, now, r.readings, r.envelope),
+                )
+            for k, v in (
+                ("head_seq", str(seq)),
+                ("head_hash", head),
+                ("acked_through", str(through)),
+            ):
+                db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (k, v))
+            db.execute("DELETE FROM meta WHERE k = 'collector_ahead'")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self.head_seq, self.head_hash = seq, head
+        self.acked_through = through
+        self.opened_head = through
+        self.collector_ahead = None
+        return moved
 
     def drop_oldest(self, count: int) -> tuple[int, int] | None:
         """Delete the ``count`` oldest unacked batches (limit policy); return the seq range."""

@@ -17,12 +17,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from agent.config import AgentConfig
+from agent.config import AgentConfig, collector_jwk
 from agent.logs import get_logger
 from agent.mqtt_io import MqttError, MqttSession
-from agent.outbox import Outbox, StoredBatch
+from agent.outbox import BatchRow, Outbox, StoredBatch
+from protocols.ack import AckRejected, verify_ack
+from protocols.keys import public_key_from_jwk
 from protocols.topics import ack_topic, data_topic, document_topic, status_topic
-from protocols.wire import Ack, encode_payload
+from protocols.wire import encode_payload
 
 log = get_logger("agent.publisher")
 
@@ -39,8 +41,13 @@ class Publisher:
         outbox: Outbox,
         db: Callable[..., Awaitable[Any]],
         birth: Callable[[], bytes],
+        resign: Callable[[bytes, int, str], BatchRow],
     ) -> None:
         self.cfg = cfg
+        jwk = collector_jwk(cfg)  # ConfigError naming collector_key if unusable
+        self.collector_kid = jwk["kid"]
+        self.collector_pub = public_key_from_jwk(jwk)
+        self.resign = resign
         self.outbox = outbox
         self.db = db
         self.birth = birth
@@ -55,6 +62,7 @@ class Publisher:
         self.connects = 0
         self.acks = 0  # acks accepted (for metrics)
         self.documents_published = 0
+        self.acks_rejected = 0  # messages on the ack topic that were not trusted (alarms)
         self._stopping = False
         self._session: MqttSession | None = None
         self._ack_seen = asyncio.Event()
@@ -127,25 +135,53 @@ class Publisher:
 
     async def _read_acks(self, session: MqttSession) -> None:
         async for topic, payload in session.messages():
-            if topic != self.ack_topic:
+            if topic != self.ack_topic or not payload:
                 continue
             try:
-                through = Ack.model_validate_json(payload).through
-            except ValueError:
-                log.warning("ack_invalid", payload=payload[:200].decode("utf-8", "replace"))
-                continue
-            if through > self.outbox.head_seq:
-                # The collector holds seqs this outbox never committed or lost: publishing our
-                # own batches under those seqs would be an equivocation. Stop publishing.
-                await self.db(self.outbox.mark_collector_ahead, through)
-                log.error(
-                    "outbox_behind_collector",
-                    collector_through=through,
-                    outbox_head=self.outbox.head_seq,
-                    action="publishing stopped, batches kept; the outbox lost committed "
-                    "batches the collector already stored; start a new chain (new agent id "
-                    "or key and data_dir) after checking the collector's evidence",
+                ack = verify_ack(
+                    payload,
+                    self.collector_pub,
+                    self.collector_kid,
+                    site=self.cfg.site,
+                    agent=self.cfg.agent,
                 )
+            except AckRejected as exc:
+                # Anyone who can publish on the broker could send this: never act on it.
+                self.acks_rejected += 1
+                log.error(
+                    "ALARM ack_rejected",
+                    reason=exc.reason,
+                    error=str(exc)[:300],
+                    action="ignored; no batch deleted",
+                )
+                continue
+            through = ack.through
+            if through > self.outbox.head_seq:
+                # A power cut took commits the collector already holds: continue the chain
+                # at through + 1 with prev = the stored hash; batches committed since are
+                # signed again under new seqs, none is lost and no seq is reused.
+                old_head = self.outbox.head_seq
+                moved = await self.db(self.outbox.continue_after, through, ack.hash, self.resign)
+                log.warning(
+                    "chain_continued_after_lost_commits",
+                    collector_through=through,
+                    outbox_head=old_head,
+                    resigned=[f"{a}->{b}" for a, b in moved][:20],
+                    head=self.outbox.head_seq,
+                )
+                self.cursor = max(self.cursor, through)
+            else:
+                held = await self.db(self.outbox.batch_hash, through)
+                if held is not None and held != ack.hash:
+                    self.acks_rejected += 1
+                    log.error(
+                        "ALARM ack_hash_mismatch",
+                        through=through,
+                        collector_hash=ack.hash,
+                        outbox_hash=held,
+                        action="ignored; every batch kept",
+                    )
+                    continue
             self._ack_seen.set()
             self.acks += 1
             deleted = await self.db(self.outbox.ack, through)
@@ -177,6 +213,8 @@ class Publisher:
                         # Drop each envelope once published: nothing keeps the last one
                         # (~0.5 MB at 5,000 readings) while the publisher waits.
                         b = batches.pop(0)
+                        if b.seq <= self.outbox.acked_through:
+                            continue  # acked (or re-chained) while this list was out
                         await session.publish(self.data_topic, b.envelope, qos=1)
                         await self._send_documents(session, b.seq)
                         self.cursor = b.seq

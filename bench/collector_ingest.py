@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from collector.evidence_store import SqliteEvidenceStore
 from collector.pipeline import Accepted, VerificationPipeline
-from protocols.envelope import payload_hash, sign_envelope
+from protocols.envelope import parse_envelope, payload_hash, sign_envelope
 from protocols.keys import generate_private_key, public_jwk
 from protocols.payload import encode_payload
 from protocols.topics import data_topic
@@ -155,7 +155,7 @@ async def bench_mqtt(per_batch: int, total: int, workdir: Path) -> dict[str, flo
                 sender = asyncio.create_task(_send_all(pub, topic, envs))
                 while True:
                     (msg,) = await pub.next_group(1)
-                    if json.loads(msg.payload)["through"] >= n_batches:
+                    if json.loads(parse_envelope(msg.payload).payload)["through"] >= n_batches:
                         break
                 await sender
                 wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0

@@ -138,6 +138,8 @@ def agent_config(
         "site": site,
         "agent": agent,
         "key_file": str(keys / "agent.key"),
+        # acks are signed: the key of the collector that collector_config writes beside
+        "collector_key": str(collector_key_pair(workdir.parent / "collector")[1]),
         "data_dir": str(workdir / "data"),
         "log_level": "warning",
         "broker": {
@@ -157,11 +159,29 @@ def agent_config(
     return write_yaml(workdir / "agent.yaml", cfg)
 
 
+def collector_key_pair(workdir: Path) -> tuple[Path, Path]:
+    """The collector's signing key and public JWK under ``workdir/keys`` (made once)."""
+    from protocols.keys import write_key_pair
+
+    keys = workdir / "keys"
+    if not (keys / "collector.key").exists():
+        write_key_pair(keys, name="collector")
+    return keys / "collector.key", keys / "collector.pub.jwk"
+
+
+def ack_through(payload: bytes) -> int:
+    """``through`` of a collector's signed ack (its signature is the agent's concern)."""
+    from protocols.envelope import parse_envelope
+
+    return int(json.loads(parse_envelope(payload).payload)["through"])
+
+
 def collector_config(workdir: Path, broker_port: int, sites: Iterable[str]) -> Path:
     return write_yaml(
         workdir / "collector.yaml",
         {
             "data_dir": str(workdir / "data"),
+            "signing_key": str(collector_key_pair(workdir)[0]),
             "broker": {
                 "host": "127.0.0.1",
                 "port": broker_port,

@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
     ROOT,
+    ack_through,
     agent_config,
     collector_config,
     command_line,
@@ -227,7 +228,7 @@ def bench_collector(agents: int, total: int, work: Path) -> dict[str, Any]:
 
     def on_message(_c: Any, _u: Any, msg: Any) -> None:
         with lock:
-            acked[msg.topic.split("/")[3]] = json.loads(msg.payload)["through"]
+            acked[msg.topic.split("/")[3]] = ack_through(msg.payload)
 
     pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-agents")
     pub.max_inflight_messages_set(200)

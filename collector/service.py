@@ -34,8 +34,9 @@ from collector.mqtt_adapter import (
     connect,
 )
 from collector.pipeline import Accepted, Decision, Duplicate, Quarantined, VerificationPipeline
+from protocols.ack import Ack, sign_ack
 from protocols.errors import EnvelopeError, InvalidId
-from protocols.payload import encode_ack, parse_status
+from protocols.payload import parse_status
 from protocols.submission import MAX_DOCUMENT_BYTES
 from protocols.topics import (
     DATA_FILTER,
@@ -128,6 +129,10 @@ class Collector:
         self.store: EvidenceStore = store or SqliteEvidenceStore(
             config.database_path, quarantine_keep_bytes=config.limits.quarantine_keep_bytes
         )
+        from collector.identity import collector_key
+
+        #: Signs every ack (agents trust only acks that verify with its public key).
+        self.ack_key = collector_key(config)
         self.pipeline = VerificationPipeline(max_envelope_bytes=config.limits.max_envelope_bytes)
         #: lab reports and settlement slips, content-addressed (collector/documents.py)
         self.documents = DocumentStore(config.data_dir / "documents")
@@ -321,14 +326,29 @@ class Collector:
     async def _republish_acks(self, conn: MqttConnection) -> None:
         """After (re)connecting, re-send every agent's ack: one may have been lost in a crash
         between commit and publish."""
-        states = await asyncio.get_running_loop().run_in_executor(self._executor, self.store.agents)
-        for st in states:
-            through = self.documents.ack_limit(st.site, st.agent, st.contiguous_through)
-            if through > 0:
-                await self._publish_ack(conn, st.site, st.agent, through)
+        acks = await asyncio.get_running_loop().run_in_executor(self._executor, self._all_acks)
+        for (site, agent), (through, digest) in acks.items():
+            await self._publish_ack(conn, site, agent, through, digest)
 
-    async def _publish_ack(self, conn: MqttConnection, site: str, agent: str, through: int) -> None:
-        await conn.publish(ack_topic(site, agent), encode_ack(through), qos=1, retain=True)
+    def _all_acks(self) -> dict[tuple[str, str], tuple[int, str]]:
+        """Worker thread: each agent's contiguous prefix and the hash stored at its end."""
+        out: dict[tuple[str, str], tuple[int, str]] = {}
+        states = [st for st in self.store.agents() if st.contiguous_through > 0]
+        if not states:
+            return out
+        with self.store.ingest() as tx:
+            for st in states:
+                through = self.documents.ack_limit(st.site, st.agent, st.contiguous_through)
+                link = tx.stored_link(st.site, st.agent, through) if through > 0 else None
+                if link is not None:
+                    out[(st.site, st.agent)] = (through, link.hash)
+        return out
+
+    async def _publish_ack(
+        self, conn: MqttConnection, site: str, agent: str, through: int, digest: str
+    ) -> None:
+        ack = Ack(site, agent, through, digest, now_ms())
+        await conn.publish(ack_topic(site, agent), sign_ack(ack, self.ack_key), qos=1, retain=True)
         if through > 0:
             await asyncio.get_running_loop().run_in_executor(
                 self._executor, self.store.mark_acked, site, agent, through
@@ -343,10 +363,10 @@ class Collector:
             self._committed.notify_all()
         if self.mirror is not None:
             self.mirror.wake.set()
-        for (site, agent), through in acks.items():
-            await self._publish_ack(conn, site, agent, through)
+        for (site, agent), (through, digest) in acks.items():
+            await self._publish_ack(conn, site, agent, through, digest)
 
-    def _process(self, group: list[InboundMessage]) -> dict[tuple[str, str], int]:
+    def _process(self, group: list[InboundMessage]) -> dict[tuple[str, str], tuple[int, str]]:
         """Worker thread: verify and store a group; return the acks to send.
 
         The group is one transaction. If it fails for an unforeseen reason (a bug, a value
@@ -362,7 +382,7 @@ class Collector:
             "group failed; processing its messages one by one",
             extra={"fields": {"error": f"{type(first).__name__}: {str(first)[:300]}"}},
         )
-        acks: dict[tuple[str, str], int] = {}
+        acks: dict[tuple[str, str], tuple[int, str]] = {}
         for msg in group:
             try:
                 acks.update(self._process_group([msg]))
@@ -391,12 +411,13 @@ class Collector:
             raise IngestFailed(f"cannot even quarantine a message: {exc2}") from exc2
         self.stats.quarantined["internal"] += 1
 
-    def _process_group(self, group: list[InboundMessage]) -> dict[tuple[str, str], int]:
+    def _process_group(self, group: list[InboundMessage]) -> dict[tuple[str, str], tuple[int, str]]:
         """Verify and store a group in one transaction; return acks to send."""
         received = now_ms()
         decisions: list[Decision] = []
         statuses: list[tuple[str, str, bool, dict[str, Any] | None]] = []
-        acks: dict[tuple[str, str], int] = {}
+        acks: dict[tuple[str, str], tuple[int, str]] = {}
+        wanted: set[tuple[str, str]] = set()
         with self.store.ingest() as tx:
             for msg in group:
                 doc = self._document_topic(msg)
@@ -405,7 +426,7 @@ class Collector:
                         decisions.append(doc)
                         tx.quarantine(doc, received)
                     else:
-                        acks[doc] = 0
+                        wanted.add(doc)
                     continue
                 if msg.topic.endswith("/status"):
                     st = self._status(msg)
@@ -433,16 +454,19 @@ class Collector:
                     tx.quarantine(decision, received)
                 if isinstance(decision, Accepted | Duplicate):
                     tx.seen(decision.site, decision.agent, received)
-                    acks[(decision.site, decision.agent)] = 0
-            for key in acks:
-                acks[key] = self.documents.ack_limit(*key, tx.contiguous_through(*key))
+                    wanted.add((decision.site, decision.agent))
+            for key in wanted:
+                through = self.documents.ack_limit(*key, tx.contiguous_through(*key))
+                link = tx.stored_link(*key, through) if through > 0 else None
+                if link is not None:
+                    acks[key] = (through, link.hash)
         for site, agent, online, data in statuses:
             self.store.record_status(site, agent, online, data, received)
             self._status_alarms(site, agent, online, data)
         # Counted only now that they are stored: tests and callers wait on these counters.
         self.stats.status_messages += sum(1 for m in group if m.topic.endswith("/status"))
         self._account(decisions)
-        return {k: v for k, v in acks.items() if v > 0}
+        return acks
 
     def _document_topic(self, msg: InboundMessage) -> tuple[str, str] | Quarantined | None:
         """A document message: stored if a stored batch of that agent references its digest

@@ -98,3 +98,9 @@ class WrongType(PayloadInvalid):
     """A value of another JSON type than the contract says (e.g. the string "420.5")."""
 
     reason = "wrong_type"
+
+
+class FieldOutOfRange(PayloadInvalid):
+    """An integer outside its field's range (a count of 2^53, seq 0)."""
+
+    reason = "number_range"

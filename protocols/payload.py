@@ -13,19 +13,17 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from protocols import strict_json
-from protocols.errors import PayloadInvalid, WrongType
+from protocols.errors import FieldOutOfRange, PayloadInvalid, WrongType
 from protocols.ids import ID_PATTERN
-from protocols.wire import PAYLOAD_VERSION, Ack, encode_ack, encode_payload
+from protocols.wire import PAYLOAD_VERSION, encode_payload
 
 __all__ = [
     "PAYLOAD_VERSION",
-    "Ack",
     "BatchPayload",
     "ClockState",
     "Event",
     "Reading",
     "Status",
-    "encode_ack",
     "encode_payload",
     "parse_payload",
     "parse_status",
@@ -166,13 +164,21 @@ class Status(BaseModel):
     ts: EpochMs | None = None
 
 
+_BOUNDS = {"less_than", "less_than_equal", "greater_than", "greater_than_equal"}
+
+
 def _invalid(exc: ValidationError, what: str) -> PayloadInvalid:
     """The first error, located; a JSON value of the wrong type (no coercion: strict mode)
-    gets its own reason ``wrong_type``, every other schema fault ``schema``."""
+    gets its own reason ``wrong_type``, an integer out of its field's range (a count of 2^53,
+    seq 0) ``number_range``, every other schema fault ``schema``."""
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err.get("loc", ())) or what
     kind = err.get("type", "")
-    cls = WrongType if kind.endswith("_type") else PayloadInvalid
+    cls: type[PayloadInvalid] = PayloadInvalid
+    if kind.endswith("_type"):
+        cls = WrongType
+    elif kind in _BOUNDS and isinstance(err.get("input"), int):
+        cls = FieldOutOfRange
     return cls(f"{what} invalid at {where}: {err.get('msg')} ({exc.error_count()} error(s))")
 
 

@@ -3,8 +3,9 @@
 The wire contract (DESIGN.md "Batch payload") allows less than ``json.loads`` accepts: a
 message with a duplicate member name, nesting deeper than 32, NaN/Infinity (or a number
 beyond IEEE double such as ``1e400``, which Python reads as infinity), or an integer of
-magnitude 2^53 or more (not exact as a double, and beyond SQLite's integers) is rejected
-before anything else reads it. Each kind of rejection raises its own ``StrictJsonError``
+magnitude 2^64 or more (beyond any Modbus register and any database integer) is rejected
+before anything else reads it. Fields that are counts, sequence numbers or timestamps are
+bounded tighter by the message schemas (below 2^53, exact as a double). Each kind of rejection raises its own ``StrictJsonError``
 subclass whose ``reason`` is the quarantine reason, so the collector, ``mrv-verify`` and the
 status topic handler report the same fault the same way.
 
@@ -29,6 +30,7 @@ from protocols.errors import (
 
 __all__ = [
     "MAX_DEPTH",
+    "MAX_JSON_INT",
     "MAX_SAFE_INT",
     "StrictJsonError",
     "check_tree",
@@ -37,8 +39,10 @@ __all__ = [
 
 #: Deepest nesting of arrays/objects accepted (the top-level value is depth 1).
 MAX_DEPTH = 32
-#: Largest integer magnitude accepted: 2^53 - 1, the last one every double holds exactly.
+#: Largest integer for counts, seqs and times (schemas): 2^53 - 1, exact as a double.
 MAX_SAFE_INT = 2**53 - 1
+#: Largest integer magnitude anywhere: a UINT64 register's maximum, 2^64 - 1.
+MAX_JSON_INT = 2**64 - 1
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -76,8 +80,8 @@ def check_tree(obj: Any, *, max_depth: int = MAX_DEPTH) -> None:
                 if v - v != 0:  # inf or nan: only from an overflowing literal such as 1e400
                     raise NumberOutOfRange("a number is beyond the range of an IEEE double")
             elif t is int:
-                if not -MAX_SAFE_INT <= v <= MAX_SAFE_INT:
-                    raise NumberOutOfRange(f"integer {_short_int(v)} is outside ±(2^53 - 1)")
+                if not -MAX_JSON_INT <= v <= MAX_JSON_INT:
+                    raise NumberOutOfRange(f"integer {_short_int(v)} is outside ±(2^64 - 1)")
             elif t is dict or t is list:
                 push((v, depth + 1))
 

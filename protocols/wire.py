@@ -1,8 +1,8 @@
-"""The canonical bytes of v1 messages, and the collector's ack: what a publisher needs.
+"""The canonical bytes of v1 messages: what a publisher needs.
 
 ``protocols.payload`` holds the message models the collector validates with and re-exports
-everything here. An edge agent builds payloads as plain data and only ever parses the ack,
-so it imports this module and never builds the payload models.
+everything here. An edge agent builds payloads as plain data, so it imports this module and
+never builds the payload models; the collector's signed ack is ``protocols.ack``.
 """
 
 from __future__ import annotations
@@ -10,15 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 PAYLOAD_VERSION = 1
-
-
-class Ack(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    through: int = Field(ge=0)
 
 
 def encode_payload(payload: dict[str, Any] | list[Any]) -> bytes:
@@ -26,7 +18,3 @@ def encode_payload(payload: dict[str, Any] | list[Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
         "utf-8"
     )
-
-
-def encode_ack(through: int) -> bytes:
-    return encode_payload({"through": through})

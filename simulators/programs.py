@@ -331,6 +331,11 @@ class CollectorProcess(ManagedProcess):
         self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
 
     @property
+    def public_jwk(self) -> Path:
+        """The collector's public key: every agent's ``collector_key`` (acks are signed)."""
+        return self.signing_key.with_name("agent.pub.jwk")
+
+    @property
     def url(self) -> str | None:
         return None if self.http_port is None else f"http://127.0.0.1:{self.http_port}/"
 

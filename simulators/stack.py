@@ -215,6 +215,7 @@ class Stack:
                 regmap=sim.describe(),
                 sim_port=sim.port,
                 key_file=ag.key_file,
+                collector_key=config.pop("collector_key", self._collector_public_jwk()),
                 data_dir=ag.data_dir,
                 broker_host=b.host,
                 broker_port=b.port,
@@ -225,6 +226,18 @@ class Stack:
             )
         )
         return ag
+
+    def _collector_public_jwk(self) -> Path:
+        """The key every agent verifies acks with: the stack's collector's, or (a stack
+        without a collector, where nothing is acked) a key no collector holds."""
+        if self.collector is not None:
+            return self.collector.public_jwk
+        keys = self.data_dir / "no-collector"
+        if not (keys / "collector.pub.jwk").exists():
+            from protocols.keys import write_key_pair
+
+            write_key_pair(keys, name="collector")
+        return keys / "collector.pub.jwk"
 
     # -- waits on real state ---------------------------------------------------------------
     def _col(self) -> CollectorProcess:

@@ -38,6 +38,9 @@ HEADER = """\
 #
 # site/agent: ids [A-Za-z0-9_-]{{1,64}}; they form the MQTT topics mrv/v1/SITE/AGENT/...
 # key_file: Ed25519 private key (mrv-agent keygen --out keys/{kind}); must be mode 0600.
+# collector_key: the collector's public JWK (it writes DATA_DIR/collector.pub.jwk; here the
+#   data_dir of config/collector/collector.yaml). Acks are signed: only an ack that verifies
+#   with this key, names this site/agent and matches the batch hash deletes anything.
 # data_dir: the durable outbox (SQLite) and derived-parameter state live here.
 # Relative paths are relative to this file.
 """
@@ -79,6 +82,7 @@ def example(kind: str, regmap: dict[str, Any]) -> dict[str, Any]:
         "site": "demo_plant",
         "agent": f"{kind}_agent",
         "key_file": f"../../keys/{kind}/agent.key",
+        "collector_key": "../../var/collector/collector.pub.jwk",
         "data_dir": f"../../data/agent/{kind}",
         "industry": INDUSTRY[kind],
         "log_level": "info",

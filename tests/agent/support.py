@@ -2,7 +2,8 @@
 
 The subscriber checks what a collector would: each envelope verifies with the agent's
 public key, the payload validates, and the chain links. It acks like the collector does
-(``{"through": N}`` retained on the ack topic, only for the contiguous prefix it holds).
+(a signed ack retained on the ack topic, only for the contiguous prefix it holds), with the
+collector key ``agent_config`` writes beside the agent's key (``keys/collector.key``).
 Everything waits on conditions (a new message arrived), never on sleeps.
 """
 
@@ -19,10 +20,11 @@ from typing import Any
 import aiomqtt
 import yaml
 
+from protocols.ack import Ack, sign_ack
 from protocols.chain import ChainLink, check_chain
 from protocols.envelope import payload_hash, verify_envelope
-from protocols.keys import load_public_jwk, public_key_from_jwk, write_key_pair
-from protocols.payload import BatchPayload, encode_ack, parse_payload
+from protocols.keys import load_private_key, load_public_jwk, public_key_from_jwk, write_key_pair
+from protocols.payload import BatchPayload, parse_payload
 from protocols.topics import ack_topic
 
 TIMEOUT = 40.0  # generous overall bound for any awaited condition
@@ -42,10 +44,13 @@ def agent_config(
     keys = tmp / "keys"
     if not (keys / "agent.key").exists():
         write_key_pair(keys)
+    if not (keys / "collector.key").exists():
+        write_key_pair(keys, name="collector")
     cfg: dict[str, Any] = {
         "site": site,
         "agent": agent,
         "key_file": str(keys / "agent.key"),
+        "collector_key": str(keys / "collector.pub.jwk"),
         "data_dir": str(tmp / "data"),
         "broker": {
             "host": "127.0.0.1",
@@ -72,6 +77,10 @@ class Received:
     payload: BatchPayload
     raw_payload: bytes
 
+    @property
+    def hash(self) -> str:
+        return payload_hash(self.raw_payload)
+
 
 @dataclass
 class Collector:
@@ -94,6 +103,7 @@ class Collector:
 
     async def __aenter__(self) -> Collector:
         self._key = public_key_from_jwk(load_public_jwk(self.jwk_path))
+        self._collector_key = load_private_key(self.jwk_path.parent / "collector.key")
         self._task = asyncio.create_task(self._run())
         await asyncio.wait_for(self._connected.wait(), TIMEOUT)
         return self
@@ -139,8 +149,12 @@ class Collector:
                 through = self.contiguous_through()
                 if through > self.acked:
                     self.acked = through
+                    ack = Ack(self.site, self.agent, through, self.batches[through].hash, 0)
                     await client.publish(
-                        ack_topic(self.site, self.agent), encode_ack(through), qos=1, retain=True
+                        ack_topic(self.site, self.agent),
+                        sign_ack(ack, self._collector_key),
+                        qos=1,
+                        retain=True,
                     )
         async with self._cond:
             self._cond.notify_all()

@@ -32,6 +32,26 @@ def test_run_with_a_bad_config_exits_2_with_one_line(tmp_path: Path) -> None:
     assert res.stderr.strip() == f"error: {path}: key_file: required field is missing"
 
 
+def test_a_config_for_the_old_unsigned_ack_is_a_config_error(tmp_path: Path) -> None:
+    """No collector_key: the agent cannot trust any ack, so it must not start silently."""
+    raw = agent_config(tmp_path, 1883, [])
+    raw.pop("collector_key")
+    raw["devices"] = [
+        {"name": "m", "host": "127.0.0.1", "port": 5020,
+         "points": [{"id": "p0", "table": "holding", "address": 0, "type": "UINT16"}]}
+    ]  # fmt: skip
+    path = write_yaml(tmp_path / "old.yaml", raw)
+    res = _run("run", "-c", str(path))
+    assert res.returncode == 2
+    (line,) = res.stderr.strip().splitlines()
+    assert line.startswith(f"error: {path}: collector_key: missing; acks are signed")
+    assert "collector.pub.jwk" in line
+    raw["collector_key"] = str(tmp_path / "nowhere.jwk")
+    res = _run("run", "-c", str(write_yaml(tmp_path / "gone.yaml", raw)))
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert "collector_key: public key file" in res.stderr and "not found" in res.stderr
+
+
 async def test_check_and_probe_against_a_simulator(tmp_path: Path) -> None:
     async with PlantSimulator("meter", seed=4) as sim:
         from agent.regmap import devices_from_map
@@ -77,7 +97,7 @@ async def test_aluminium_example_yields_key_parameters(
     ) as sim:
         raw = yaml.safe_load((EXAMPLES / "aluminium.yaml").read_text())
         base = agent_config(tmp_path, mosquitto.port, [])
-        for key in ("key_file", "data_dir", "broker"):
+        for key in ("key_file", "collector_key", "data_dir", "broker"):
             raw[key] = base[key]
         for dev in raw["devices"]:
             dev["port"] = sim.port

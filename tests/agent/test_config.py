@@ -19,6 +19,7 @@ BASE: dict[str, Any] = {
     "site": "plant1",
     "agent": "potline1",
     "key_file": "agent.key",
+    "collector_key": "collector.pub.jwk",
     "data_dir": "data",
     "devices": [
         {

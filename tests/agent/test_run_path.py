@@ -18,7 +18,7 @@ import pytest
 from agent.catalogue import build_catalogue, catalogue_json
 from agent.config import parse_config
 from agent.core import AGENT_VERSION, Agent
-from protocols.keys import generate_private_key
+from protocols.keys import generate_private_key, public_jwk
 from protocols.wire import encode_payload
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,11 +54,15 @@ print(json.dumps(sorted(m for m in watched if m in sys.modules)))
 """
 
 
+COLLECTOR_JWK = public_jwk(generate_private_key())
+
+
 def _config(points: int = 2, derived: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
         "site": "plant1",
         "agent": "agent1",
         "key_file": "agent.key",
+        "collector_key": COLLECTOR_JWK,  # inline: the collector's public JWK
         "data_dir": "data",
         "devices": [
             {

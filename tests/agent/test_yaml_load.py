@@ -79,7 +79,8 @@ def test_config_errors_still_name_file_and_line(tmp_path: Path) -> None:
 def test_loading_a_config_never_imports_yaml_into_the_agent(tmp_path: Path) -> None:
     f = tmp_path / "agent.yaml"
     f.write_text(
-        "site: plant1\nagent: agent1\nkey_file: agent.key\ndata_dir: data\ndevices:\n"
+        "site: plant1\nagent: agent1\nkey_file: agent.key\ncollector_key: c.jwk\ndata_dir: data\n"
+        "devices:\n"
         "  - {name: meter, host: 127.0.0.1, port: 5020, points: "
         "[{id: p0, table: holding, address: 0, type: FLOAT32}]}\n",
         encoding="utf-8",

@@ -12,7 +12,8 @@ from typing import Any
 import aiomqtt
 
 from collector.config import CollectorConfig, parse_config
-from protocols.envelope import payload_hash, sign_envelope
+from protocols.envelope import parse_envelope, payload_hash, sign_envelope
+from protocols.errors import EnvelopeError
 from protocols.keys import Ed25519PrivateKey, generate_private_key, public_jwk
 from protocols.payload import encode_payload
 from protocols.topics import ack_topic, data_topic
@@ -148,7 +149,10 @@ class Publisher:
 
     async def _listen(self) -> None:
         async for m in self.client.messages:
-            through = json.loads(m.payload)["through"]  # type: ignore[arg-type]
+            try:  # the collector's signed ack (its signature is the agent's business)
+                through = json.loads(parse_envelope(bytes(m.payload)).payload)["through"]  # type: ignore[arg-type]
+            except (EnvelopeError, KeyError, ValueError):
+                continue
             async with self._ack_changed:
                 self.acks[m.topic.value] = through
                 self._ack_changed.notify_all()

@@ -45,6 +45,7 @@ async def test_real_agent_stream_is_verified_and_stored(
         raw = yaml.safe_load((REPO / "config/agent/aluminium.yaml").read_text())
         raw.update(
             key_file=str(tmp_path / "keys/agent.key"),
+            collector_key=str(tmp_path / "data/collector.pub.jwk"),  # the collector writes it
             data_dir=str(tmp_path / "agent-data"),
             clock={"source": "simulated", "start": start_ms, "speed": 60, "anchor_wall": anchor},
         )

@@ -137,7 +137,8 @@ def test_valid_payload_parses() -> None:
 def test_invalid_payload_names_the_field(over: dict[str, object], where: str) -> None:
     with pytest.raises(PayloadInvalid, match=where) as info:
         parse_payload(encode_payload(_batch(**over)))
-    assert info.value.reason == ("wrong_type" if where == "readings.0.value" else "schema")
+    want = {"readings.0.value": "wrong_type", "seq": "number_range"}.get(where, "schema")
+    assert info.value.reason == want
 
 
 def test_payload_not_json() -> None:
