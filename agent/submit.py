@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.batch import BatchSigner
+from agent.batch import BatchSigner, resign
 from agent.catalogue import catalogue_json
 from agent.clock import AgentClock
 from agent.config import AgentConfig
@@ -221,7 +221,12 @@ def _birth(cfg: AgentConfig, kid: str, clock: AgentClock) -> bytes:
 
 
 async def _publish(
-    cfg: AgentConfig, outbox: Outbox, kid: str, clock: AgentClock, through: int, wait_s: float
+    cfg: AgentConfig,
+    outbox: Outbox,
+    signer: BatchSigner,
+    clock: AgentClock,
+    through: int,
+    wait_s: float,
 ) -> None:
     """Publish the outbox (every unacked batch and its documents) until the ack covers
     ``through`` or ``wait_s`` passes; what is not acked stays in the outbox."""
@@ -229,7 +234,11 @@ async def _publish(
     async def db(fn: Any, *args: Any) -> Any:
         return fn(*args)
 
-    pub = Publisher(cfg, outbox, db, lambda: _birth(cfg, kid, clock))
+    def again(envelope: bytes, seq: int, prev: str) -> BatchRow:
+        b = resign(signer, envelope, seq, prev)  # chain continued after lost commits
+        return BatchRow(b.seq, b.prev, b.hash, b.created_ms, b.readings, b.envelope)
+
+    pub = Publisher(cfg, outbox, db, lambda: _birth(cfg, signer.kid, clock), again)
     task = asyncio.create_task(pub.run(), name="publisher")
     deadline = time.monotonic() + wait_s
     try:
@@ -317,7 +326,7 @@ def submit(
             if not alone:
                 result.mode = "handed_to_running_agent"
             elif publish:
-                asyncio.run(_publish(cfg, outbox, kid, clock, result.last_seq, wait_s))
+                asyncio.run(_publish(cfg, outbox, signer, clock, result.last_seq, wait_s))
                 result.mode = (
                     "published" if outbox.acked_through >= result.last_seq else "kept_in_outbox"
                 )

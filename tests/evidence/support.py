@@ -18,11 +18,14 @@ SITE, AGENT = "cement-1", "lab"
 def lab_agent(tmp: Path, port: int, *, industry: str = "cement", **over: Any) -> Path:
     """Write a key pair and a config without devices; return the config path."""
     write_key_pair(tmp / "keys")
+    if not (tmp / "data/collector.key").exists():  # the key config_for's collector will use
+        write_key_pair(tmp / "data", name="collector")
     raw: dict[str, Any] = {
         "site": SITE,
         "agent": AGENT,
         "industry": industry,
         "key_file": str(tmp / "keys/agent.key"),
+        "collector_key": str(tmp / "data/collector.pub.jwk"),
         "data_dir": str(tmp / "lab-data"),
         "broker": {"host": "127.0.0.1", "port": port},
         "publish": {"ack_timeout": 1},
