@@ -13,6 +13,11 @@ from typing import Any
 #: Flag code → (中文, English). Codes are the record's; an unknown code falls back to its
 #: message from the record.
 FLAGS: dict[str, tuple[str, str]] = {
+    "backfill_submitted_only": (
+        "补录月份：本月没有仪表数据，仅依据提交的化验单、结算单等数值生成",
+        "Backfilled month: no metered evidence; built from submitted lab, invoice and manual"
+        " values alone",
+    ),
     "not_measured": (
         "未测量：本月没有代理上报该参数，不赋值、不替代",
         "Not measured: no agent reported it this month; no value, nothing substituted",
