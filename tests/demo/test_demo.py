@@ -35,7 +35,14 @@ def test_json_output_and_bundles_verify(demo_run: dict[str, Any]) -> None:
     assert len(out["bundles"]) == 3  # smelter, cement plant, steelworks
     for bundle in out["bundles"]:
         b = Path(bundle)
-        for name in ("record.json", "record.jws", "batches.jsonl", "keys.json", "report.html"):
+        for name in (
+            "record.json",
+            "record.jws",
+            "batches.jsonl",
+            "keys.json",
+            "report.html",
+            "ledger.xlsx",
+        ):
             assert (b / name).is_file(), name
         res = subprocess.run(
             [*command("mrv-verify"), bundle, "--json"], capture_output=True, text=True, timeout=300
