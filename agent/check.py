@@ -17,6 +17,53 @@ from agent.drivers import DeviceLink, DeviceState, driver_for
 from agent.mqtt_io import MqttError, MqttSession
 from agent.poller import DevicePoll
 from protocols.modbus_codec import ByteOrder, DataType, decode_raw
+from protocols.reasons import describe_reason
+
+#: Below this magnitude a non-zero float is no plant value: a FLOAT32 read with the wrong
+#: word order or one register off decodes as ~1e-38 (denormal or near it).
+TINY = 1e-30
+#: Above this magnitude no meter, counter or process value is plausible either.
+HUGE = 1e15
+
+
+def plausibility(point_id: str, unit: str | None, value: object) -> list[str]:
+    """What is wrong with a value that decoded "good": absurd magnitudes, a negative counter,
+    a unit that differs from the catalogue's."""
+    from protocols import catalogue
+
+    problems: list[str] = []
+    known = {p.id: p for p in catalogue.parameters()}
+    cat = known.get(point_id)
+    if isinstance(value, float) and (
+        not math.isfinite(value) or (value != 0 and abs(value) < TINY) or abs(value) > HUGE
+    ):
+        problems.append(
+            f"{value:.3g} is not a plausible reading: wrong byte order or address? "
+            "compare the decodings of mrv-agent probe"
+        )
+    if cat is not None:
+        if cat.aggregation == "counter_delta" and isinstance(value, int | float) and value < 0:
+            problems.append("a cumulative counter cannot be negative: check type and byte order")
+        if unit and unit != cat.unit:
+            problems.append(
+                f"unit {unit} but catalogue id {point_id} is in {cat.unit}: "
+                f"set unit: {cat.unit} and the scale that converts"
+            )
+    return problems
+
+
+def did_you_mean(point_id: str) -> str | None:
+    """A hint for an id the catalogue does not know but nearly does (a typo, not a signal)."""
+    import difflib
+
+    from protocols import catalogue
+
+    ids = [p.id for p in catalogue.parameters()]
+    if point_id in ids:
+        return None
+    close = difflib.get_close_matches(point_id, ids, n=1, cutoff=0.9)
+    return f"{point_id} is not a catalogue id: did you mean {close[0]}?" if close else None
+
 
 PROBE_TYPES = ("UINT16", "INT16", "UINT32", "INT32", "FLOAT32", "UINT64", "FLOAT64")
 PROBE_ORDERS = ("ABCD", "BADC", "CDAB", "DCBA")
@@ -37,7 +84,23 @@ async def check_devices(cfg: AgentConfig, *, broker: bool = True) -> dict[str, A
         out: list[ReadingTuple] = []
         requests = driver.plan(dev, dev.points)
         await DevicePoll(dev, requests, DeviceState()).poll(link, clock.now_ms(), out)
-        bad = sum(1 for r in out if r[3] == "bad")
+        units = {p.id: getattr(p, "unit", None) for p in dev.points}
+        readings = []
+        for r in out:
+            problems = plausibility(r[0], units.get(r[0]), r[2]) if r[3] != "bad" else []
+            readings.append(
+                {
+                    "id": r[0],
+                    "value": r[2],
+                    "quality": "implausible" if problems else r[3],
+                    "reason": "; ".join(problems)
+                    if problems
+                    else describe_reason(r[4])
+                    if r[4]
+                    else None,
+                }
+            )
+        bad = sum(1 for r in readings if r["quality"] in ("bad", "implausible"))
         ok = ok and bad == 0
         devices.append(
             {
@@ -46,24 +109,68 @@ async def check_devices(cfg: AgentConfig, *, broker: bool = True) -> dict[str, A
                 "endpoint": ep,
                 "requests": len(requests),
                 "ok": bad == 0,
-                "readings": [
-                    {"id": r[0], "value": r[2], "quality": r[3], "reason": r[4]} for r in out
-                ],
+                "readings": readings,
             }
         )
     for link in links.values():
         link.close()
     report: dict[str, Any] = {"ok": ok, "site": cfg.site, "agent": cfg.agent, "devices": devices}
+    state = clock.state()
+    report["clock"] = {
+        "source": state.get("source"),
+        "synced": state.get("synced"),
+        "ok": state.get("synced") is not False,
+    }
     if broker:
+        where = f"{cfg.broker.host}:{cfg.broker.port}"
         try:
             async with asyncio.timeout(cfg.broker.connect_timeout + 2):
-                async with MqttSession(cfg.broker, f"{cfg.client_id}-check"):
-                    pass
+                async with MqttSession(cfg.broker, f"{cfg.client_id}-check") as session:
+                    report["rejected"] = await _rejection(session, cfg)
             report["broker"] = {"ok": True, "host": cfg.broker.host, "port": cfg.broker.port}
+            if report["rejected"] is not None:
+                report["ok"] = False
         except (MqttError, OSError, TimeoutError) as exc:
-            report["broker"] = {"ok": False, "error": str(exc) or type(exc).__name__}
+            report["broker"] = {
+                "ok": False,
+                "host": cfg.broker.host,
+                "port": cfg.broker.port,
+                "error": f"cannot reach the broker at {where}: {str(exc) or type(exc).__name__}",
+            }
             report["ok"] = False
     return report
+
+
+#: How long ``check`` listens for the collector's retained rejection notice after
+#: subscribing (a retained message arrives right after the SUBACK).
+NOTICE_WAIT_S = 1.5
+
+
+async def _rejection(session: MqttSession, cfg: AgentConfig) -> dict[str, Any] | None:
+    """The collector's retained notice that it quarantines this agent's batches, if any."""
+    import json
+
+    from protocols.topics import notice_topic
+
+    topic = notice_topic(cfg.site, cfg.agent)
+    await session.subscribe(topic, qos=1)
+
+    async def first() -> dict[str, Any] | None:
+        async for t, payload in session.messages():
+            if t == topic:
+                if not payload:
+                    return None
+                try:
+                    data = json.loads(payload)
+                except ValueError:
+                    return None
+                return data if isinstance(data, dict) else None
+        return None
+
+    try:
+        return await asyncio.wait_for(first(), NOTICE_WAIT_S)
+    except TimeoutError:
+        return None
 
 
 def print_check(report: dict[str, Any]) -> None:
@@ -73,11 +180,27 @@ def print_check(report: dict[str, Any]) -> None:
         for col in ("parameter", "value", "quality", "reason"):
             table.add_column(col)
         for r in dev["readings"]:
-            table.add_row(r["id"], _fmt(r["value"]), r["quality"], r["reason"] or "")
+            why = "; ".join(x for x in (r["reason"], r.get("hint")) if x)
+            table.add_row(r["id"], _fmt(r["value"]), r["quality"], why)
         console.print(table)
+    c = report.get("clock") or {}
+    if c.get("synced") is False:
+        console.print(
+            "clock: NOT synchronised (NTP): batches will be flagged clock_unsynced; "
+            "run chrony or systemd-timesyncd (timedatectl shows the state)"
+        )
     if "broker" in report:
         b = report["broker"]
-        console.print(f"broker: {'ok' if b['ok'] else 'FAILED: ' + b.get('error', '')}")
+        console.print(
+            f"broker {b.get('host')}:{b.get('port')}: "
+            + ("ok" if b["ok"] else "FAILED: " + b.get("error", ""))
+        )
+    rej = report.get("rejected")
+    if rej:
+        console.print(
+            f"collector REJECTS this agent's batches: {rej.get('reason')} — {rej.get('message')}"
+            + (f"\n  {rej['hint']}" if rej.get("hint") else "")
+        )
     console.print("check: " + ("ok" if report["ok"] else "FAILED"))
 
 

@@ -23,7 +23,13 @@ from agent.mqtt_io import MqttError, MqttSession
 from agent.outbox import BatchRow, Outbox, StoredBatch
 from protocols.ack import AckRejected, verify_ack
 from protocols.keys import public_key_from_jwk
-from protocols.topics import ack_topic, data_topic, document_topic, status_topic
+from protocols.topics import (
+    ack_topic,
+    data_topic,
+    document_topic,
+    notice_topic,
+    status_topic,
+)
 from protocols.wire import encode_payload
 
 log = get_logger("agent.publisher")
@@ -54,6 +60,8 @@ class Publisher:
         self.data_topic = data_topic(cfg.site, cfg.agent)
         self.status_topic = status_topic(cfg.site, cfg.agent)
         self.ack_topic = ack_topic(cfg.site, cfg.agent)
+        self.notice_topic = notice_topic(cfg.site, cfg.agent)
+        self.rejected: dict[str, Any] | None = None  # the collector's current notice
         self.wake = asyncio.Event()
         self.connected = asyncio.Event()
         self.cursor = 0  # highest seq published on the current connection
@@ -66,6 +74,31 @@ class Publisher:
         self._stopping = False
         self._session: MqttSession | None = None
         self._ack_seen = asyncio.Event()
+
+    def _on_notice(self, payload: bytes) -> None:
+        """The collector says it quarantines our batches (or, empty, that it stopped)."""
+        import json
+
+        if not payload:
+            if self.rejected is not None:
+                log.info("collector_accepts_again", previous_reason=self.rejected.get("reason"))
+            self.rejected = None
+            return
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            return
+        if not isinstance(data, dict):
+            return
+        self.rejected = data
+        log.error(
+            "collector_rejected",
+            reason=data.get("reason"),
+            message=str(data.get("message"))[:300],
+            seq=data.get("seq"),
+            action=data.get("hint")
+            or "check the collector's quarantine (mrv-collector quarantine list)",
+        )
 
     async def republish_status(self) -> None:
         """Publish the status message again (retained), e.g. after a device's health changed."""
@@ -111,6 +144,7 @@ class Publisher:
 
     async def _connected(self, session: MqttSession) -> None:
         await session.subscribe(self.ack_topic, qos=1)
+        await session.subscribe(self.notice_topic, qos=1)
         await session.publish(self.status_topic, self.birth(), qos=1, retain=True)
         log.info("broker_connected", host=self.cfg.broker.host, port=self.cfg.broker.port)
         self.cursor = self.outbox.acked_through  # republish everything not yet acked
@@ -135,6 +169,9 @@ class Publisher:
 
     async def _read_acks(self, session: MqttSession) -> None:
         async for topic, payload in session.messages():
+            if topic == self.notice_topic:
+                self._on_notice(payload)
+                continue
             if topic != self.ack_topic or not payload:
                 continue
             try:

@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 import hashlib
 import importlib
+import json
 import logging
 import random
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -43,12 +45,28 @@ from protocols.topics import (
     DOCUMENT_FILTER,
     STATUS_FILTER,
     ack_topic,
+    notice_topic,
     parse_document_topic,
     parse_topic,
     shared,
 )
 
 log = logging.getLogger("collector.ingest")
+
+#: Rejections an agent is told about on its notice topic (it can act on them).
+NOTICE_REASONS = frozenset(
+    {"unknown_kid", "kid_mismatch", "key_revoked", "key_expired", "bad_signature", "schema",
+     "chain", "equivocation"}
+)  # fmt: skip
+NOTICE_REPEAT_S = 60.0
+NOTICE_HINTS = {
+    "unknown_kid": "the collector does not know key {kid}: ask its operator to run "
+    "mrv-collector enroll --site {site} --agent {agent} --key agent.pub.jwk",
+    "kid_mismatch": "key {kid} is enrolled for another site/agent: check site and agent in "
+    "the config",
+    "key_revoked": "key {kid} was revoked: make a new key (mrv-agent keygen) and enroll it",
+    "key_expired": "the batch was created outside key {kid}'s validity period: check the clock",
+}
 
 #: How long shutdown waits for the group in progress (commit + acks) before cancelling it.
 STOP_TIMEOUT_S = 15.0
@@ -140,6 +158,8 @@ class Collector:
         self.alarms = AlarmNotifier(config.alarms)
         self._gaps = GapWatch(config.alarms.gap_after_s) if config.alarms.enabled else None
         self._offline: set[tuple[str, str]] = set()
+        self._notices: list[tuple[str, str, bytes]] = []
+        self._noticed: dict[tuple[str, str, str], float] = {}
         self._devices_down: dict[tuple[str, str], set[str]] = {}
         self.started_at = now_ms()
         self.connected = asyncio.Event()
@@ -365,6 +385,39 @@ class Collector:
             self.mirror.wake.set()
         for (site, agent), (through, digest) in acks.items():
             await self._publish_ack(conn, site, agent, through, digest)
+        await self._publish_notices(conn)
+
+    async def _publish_notices(self, conn: MqttConnection) -> None:
+        """Tell an agent that its batches are rejected (retained, on its notice topic), or
+        clear that once one is accepted again. Never fails ingest."""
+        notices, self._notices = self._notices, []
+        for site, agent, body in notices:
+            try:
+                await conn.publish(notice_topic(site, agent), body, qos=1, retain=True)
+            except BrokerError as exc:
+                log.warning("notice not published", extra={"fields": {"error": str(exc)}})
+
+    def _notice(self, d: Quarantined) -> None:
+        if d.site is None or d.agent is None or d.reason not in NOTICE_REASONS:
+            return
+        key = (d.site, d.agent, d.reason)
+        now = time.monotonic()
+        if now - self._noticed.get(key, -1e9) < NOTICE_REPEAT_S:
+            return
+        self._noticed[key] = now
+        hint = NOTICE_HINTS.get(d.reason, "").format(site=d.site, agent=d.agent, kid=d.kid)
+        body = {
+            "v": 1,
+            "site": d.site,
+            "agent": d.agent,
+            "reason": d.reason,
+            "message": d.message[:500],
+            "kid": d.kid,
+            "seq": d.seq,
+            "at": now_ms(),
+            "hint": hint,
+        }
+        self._notices.append((d.site, d.agent, json.dumps(body, ensure_ascii=False).encode()))
 
     def _process(self, group: list[InboundMessage]) -> dict[tuple[str, str], tuple[int, str]]:
         """Worker thread: verify and store a group; return the acks to send.
@@ -597,6 +650,11 @@ class Collector:
         for d in decisions:
             if isinstance(d, Accepted):
                 s.accepted += 1
+                stale = [k for k in self._noticed if k[:2] == (d.site, d.agent)]
+                if stale:  # accepted again: clear the agent's rejection notice
+                    for k in stale:
+                        del self._noticed[k]
+                    self._notices.append((d.site, d.agent, b""))
                 s.readings += len(d.payload.readings)
                 log.debug(
                     "batch stored",
@@ -610,6 +668,7 @@ class Collector:
                 )
             else:
                 s.quarantined[d.reason] += 1
+                self._notice(d)
                 if d.reason in ("chain", "equivocation") and d.site and d.agent:
                     self.alarms.notify(
                         alarm_kinds.chain_break(d.site, d.agent, d.reason, d.message, d.seq)

@@ -10,8 +10,12 @@ from protocols.ids import validate_id
 
 VERSION = "v1"
 PREFIX = f"mrv/{VERSION}"
-TopicKind = Literal["data", "status", "ack"]
-KINDS: tuple[TopicKind, ...] = ("data", "status", "ack")
+TopicKind = Literal["data", "status", "ack", "notice"]
+#: ``notice``: collector → agent, retained: the collector quarantines this agent's batches
+#: (``{"v": 1, "site", "agent", "reason", "message", "kid", "seq", "at", "hint"}``); an
+#: empty retained payload clears it once a batch is accepted again. Informational only:
+#: an agent never deletes or changes anything because of a notice.
+KINDS: tuple[TopicKind, ...] = ("data", "status", "ack", "notice")
 
 #: The collector's subscriptions (all sites, all agents).
 DATA_FILTER = f"{PREFIX}/+/+/data"
@@ -65,6 +69,10 @@ def status_topic(site: str, agent: str) -> str:
 
 def ack_topic(site: str, agent: str) -> str:
     return topic(site, agent, "ack")
+
+
+def notice_topic(site: str, agent: str) -> str:
+    return topic(site, agent, "notice")
 
 
 @dataclass(frozen=True, slots=True)

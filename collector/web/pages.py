@@ -333,6 +333,25 @@ def record_bundle(
     return bundle_response(_pick(request, site, month, version))
 
 
+def _later_accepted(state: Any, seq: int | None, reason: str, kid: str | None) -> bool:
+    """A rejected batch whose seq the agent's chain now holds (e.g. its key was enrolled
+    afterwards and the agent republished): resolved. An ``unknown_kid`` rejection names no
+    seq (the payload is not read): resolved once that kid is enrolled for this agent and
+    its chain is stored without a gap. An equivocation never is."""
+    if state is None or reason == "equivocation":
+        return False
+    if seq is None:
+        return (
+            reason == "unknown_kid"
+            and kid in (state.kids or [])
+            and state.contiguous_through >= 1
+            and not state.gaps
+        )
+    if seq > state.highest_seq:
+        return False
+    return not any(lo <= seq <= hi for lo, hi in state.gaps)
+
+
 @router.get("/sites/{site}/quarantine", response_class=HTMLResponse)
 def quarantine(
     request: Request,
@@ -343,11 +362,17 @@ def quarantine(
     src = _site(request, who, site)
     limit = 100
     entries = src.quarantine(site, limit=limit, before_id=before_id)
+    chains = {a.agent: a for a in src.agents(site)}
+    rows = []
+    for q in entries:
+        row = _quarantine_dict(q)
+        row["resolved"] = _later_accepted(chains.get(q.agent or ""), q.seq, q.reason, q.kid)
+        rows.append(row)
     return _render(
         request,
         "quarantine.html",
         site=src.site(site),
-        entries=[_quarantine_dict(q) for q in entries],
+        entries=rows,
         next_before_id=entries[-1].id if len(entries) == limit else None,
         can_download=who.can_download(site),
     )

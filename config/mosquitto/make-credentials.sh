@@ -23,7 +23,7 @@ for pair in "$@"; do
     site=${pair%%/*}; agent=${pair#*/}
     add "$agent"
     if [ "$strict" = 1 ]; then
-        printf 'user %s\ntopic write mrv/v1/%s/%s/data\ntopic write mrv/v1/%s/%s/status\ntopic write mrv/v1/%s/%s/document/+\ntopic read mrv/v1/%s/%s/ack\n\n' \
-            "$agent" "$site" "$agent" "$site" "$agent" "$site" "$agent" "$site" "$agent"
+        printf 'user %s\ntopic write mrv/v1/%s/%s/data\ntopic write mrv/v1/%s/%s/status\ntopic write mrv/v1/%s/%s/document/+\ntopic read mrv/v1/%s/%s/ack\ntopic read mrv/v1/%s/%s/notice\n\n' \
+            "$agent" "$site" "$agent" "$site" "$agent" "$site" "$agent" "$site" "$agent" "$site" "$agent"
     fi
 done
