@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.derived.base import ReadingTuple
+from protocols.compact import encode_series
 from protocols.envelope import parse_envelope, seal_pieces
 from protocols.keys import Ed25519PrivateKey
 from protocols.wire import PAYLOAD_VERSION, encode_payload
@@ -110,7 +111,18 @@ class ReadingsEncoder:
 class BatchSigner:
     """Builds and signs the batches of one agent."""
 
-    def __init__(self, site: str, agent: str, key: Ed25519PrivateKey, kid: str) -> None:
+    def __init__(
+        self,
+        site: str,
+        agent: str,
+        key: Ed25519PrivateKey,
+        kid: str,
+        *,
+        version: int = PAYLOAD_VERSION,
+    ) -> None:
+        if version not in (1, 2):
+            raise ValueError(f"payload version {version} is not 1 or 2")
+        self.version = version
         self.site = site
         self.agent = agent
         self.key = key
@@ -128,7 +140,7 @@ class BatchSigner:
     ) -> SignedBatch:
         head = encode_payload(
             {
-                "v": PAYLOAD_VERSION,
+                "v": self.version,
                 "site": self.site,
                 "agent": self.agent,
                 "seq": seq,
@@ -139,11 +151,19 @@ class BatchSigner:
         )
         # The bytes of encode_payload of the whole dict, in pieces and without a dict per
         # reading; hashed and signed piece by piece, never joined (see seal_pieces).
-        pieces = [
-            head[:-1] + b',"readings":[',
-            *self.readings_encoder.encode_pieces(readings),
-            b'],"events":' + encode_payload(list(events)) + b"}",
-        ]
+        tail = b'],"events":' + encode_payload(list(events)) + b"}"
+        if self.version == 1:
+            pieces = [
+                head[:-1] + b',"readings":[',
+                *self.readings_encoder.encode_pieces(readings),
+                tail,
+            ]
+        else:  # v2: one series per parameter; readings that fit no series stay v1 readings
+            series, rest = encode_series(readings)
+            pieces = [head[:-1] + b',"series":[', series]
+            if rest:
+                pieces += [b'],"readings":[', *self.readings_encoder.encode_pieces(rest)]
+            pieces.append(tail)
         hash_, envelope = seal_pieces(pieces, self.key, self.kid)
         return SignedBatch(seq, prev, hash_, created_ms, len(readings), envelope)
 

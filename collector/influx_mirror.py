@@ -27,6 +27,7 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from collector.config import InfluxConfig
 from collector.evidence_store import EvidenceStore
 from collector.models import StoredEnvelope
+from protocols.compact import batch_readings
 from protocols.envelope import parse_envelope
 
 log = logging.getLogger("collector.influx")
@@ -56,7 +57,7 @@ def envelope_lines(env: StoredEnvelope) -> list[str]:
     payload = json.loads(parse_envelope(env.envelope, max_bytes=len(env.envelope)).payload)
     site, agent = _esc_tag(env.site), _esc_tag(env.agent)
     lines = []
-    for r in payload["readings"]:
+    for r in batch_readings(payload):
         value = r.get("value")
         if value is None:
             continue

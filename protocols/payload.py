@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from protocols import strict_json
+from protocols.compact import batch_readings
 from protocols.errors import FieldOutOfRange, PayloadInvalid, WrongType
 from protocols.ids import ID_PATTERN
 from protocols.wire import PAYLOAD_VERSION, encode_payload
@@ -133,7 +134,7 @@ class ClockState(BaseModel):
 class BatchPayload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    v: Literal[1]
+    v: Literal[1, 2]  # 2: readings grouped per parameter (protocols.compact)
     site: SiteId
     agent: SiteId
     seq: int = Field(ge=1, le=strict_json.MAX_SAFE_INT)
@@ -187,7 +188,11 @@ def validate_payload(obj: Any) -> BatchPayload:
     if not isinstance(obj, dict):
         raise WrongType("payload is not a JSON object")
     if type(obj.get("v")) is not int:  # strict mode still takes true for the literal 1
-        raise WrongType(f"payload invalid at v: {obj.get('v')!r} is not the integer 1")
+        raise WrongType(f"payload invalid at v: {obj.get('v')!r} is not the integer 1 or 2")
+    if obj["v"] == 2:  # the compact form: validated as the v1 readings it stands for
+        expanded = {k: x for k, x in obj.items() if k != "series"}
+        expanded["readings"] = batch_readings(obj)
+        obj = expanded
     try:
         return BatchPayload.model_validate(obj, strict=True)
     except ValidationError as exc:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-PAYLOAD_VERSION = 1
+#: The batch payload version agents emit: 2 is the compact form (``protocols.compact``);
+#: readers accept 1 and 2 alike.
+PAYLOAD_VERSION = 2
 
 
 def encode_payload(payload: dict[str, Any] | list[Any]) -> bytes:

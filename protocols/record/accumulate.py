@@ -37,6 +37,8 @@ from typing import Any
 
 from protocols.catalogue import catalogue, industries, parameters
 from protocols.catalogue import parameter as catalogue_parameter
+from protocols.compact import batch_readings
+from protocols.errors import PayloadInvalid
 from protocols.record.json_load import load_payload
 from protocols.record.settings import RecordError, RecordSettings
 
@@ -270,14 +272,17 @@ def accumulate(
         try:
             p = loads(payload)
             agent, seq, prev = p["agent"], p["seq"], p["prev"]
-            readings = p["readings"]
             events = p.get("events") or []
             clock = p.get("clock") or {}
         except (ValueError, KeyError, TypeError) as exc:
-            raise _batch_error("?", f"payload is not a v1 batch: {exc}") from None
+            raise _batch_error("?", f"payload is not a batch: {exc}") from None
         where = f"{p.get('site')}/{agent} seq {seq}"
-        if p.get("v") != 1:
-            raise _batch_error(where, f"payload version {p.get('v')!r} is not 1")
+        if p.get("v") not in (1, 2) or type(p.get("v")) is not int:
+            raise _batch_error(where, f"payload version {p.get('v')!r} is not 1 or 2")
+        try:
+            readings = batch_readings(p)
+        except (PayloadInvalid, KeyError, TypeError) as exc:
+            raise _batch_error(where, f"readings unreadable: {exc}") from None
         if p.get("site") != site:
             raise _batch_error(where, f"belongs to site {p.get('site')!r}, not {site!r}")
         part.batches.append(

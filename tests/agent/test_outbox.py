@@ -103,10 +103,12 @@ def test_wal_and_full_sync(tmp_path: Path) -> None:
 
 
 def test_fast_payload_bytes_equal_encode_payload() -> None:
-    """The batch builder's fast path produces exactly the canonical payload bytes."""
+    """The batch builder's fast path produces exactly the canonical payload bytes (v1; the
+    v2 form is checked reading for reading in tests/protocols/test_compact.py)."""
     from protocols.payload import encode_payload
 
-    signer, _ = _signer()
+    v2, _ = _signer()
+    signer = BatchSigner(v2.site, v2.agent, v2.key, v2.kid, version=1)
     readings = [
         ("line_current_ka", 1, 400.125, "good", None, None),
         ("cells", 2, 24, "good", None, None),

@@ -120,7 +120,7 @@ def test_valid_payload_parses() -> None:
 @pytest.mark.parametrize(
     ("over", "where"),
     [
-        ({"v": 2}, "v"),
+        ({"v": 3}, "v"),
         ({"site": "bad site"}, "site"),
         ({"seq": 0}, "seq"),
         ({"seq": 2}, "prev"),

@@ -1,0 +1,255 @@
+"""The compact batch payload (``"v": 2``): readings grouped per parameter, and back.
+
+A v1 payload spells every reading out (``{"id":…,"ts":…,"value":…,"quality":"good"}``, a
+FLOAT32 printed with a double's 17 digits): ≈ 80 bytes a reading. A v2 payload carries the
+same readings as one *series* per parameter (see ``protocols/README.md`` "Batch payload
+v2")::
+
+    {"id": "cell_001_v", "t": 1793379600000, "step": 1000, "f32": 1,
+     "v": [4.1234, 4.1236, null], "q": [[2, "bad", "timeout"]],
+     "count": [...], "expected": [...], "min": [...], "max": [...]}
+
+* ``t`` the first timestamp; then ``step`` (equal spacing) or ``dt`` (``n - 1`` deltas);
+* ``v`` the values; with ``f32`` every value is a float32 printed in the shortest form
+  that round-trips through float32, and is read back through float32 — exactly the double
+  the agent held, since only series whose every value is a float32 get the flag;
+* ``q`` only the readings that are not good: ``[index, quality, reason]``;
+* aggregate members as parallel arrays (``null`` where a reading has none).
+
+Readings that do not fit a series (an evidence-carrying lab reading, an id JSON must
+escape, …) travel as v1 readings in ``readings``; a parameter is never split between the
+two, so per parameter the order of readings is the agent's. :func:`batch_readings` expands
+either version to the v1 reading dicts, which every reader (collector, record,
+``mrv-verify``, the mirror) then treats alike: v2 changes the bytes, never the evidence.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from array import array
+from collections.abc import Sequence
+from struct import Struct
+from typing import Any
+
+from protocols.errors import PayloadInvalid, WrongType
+
+__all__ = ["AGGREGATES", "batch_readings", "encode_series", "f32_repr"]
+
+#: The aggregate members a v2 series carries as parallel arrays, in this order.
+AGGREGATES = ("count", "expected", "min", "max")
+_SERIES_KEYS = frozenset({"id", "t", "step", "dt", "f32", "v", "q", *AGGREGATES})
+_F32 = Struct("<f")
+_F32_MIN_NORMAL = 2.0**-126
+_FORMATS = ("%.6g", "%.7g", "%.8g")
+_SUBNORMAL_FORMATS = tuple(f"%.{p}g" for p in range(1, 9))
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+# A reading tuple as the agent builds it: (id, ts, value, quality, reason, extra).
+ReadingTuple = tuple[str, int, Any, str, "str | None", "dict[str, Any] | None"]
+
+
+def _is_f32(x: float) -> bool:
+    try:
+        return float(_F32.unpack(_F32.pack(x))[0]) == x and x - x == 0.0
+    except OverflowError:
+        return False
+
+
+def f32_repr(x: float) -> str:
+    """The shortest decimal that reads back through float32 as ``x`` (a float32 value).
+
+    Six significant digits always identify a float32 if any shorter form does (float32
+    carries ≥ 6 decimal digits; a subnormal fewer, so from 1), so trying 6, 7, 8 then 9
+    digits yields the shortest, and among those the nearest (it is ``x`` rounded)."""
+    if x == 0.0:
+        return repr(x)  # "0.0" / "-0.0": the sign survives
+    pack, unpack = _F32.pack, _F32.unpack
+    # a subnormal float32 carries fewer digits: try from one
+    for fmt in _FORMATS if abs(x) >= _F32_MIN_NORMAL else _SUBNORMAL_FORMATS:
+        s = fmt % x
+        if unpack(pack(float(s)))[0] == x:
+            return s
+    return f"{x:.9g}"
+
+
+def _plain_id(rid: str) -> bool:
+    return _encode(rid) == f'"{rid}"'
+
+
+def _fits(r: ReadingTuple) -> bool:
+    _, ts, value, quality, reason, extra = r
+    tv = type(value)
+    if not (value is None or tv is int or (tv is float and value - value == 0.0)):
+        return False
+    if type(ts) is not int or (quality == "good") != (reason is None):
+        return False
+    if extra:
+        for k, x in extra.items():
+            if k not in AGGREGATES or not (x is None or type(x) in (int, float)):
+                return False
+            if type(x) is float and x - x != 0.0:
+                return False
+    return True
+
+
+def encode_series(readings: Sequence[ReadingTuple]) -> tuple[bytes, list[ReadingTuple]]:
+    """The ``series`` array body (without brackets) of ``readings``, and the readings that
+    go into the payload's v1 ``readings`` instead (every reading of a parameter that has
+    one that does not fit a series)."""
+    groups: dict[str, list[ReadingTuple]] = {}
+    for r in readings:
+        g = groups.get(r[0])
+        if g is None:
+            groups[r[0]] = [r]
+        else:
+            g.append(r)
+    out: list[str] = []
+    rest: list[ReadingTuple] = []
+    for rid, rs in groups.items():
+        if not _plain_id(rid) or not all(_fits(r) for r in rs):
+            rest.extend(rs)
+            continue
+        out.append(_series(rid, rs))
+    return ",".join(out).encode("utf-8"), rest
+
+
+def _series(rid: str, rs: list[ReadingTuple]) -> str:
+    t0 = rs[0][1]
+    parts = [f'{{"id":"{rid}","t":{t0}']
+    if len(rs) > 1:
+        dts = [rs[i][1] - rs[i - 1][1] for i in range(1, len(rs))]
+        d0 = dts[0]
+        if all(d == d0 for d in dts):
+            parts.append(f',"step":{d0}')
+        else:
+            parts.append(f',"dt":[{",".join(map(str, dts))}]')
+    values = [r[2] for r in rs]
+    numbers = [v for v in values if v is not None]
+    if numbers and all(type(v) is float and _is_f32(v) for v in numbers):
+        parts.append(',"f32":1,"v":[')
+        parts.append(",".join("null" if v is None else f32_repr(v) for v in values))
+    else:
+        parts.append(',"v":[')
+        parts.append(",".join("null" if v is None else repr(v) for v in values))
+    parts.append("]")
+    q = [[i, r[3], r[4]] for i, r in enumerate(rs) if r[3] != "good"]
+    if q:
+        parts.append(',"q":' + _encode(q))
+    extras = [r[5] or {} for r in rs]
+    for k in AGGREGATES:
+        col = [e.get(k) for e in extras]
+        if any(x is not None for x in col):
+            parts.append(f',"{k}":[{",".join("null" if x is None else repr(x) for x in col)}]')
+    parts.append("}")
+    return "".join(parts)
+
+
+def _fail(where: str, msg: str, wrong_type: bool = False) -> PayloadInvalid:
+    cls = WrongType if wrong_type else PayloadInvalid
+    return cls(f"payload invalid at {where}: {msg}")
+
+
+def _int(x: Any, where: str) -> int:
+    if type(x) is not int:
+        raise _fail(where, f"{x!r} is not an integer", True)
+    return x
+
+
+def _list(x: Any, where: str, n: int | None = None) -> list[Any]:
+    if type(x) is not list:
+        raise _fail(where, "is not an array", True)
+    if n is not None and len(x) != n:
+        raise _fail(where, f"has {len(x)} entries, the series has {n} values")
+    return x
+
+
+def _number(x: Any, where: str) -> None:
+    if x is not None and type(x) not in (int, float):
+        raise _fail(where, f"{x!r} is not a number or null", True)
+
+
+def _expand_series(s: Any, where: str, out: list[dict[str, Any]]) -> None:
+    if type(s) is not dict:
+        raise _fail(where, "a series is not an object", True)
+    extra = set(s) - _SERIES_KEYS
+    if extra:
+        raise _fail(where, f"unexpected members {', '.join(sorted(extra))}")
+    if "id" not in s or "t" not in s or "v" not in s:
+        raise _fail(where, "a series needs id, t and v")
+    rid = s["id"]
+    if type(rid) is not str:
+        raise _fail(f"{where}.id", "is not a string", True)
+    values = _list(s["v"], f"{where}.v")
+    n = len(values)
+    if n == 0:
+        raise _fail(f"{where}.v", "a series has at least one value")
+    for i, x in enumerate(values):
+        _number(x, f"{where}.v.{i}")
+    t = _int(s["t"], f"{where}.t")
+    if "step" in s and "dt" in s:
+        raise _fail(where, "a series has step or dt, not both")
+    if "step" in s:
+        step = _int(s["step"], f"{where}.step")
+        ts = [t + i * step for i in range(n)]
+    elif "dt" in s:
+        dts = _list(s["dt"], f"{where}.dt", n - 1)
+        ts = [t]
+        for i, d in enumerate(dts):
+            t += _int(d, f"{where}.dt.{i}")
+            ts.append(t)
+    elif n == 1:
+        ts = [t]
+    else:
+        raise _fail(where, f"{n} values need step or dt")
+    if "f32" in s:
+        if s["f32"] != 1 or type(s["f32"]) is not int:
+            raise _fail(f"{where}.f32", "is 1 when present")
+        f = array("f", [0.0 if x is None else x for x in values]).tolist()
+        values = [None if x is None else y for x, y in zip(values, f, strict=True)]
+        for i, y in enumerate(values):
+            if y is not None and not math.isfinite(y):
+                raise _fail(f"{where}.v.{i}", "is beyond float32")
+    cols = []
+    for k in AGGREGATES:
+        if k in s:
+            col = _list(s[k], f"{where}.{k}", n)
+            for i, x in enumerate(col):
+                _number(x, f"{where}.{k}.{i}")
+            cols.append((k, col))
+    bad: dict[int, tuple[Any, Any]] = {}
+    if "q" in s:
+        last = -1
+        for j, e in enumerate(_list(s["q"], f"{where}.q")):
+            if type(e) is not list or len(e) != 3:
+                raise _fail(f"{where}.q.{j}", "is not [index, quality, reason]", True)
+            i = _int(e[0], f"{where}.q.{j}.0")
+            if not last < i < n:
+                raise _fail(f"{where}.q.{j}.0", f"index {i} is not ascending within 0..{n - 1}")
+            if e[1] == "good":
+                raise _fail(f"{where}.q.{j}.1", "only readings that are not good are listed")
+            last = i
+            bad[i] = (e[1], e[2])
+    for i in range(n):
+        r: dict[str, Any] = {"id": rid, "ts": ts[i], "value": values[i], "quality": "good"}
+        qr = bad.get(i)
+        if qr is not None:
+            r["quality"], r["reason"] = qr
+        for k, col in cols:
+            if col[i] is not None:
+                r[k] = col[i]
+        out.append(r)
+
+
+def batch_readings(p: dict[str, Any]) -> list[Any]:
+    """The v1 readings of a parsed payload of either version (a v2 payload's series
+    expanded, then its v1 ``readings``). Raises ``PayloadInvalid`` on a malformed series."""
+    if p.get("v") != 2 or type(p.get("v")) is not int:
+        readings: list[Any] = p["readings"]
+        return readings
+    series = _list(p.get("series", []), "series")
+    out: list[dict[str, Any]] = []
+    for j, s in enumerate(series):
+        _expand_series(s, f"series.{j}", out)
+    out.extend(_list(p.get("readings", []), "readings"))
+    return out

@@ -1,0 +1,161 @@
+"""The compact v2 payload: the same readings as v1 (value, type, order per parameter), the
+shortest float32 forms, strict rejection of malformed series, and identical records."""
+
+from __future__ import annotations
+
+import json
+import random
+import struct
+from typing import Any
+
+import pytest
+
+from agent.batch import BatchSigner
+from protocols.compact import batch_readings, encode_series, f32_repr
+from protocols.envelope import parse_envelope
+from protocols.errors import PayloadInvalid
+from protocols.keys import generate_private_key, public_jwk
+from protocols.payload import parse_payload
+from protocols.record import compute_record
+from tests.records.test_compute import _month_batches
+
+T = 1_793_379_600_000
+
+
+def f32(x: float) -> float:
+    return float(struct.unpack("<f", struct.pack("<f", x))[0])
+
+
+def _signers() -> tuple[BatchSigner, BatchSigner]:
+    key = generate_private_key()
+    kid = public_jwk(key)["kid"]
+    return (
+        BatchSigner("plant1", "agent1", key, kid, version=1),
+        BatchSigner("plant1", "agent1", key, kid),
+    )
+
+
+def _by_param(readings: list[Any]) -> dict[str, list[tuple[Any, ...]]]:
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    for r in readings:
+        d = r.model_dump()
+        row = tuple((k, type(v), repr(v)) for k, v in sorted(d.items()))
+        out.setdefault(r.id, []).append(row)
+    return out
+
+
+def test_v2_carries_exactly_the_v1_readings_and_is_smaller() -> None:
+    rng = random.Random(21)
+    rs: list[Any] = []
+    for i in range(60):
+        for k in range(6):
+            scale = rng.choice([1.0, 1e-30, 1e30, 1e-3])
+            v = f32(rng.uniform(-1e6, 1e6) * scale)
+            rs.append((f"p{i:03d}", T + k * 10_000 + rng.choice([0, 0, 3]), v, "good", None, None))
+    rs += [
+        ("dead", T, None, "bad", "timeout", None),
+        ("agg", T, 3.5, "good", None, {"count": 9, "expected": 10, "min": 1.0, "max": 6.0}),
+        ("hot", T, 999.0, "uncertain", "out_of_range", None),
+        ("hot", T + 5, 1000.0, "good", None, None),
+        ("z", T, -0.0, "good", None, None),
+        ("z", T + 1, 0.1, "good", None, None),  # not a float32: printed as a double
+        ("i", T, 24, "good", None, None),
+        ("mixed", T, 1.5, "good", None, None),
+        ("mixed", T + 1, 7, "good", None, None),
+        ("tiny", T, 1e-300, "good", None, None),
+        ("f32max", T, f32(3.4028234663852886e38), "good", None, None),
+        ("denormal", T, f32(1e-45), "good", None, None),
+        ("back", T + 9, 1.0, "good", None, None),
+        ("back", T, 2.0, "good", None, None),  # out of order: negative delta
+    ]
+    v1, v2 = _signers()
+    b1 = v1.build(1, None, 9, {"source": "system"}, rs)
+    b2 = v2.build(1, None, 9, {"source": "system"}, rs)
+    assert json.loads(b2.payload)["v"] == 2
+    assert "readings" not in json.loads(b2.payload)  # every reading fits a series
+    p1, p2 = parse_payload(b1.payload), parse_payload(b2.payload)
+    assert _by_param(p1.readings) == _by_param(p2.readings)
+    assert len(b2.payload) * 2 < len(b1.payload)
+
+
+def test_readings_that_fit_no_series_stay_v1_readings() -> None:
+    _, v2 = _signers()
+    ev = {"submission": "s1", "documents": []}
+    rs: list[Any] = [
+        ("coke_c", T, 0.85, "good", None, {"origin": "lab", "evidence": ev}),
+        ("coke_c", T + 1, 0.86, "good", None, None),  # same parameter: kept together
+        ("plain", T, 1.0, "good", None, None),
+    ]
+    p = json.loads(v2.build(1, None, 9, {}, rs).payload)
+    assert [r["id"] for r in p["readings"]] == ["coke_c", "coke_c"]
+    assert [s["id"] for s in p["series"]] == ["plain"]
+    assert [r["id"] for r in batch_readings(p)] == ["plain", "coke_c", "coke_c"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_f32_repr_is_the_shortest_that_round_trips(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(3000):
+        x = f32(rng.uniform(-1, 1) * 10 ** rng.randint(-40, 38))
+        s = f32_repr(x)
+        assert f32(float(s)) == x
+        for p in range(1, len(s.replace("-", "").replace(".", "").split("e")[0].lstrip("0"))):
+            assert f32(float(f"{x:.{p}g}")) != x or len(f"{x:.{p}g}") >= len(s)
+
+
+def _payload(series: list[Any]) -> bytes:
+    return json.dumps(
+        {"v": 2, "site": "s", "agent": "a", "seq": 1, "prev": None, "created": 0,
+         "clock": {}, "series": series, "events": []}
+    ).encode()  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("series", "where"),
+    [
+        ({"id": "x", "t": T, "v": [1, 2]}, "need step or dt"),
+        ({"id": "x", "t": T, "dt": [1, 2], "v": [1, 2]}, "series.0.dt"),
+        ({"id": "x", "t": T, "step": 1, "v": [1, 2], "count": [1]}, "series.0.count"),
+        ({"id": "x", "t": T, "v": [1e39], "f32": 1}, "beyond float32"),
+        ({"id": "x", "t": T, "v": ["1"]}, "series.0.v.0"),
+        ({"id": "x", "t": T, "v": [1], "q": [[1, "bad", "r"]]}, "series.0.q.0.0"),
+        ({"id": "x", "t": T, "v": [1], "q": [[0, "good", "r"]]}, "series.0.q.0.1"),
+        ({"id": "x", "t": T, "v": [1], "unit": "t"}, "unexpected members unit"),
+        ({"id": "x", "t": T, "v": []}, "at least one value"),
+        ({"id": "x y", "t": T, "v": [1]}, "readings.0.id"),
+        ({"id": "x", "t": -5, "v": [1]}, "readings.0.ts"),
+        ({"id": "x", "t": T, "v": [1], "q": [[0, "bad", None]]}, "readings.0"),
+    ],
+)
+def test_malformed_series_are_rejected_naming_the_field(series: Any, where: str) -> None:
+    with pytest.raises(PayloadInvalid, match=where.replace(".", r"\.")):
+        parse_payload(_payload([series]))
+
+
+def _as_v2(payload: bytes) -> bytes:
+    p = json.loads(payload)
+    tuples = [
+        (
+            r["id"], r["ts"], r["value"], r["quality"], r.get("reason"),
+            {k: r[k] for k in ("count", "expected", "min", "max") if k in r} or None,
+        )
+        for r in p.pop("readings")
+    ]  # fmt: skip
+    body, rest = encode_series(tuples)
+    assert not rest
+    p["v"] = 2
+    head = json.dumps(p, separators=(",", ":"))[:-1]
+    return f'{head},"series":[{body.decode()}]}}'.encode()
+
+
+def test_the_record_is_the_same_from_v1_v2_and_a_mix() -> None:
+    s, envs = _month_batches()
+    v1 = [parse_envelope(e).payload for e in envs]
+    v2 = [_as_v2(p) for p in v1]
+    mixed = [p if i % 2 else q for i, (p, q) in enumerate(zip(v1, v2, strict=True))]
+    bodies = [compute_record(s, ps).body for ps in (v1, v2, mixed)]
+    for b in bodies:
+        b.pop("evidence")  # batch hashes: the bytes differ, the evidence they carry does not
+    same = [json.dumps(b, sort_keys=True) for b in bodies]
+    assert same[0] == same[1] == same[2]
+    assert bodies[0]["parameters"] and bodies[0]["summary"]["readings"]
