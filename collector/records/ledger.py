@@ -268,6 +268,7 @@ def workbook_bytes(
     from openpyxl import Workbook  # imported here: only record builds and verifies need it
     from openpyxl.cell import _writer
     from openpyxl.styles import Font
+    from openpyxl.writer.excel import ExcelWriter
 
     wb = Workbook()
     wb.remove(wb.active)
@@ -287,13 +288,16 @@ def workbook_bytes(
     wb.properties.creator = "Plant MRV"
     wb.properties.title = title
     buf = io.BytesIO()
+    # Workbook.save() stamps properties.modified with the wall clock; ExcelWriter writes the
+    # properties as set here, so the bytes do not depend on the second the bundle is built.
     # openpyxl prints floats with "%.16g", which does not round-trip every double; the
     # ledger must hold record.json's values exactly, so numbers are written with repr()
     # (shortest round-trip form, which Excel and openpyxl read back as the same double).
     printed = _writer.safe_string
     _writer.safe_string = _exact_string
     try:
-        wb.save(buf)
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+            ExcelWriter(wb, archive).save()
     finally:
         _writer.safe_string = printed
     return _normalise_zip(buf.getvalue())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,6 +91,16 @@ def test_ledger_values_equal_record_json(bundle: Path) -> None:
 def test_ledger_bytes_are_reproducible(bundle: Path) -> None:
     rec = json.loads((bundle / "record.json").read_bytes())
     assert ledger_bytes(rec) == ledger_bytes(rec) == (bundle / LEDGER).read_bytes()
+
+
+def test_ledger_properties_carry_the_record_time_not_the_wall_clock(bundle: Path) -> None:
+    """openpyxl's save() stamps 'modified' with now; the ledger must carry the record's time
+    (else two builds a second apart differ)."""
+    rec = json.loads((bundle / "record.json").read_bytes())
+    core = zipfile.ZipFile(io.BytesIO(ledger_bytes(rec))).read("docProps/core.xml").decode()
+    created = rec["created"].replace("+00:00", "Z")[:19]
+    assert f'<dcterms:modified xsi:type="dcterms:W3CDTF">{created}' in core, core
+    assert f'<dcterms:created xsi:type="dcterms:W3CDTF">{created}' in core, core
 
 
 def test_edited_ledger_cell_fails_verification(bundle: Path, tmp_path: Path) -> None:
