@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from collector.alarms import AlarmsConfig
@@ -154,6 +155,26 @@ class SiteConfig(_Strict):
     def record_settings(self) -> dict[str, Any]:
         """The site's part of a record's settings (time zone, industry, ``records``)."""
         return {"timezone": self.timezone, "industry": self.industry, **(self.records or {})}
+
+    @model_validator(mode="after")
+    def _submittable_required(self) -> SiteConfig:
+        """A required submission no agent of this industry can submit would keep every
+        month open forever: refuse it at load, naming the ids that can be submitted."""
+        from difflib import get_close_matches
+
+        from protocols.submission import submittable
+
+        known = submittable(self.industry.value)
+        for pid in self.submission.required_submissions:
+            if pid not in known:
+                near = get_close_matches(pid, list(known), n=1)
+                hint = f"did you mean {near[0]!r}? " if near else ""
+                raise ValueError(
+                    f"submission.required_submissions: {pid!r} cannot be submitted at a site "
+                    f"of industry {self.industry.value}; {hint}"
+                    f"known: {', '.join(sorted(known))}"
+                )
+        return self
 
     @field_validator("timezone")
     @classmethod

@@ -94,7 +94,11 @@ def _fill_months(store: SqliteEvidenceStore, months: list[str]) -> tuple[FakeAge
         ev = {"submission": f"S-{month}", "lab": "Test lab", "report_no": f"R-{month}"}
         lab_r = [
             reading(
-                "anode_sulphur", w.start_ms + 10 * H, 0.02 + 0.001 * i, origin="lab", evidence=ev
+                "anode_sulphur_fraction",
+                w.start_ms + 10 * H,
+                0.02 + 0.001 * i,
+                origin="lab",
+                evidence=ev,
             )
         ]
         _ingest(store, [lab.batch(lab_r)], "lab1")
@@ -123,20 +127,20 @@ def _status(runner: CliRunner, cfg: Path, month: str) -> dict:
 
 def test_a_month_moves_through_every_state(tmp_path: Path) -> None:
     month = "2026-01"
-    cfg = _config(tmp_path, ["anode_sulphur", "coal_ncv"])
+    cfg = _config(tmp_path, ["anode_sulphur_fraction", "coal_ncv_gj_per_t"])
     with SqliteEvidenceStore(tmp_path / "data" / "evidence.sqlite") as store:
         _fill_months(store, [month])
     runner = CliRunner()
     st = _status(runner, cfg, month)
     assert st["state"] == "open"
     why = " ".join(st["why_not_complete"])
-    assert "acknowledged only to seq 0" in why and "coal_ncv" in why
-    assert "anode_sulphur" not in why  # the lab result is in
+    assert "acknowledged only to seq 0" in why and "coal_ncv_gj_per_t" in why
+    assert "anode_sulphur_fraction" not in why  # the lab result is in
     with SqliteEvidenceStore(tmp_path / "data" / "evidence.sqlite") as store:
         for a in store.agents(SITE):
             store.mark_acked(SITE, a.agent, a.contiguous_through)
-    assert "coal_ncv" in " ".join(_status(runner, cfg, month)["why_not_complete"])
-    cfg = _config(tmp_path, ["anode_sulphur"])  # the plan asks only for the sulphur result
+    assert "coal_ncv_gj_per_t" in " ".join(_status(runner, cfg, month)["why_not_complete"])
+    cfg = _config(tmp_path, ["anode_sulphur_fraction"])  # the plan asks only for the sulphur result
     assert _status(runner, cfg, month)["state"] == "complete"
     # a seal before any record is refused with what to do
     seal = ["month", "seal", "--site", SITE, "--month", month, "--by", "Wang", "-c", str(cfg)]
@@ -251,7 +255,7 @@ def test_backfilled_month_is_built_from_submitted_values_alone(tmp_path: Path) -
         store.enroll_key(SITE, "lab1", lab.jwk)
         rs = [
             reading("al_production_t", w.start_ms, 24_100.0, origin="manual", evidence=ev("P-03")),
-            reading("anode_sulphur", w.start_ms, 0.021, origin="lab", evidence=ev("L-03")),
+            reading("anode_sulphur_fraction", w.start_ms, 0.021, origin="lab", evidence=ev("L-03")),
         ]
         _ingest(store, [lab.batch(rs)], "lab1")
         store.mark_acked(SITE, "lab1", 1)
@@ -274,3 +278,12 @@ def test_backfilled_month_is_built_from_submitted_values_alone(tmp_path: Path) -
     rows = list(load_workbook(bundle / "ledger.xlsx", read_only=True)["参数 Parameters"].values)
     row = next(x for x in rows if x[0] == "al_production_t")
     assert row[2] == 24_100.0 and row[4] == "实测值 measured" and "P-03" in row[5]
+
+
+def test_a_required_submission_nobody_can_submit_is_refused_at_load(tmp_path: Path) -> None:
+    """A typo in the control plan's ids would keep every month open: one line, exit 2."""
+    cfg = _config(tmp_path, ["anode_sulphur"])
+    r = CliRunner().invoke(collector_app, ["month", "status", "-c", str(cfg)])
+    assert r.exit_code == 2, r.output
+    assert "required_submissions" in r.output and "'anode_sulphur_fraction'" in r.output
+    assert "Traceback" not in r.output
