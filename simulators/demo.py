@@ -324,6 +324,7 @@ class Demo:
         late = self.clock.now_ms() - (self.window.start_ms - HOUR_MS)
         self._say(
             f"[bold]collector[/]: {col.url} · evidence {col.database}\n"
+            f"[bold]web UI[/]: {col.url}  log in with token: {self.token}\n"
             f"[bold]plants[/]: {', '.join(f'{r.spec.kind} :{r.sim.port}' for r in self.sites)}"
             f" · agents {', '.join(r.spec.site + '/' + r.spec.agent for r in self.sites)}"
             f" enrolled · plant clock {self.opts.speed:g}x"

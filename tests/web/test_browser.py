@@ -113,6 +113,19 @@ def test_parameter_chart_renders_points_and_gap(
     )
     page.screenshot(path=str(tmp_path / "parameter-zoomed.png"))
 
+    # The zoom is in the URL: a reload (or a shared link) shows the same range.
+    zoomed = (chart.get_attribute("data-view-start"), chart.get_attribute("data-view-end"))
+    assert f"from={zoomed[0]}" in page.url and f"to={zoomed[1]}" in page.url
+    page.reload()
+    page.locator("#chart[data-state=ready]").wait_for()
+    assert (chart.get_attribute("data-view-start"), chart.get_attribute("data-view-end")) == zoomed
+    # CSV export of what is shown: one row per point drawn, in the visible range.
+    with page.expect_download() as csv_download:
+        page.click("#chart-csv")
+    lines = Path(csv_download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("time_utc,time_local,mean,min,max")
+    assert len(lines) - 1 == int(chart.get_attribute("data-points") or 0) > 0
+
     # Reset brings the whole month back.
     page.click("#chart-reset")
     page.wait_for_function(

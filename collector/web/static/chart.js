@@ -35,6 +35,14 @@
   var MIN_SPAN = 10 * 60 * 1000;
 
   var view = { start: fullStart, end: fullEnd };
+  // Zoom is kept in the URL (?from=MS&to=MS): a link or a reload shows the same range.
+  (function () {
+    var qs = new URLSearchParams(window.location.search);
+    var f = Number(qs.get("from")), t = Number(qs.get("to"));
+    if (isFinite(f) && isFinite(t) && f >= fullStart && t <= fullEnd && t > f) {
+      view.start = f; view.end = t;
+    }
+  })();
   var data = null; // last API answer
   var drawn = 0;
   var pending = null;
@@ -416,9 +424,44 @@
       if (end > fullEnd) { end = fullEnd; start = end - span; }
     }
     view.start = start; view.end = end;
+    keepInUrl();
     draw();
     scheduleLoad();
   }
+
+  function keepInUrl() {
+    var qs = new URLSearchParams(window.location.search);
+    if (view.start === fullStart && view.end === fullEnd) { qs.delete("from"); qs.delete("to"); }
+    else { qs.set("from", String(Math.round(view.start))); qs.set("to", String(Math.round(view.end))); }
+    var q = qs.toString();
+    window.history.replaceState(null, "", window.location.pathname + (q ? "?" + q : ""));
+  }
+
+  // CSV of what is shown: the points in the visible range, as the chart has them (bucket
+  // mean/min/max and counts when downsampled, raw readings otherwise), in record units.
+  function csvOfView() {
+    var rows = [["time_utc", "time_local", "mean", "min", "max", "readings", "flagged"].join(",")];
+    if (!data) return rows.join("\n") + "\n";
+    for (var i = 0; i < data.t.length; i++) {
+      if (data.t[i] < view.start || data.t[i] > view.end) continue;
+      rows.push([
+        new Date(data.t[i]).toISOString(), fmtDateTime.format(new Date(data.t[i])),
+        data.mean[i] === null ? "" : data.mean[i], data.min[i] === null ? "" : data.min[i],
+        data.max[i] === null ? "" : data.max[i], data.n[i], data.flagged[i],
+      ].join(","));
+    }
+    return rows.join("\n") + "\n";
+  }
+  var csvBtn = document.getElementById("chart-csv");
+  if (csvBtn) csvBtn.addEventListener("click", function () {
+    var blob = new Blob([csvOfView()], { type: "text/csv;charset=utf-8" });
+    var a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = (root.dataset.param || "series") + "_" + new Date(view.start).toISOString().slice(0, 16).replace(/:/g, "") +
+      "_" + new Date(view.end).toISOString().slice(0, 16).replace(/:/g, "") + ".csv";
+    document.body.appendChild(a); a.click(); a.remove();
+    setTimeout(function () { URL.revokeObjectURL(a.href); }, 1000);
+  });
 
   canvas.addEventListener("wheel", function (ev) {
     ev.preventDefault();
