@@ -6,7 +6,9 @@ What is summed: every emission source's ``t`` and ``co2e_t`` and the total (the 
 emissions are the sum of the months' — CETS-AG-0x guidelines, annual report = Σ months);
 key parameters whose monthly aggregation is a total (``sum``, ``counter_delta``: production,
 consumption, energy). Ratios and means (AEM, specific energy, line current) are not summed:
-they are listed per month, because the annual figure is formed from the summed totals.
+they are listed per month, and the ratios whose parts are both summed are formed again for the
+year from the year's totals (``ANNUAL_RATIOS``): an annual AEM is Σ AE minutes / Σ cell-days,
+not the mean of twelve monthly AEMs.
 """
 
 from __future__ import annotations
@@ -17,11 +19,23 @@ import math
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ADDITIVE", "YearError", "check_year", "summarise", "write_year"]
+__all__ = ["ADDITIVE", "ANNUAL_RATIOS", "YearError", "check_year", "summarise", "write_year"]
 
-FORMAT = "plant-mrv-year/1"
+FORMAT = "plant-mrv-year/2"
 #: Monthly aggregations whose values add up over a year.
 ADDITIVE = frozenset({"sum", "counter_delta"})
+#: Derived ratios formed again for the year: id → (numerator, denominator, factor, unit).
+#: The same quotients the monthly record forms (protocols/emissions/aluminium.py: AEM =
+#: ae_minutes / operating_cell_days, IPCC 2006 Vol 3 Ch 4.4 slope method: anode-effect
+#: minutes per cell-day; specific DC energy = dc_energy_mwh / al_production_t; AC kWh/t =
+#: ac_energy_mwh × 1000 / al_production_t), applied to the year's totals. That the annual
+#: report forms them from totals rather than averaging months is this project's reading,
+#: unconfirmed against the guideline's own text (said in the summary).
+ANNUAL_RATIOS: dict[str, tuple[str, str, float, str]] = {
+    "aem": ("ae_minutes", "operating_cell_days", 1.0, "min/(cell·d)"),
+    "specific_dc_energy_kwh_per_kg": ("dc_energy_mwh", "al_production_t", 1.0, "kWh/kg"),
+    "ac_kwh_per_t": ("ac_energy_mwh", "al_production_t", 1000.0, "kWh/t"),
+}
 
 
 class YearError(Exception):
@@ -67,6 +81,10 @@ def summarise(
             else:
                 n = not_summed.setdefault(p["id"], {"unit": p.get("unit"), "by_month": {}})
                 n["by_month"][rec["month"]] = v
+    summed = {
+        k: {"value": math.fsum(v["values"]), "unit": v["unit"], "months": v["months"]}
+        for k, v in sorted(params.items())
+    }
     return {
         "format": FORMAT,
         "site": site,
@@ -84,12 +102,36 @@ def summarise(
             },
             "total_co2e_t": math.fsum(totals),
         },
-        "parameters": {
-            k: {"value": math.fsum(v["values"]), "unit": v["unit"], "months": v["months"]}
-            for k, v in sorted(params.items())
-        },
+        "parameters": summed,
+        "annual_ratios": _annual_ratios(summed, not_summed),
         "not_summed": dict(sorted(not_summed.items())),
     }
+
+
+def _annual_ratios(
+    summed: dict[str, dict[str, Any]], not_summed: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """``ANNUAL_RATIOS`` of the parameters the months listed, from the year's totals.
+
+    Formed only when numerator and denominator were summed over the same months (else a
+    month missing one part would bias the year) and the denominator is positive.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for pid, (num, den, factor, unit) in ANNUAL_RATIOS.items():
+        if pid not in not_summed or num not in summed or den not in summed:
+            continue
+        n, d = summed[num], summed[den]
+        if n["months"] != d["months"] or not d["value"] > 0:
+            continue
+        out[pid] = {
+            "value": n["value"] * factor / d["value"],
+            "unit": unit,
+            "formula": f"Σ {num}" + (f" × {factor:g}" if factor != 1.0 else "") + f" / Σ {den}",
+            "months": n["months"],
+            "unconfirmed": "formed from the year's totals; the guideline's annual form "
+            "was not confirmed against its text",
+        }
+    return out
 
 
 def _sealed_months(
@@ -152,9 +194,15 @@ def year_xlsx(summary: dict[str, Any]) -> bytes:
         [k, v["value"], v["unit"] or "", ", ".join(v["months"])]
         for k, v in summary["parameters"].items()
     ]
+    rs: list[list[Any]] = [["比值 Ratio", "年度值 Year value", "单位 Unit", "公式 Formula"]]
+    rs += [
+        [k, v["value"], v["unit"], v["formula"]]
+        for k, v in (summary.get("annual_ratios") or {}).items()
+    ]
     title = f"{summary['site']} {summary['year']} 年度汇总"
     return workbook_bytes(
-        {"月份 Months": months, "排放 Emissions": em, "参数 Parameters": ps}, title
+        {"月份 Months": months, "排放 Emissions": em, "参数 Parameters": ps, "年度比值 Ratios": rs},
+        title,
     )
 
 
@@ -203,7 +251,7 @@ def check_year(summary: dict[str, Any], bundles: list[Path]) -> list[str]:
     if problems:
         return problems
     again = summarise(summary["site"], summary["year"], months)
-    for key in ("emissions", "parameters", "not_summed", "months"):
+    for key in ("emissions", "parameters", "annual_ratios", "not_summed", "months"):
         if again[key] != summary.get(key):
             problems.append(f"{key}: the summary's figures differ from the sum of the named months")
     return problems

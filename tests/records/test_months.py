@@ -88,6 +88,8 @@ def _fill_months(store: SqliteEvidenceStore, months: list[str]) -> tuple[FakeAge
                 reading("line_current_ka", t, 400.0 + i, count=60, expected=60),
                 reading("al_production_t", t, 36.0),
                 reading("operating_cells", t, 300.0),
+                reading("operating_cell_days", t, 75.0 * (1 + i)),  # AEMs differ by month
+                reading("ae_minutes", t, 0.5 + i),
             ]
             t += 6 * H
         _ingest(store, pot.publish(rs, 200), "pot1")
@@ -215,10 +217,18 @@ def test_year_summary_verified_against_three_month_bundles(tmp_path: Path) -> No
     prod = [next(p["value"] for p in r["parameters"] if p["id"] == "al_production_t") for r in recs]
     assert summary["parameters"]["al_production_t"]["value"] == pytest.approx(sum(prod), rel=1e-12)
     assert "line_current_ka" in summary["not_summed"]  # a mean is not added up
+    # the year's AEM from the year's totals, not the mean of the monthly AEMs
+    val = {k: [next(p["value"] for p in r["parameters"] if p["id"] == k) for r in recs]
+           for k in ("ae_minutes", "operating_cell_days", "aem")}  # fmt: skip
+    year_aem = summary["annual_ratios"]["aem"]["value"]
+    assert year_aem == pytest.approx(sum(val["ae_minutes"]) / sum(val["operating_cell_days"]))
+    assert year_aem != pytest.approx(sum(val["aem"]) / 3, rel=1e-9)  # months differ in length
     from openpyxl import load_workbook
 
     wb = load_workbook(paths["xlsx"], read_only=True)
-    assert wb.sheetnames == ["月份 Months", "排放 Emissions", "参数 Parameters"]
+    assert wb.sheetnames == ["月份 Months", "排放 Emissions", "参数 Parameters", "年度比值 Ratios"]
+    ratios = list(wb["年度比值 Ratios"].values)
+    assert ratios[1][:2] == ("aem", year_aem)
     args = ["year", paths["json"], *map(str, bundles)]
     assert verify_main(args) == 0
     # one month's bundle changed: its record no longer matches the named hash
@@ -231,6 +241,10 @@ def test_year_summary_verified_against_three_month_bundles(tmp_path: Path) -> No
     # a summary whose sums were edited is rejected too
     summary["emissions"]["total_co2e_t"] += 1.0
     edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(summary))
+    assert verify_main(["year", str(edited), *map(str, bundles)]) == 1
+    summary = json.loads(Path(paths["json"]).read_text())
+    summary["annual_ratios"]["aem"]["value"] *= 0.5  # an edited annual AEM as well
     edited.write_text(json.dumps(summary))
     assert verify_main(["year", str(edited), *map(str, bundles)]) == 1
     # a bundle that no longer verifies (a batch edited) is named
