@@ -541,7 +541,9 @@ class Demo:
             defaults = sorted(
                 k
                 for k, v in (src.get("inputs") or {}).items()
-                if isinstance(v, dict) and v.get("origin") == "default"
+                if isinstance(v, dict)
+                and v.get("origin") == "default"
+                and not isinstance(v.get("value"), str)  # method/GWP names are settings
             )
             t.add_row(
                 f"emission {src['id']} [dim]{src['kind']}[/]",

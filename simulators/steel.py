@@ -7,8 +7,8 @@ and blast-furnace gas out at the furnace; hot metal and scrap in, crude steel an
 gas out at the BOF shop; the share of blast-furnace gas sent off site. Blast-furnace stops
 take coke, injected coal, hot metal and its gas down together; the coke ovens and the steel
 shop run on their own schedules. Totals are exact integrals of the flows. Ratios are
-plausible plant figures (e.g. 0.77 t coke per t coal, 0.15 t scrap per t steel), not
-guideline factors.
+plausible plant figures (e.g. 0.77 t coke per t coal; per t steel 0.15 t scrap and 70 Nm³
+converter gas), not guideline factors.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class Steelworks(SteppedModel):
                 "coke_breeze_tph": max(0.0, hot_metal * 0.05 + 0.2 * n()) if sinter else 0.0,
                 "hot_metal_tph": hot_metal if bf_on else 0.0,
                 "scrap_tph": steel * 0.15,
-                "bofg_nm3h": steel * 100.0,
+                "bofg_nm3h": steel * 70.0,  # converter gas recovered per t steel
                 "bfg_export_nm3h": sig["bfg_nm3h"] * 0.1,
             }
         )
