@@ -444,12 +444,23 @@ def verify_bundle(
     _diff(expected, found, "", diffs)
     problems.extend(diffs)
     n_values = sum(1 for _ in _leaves(expected))
-    # 5c. ledger.xlsx says exactly what record.json says
+    # 5c. ledger.xlsx says exactly what record.json says (and is there: the builder writes it
+    # into every bundle, so a bundle without it has lost the file a reporting person uploads)
     ledger_path = d / LEDGER
     if ledger_path.exists():
         findings = check_ledger(_read(ledger_path), record)
         problems.extend(Problem("ledger", LEDGER, f) for f in findings)
         rep.checks["ledger"] = "ok" if not findings else f"FAILED ({len(findings)} cells)"
+    else:
+        problems.append(
+            Problem(
+                "ledger",
+                LEDGER,
+                f"{LEDGER} is missing; every bundle carries it (mrv-collector record build "
+                "writes it)",
+            )
+        )
+        rep.checks["ledger"] = "FAILED (missing)"
     rep.checks["recompute"] = (
         f"ok ({n_values} values)"
         if len(problems) == n0

@@ -103,6 +103,15 @@ def test_ledger_properties_carry_the_record_time_not_the_wall_clock(bundle: Path
     assert f'<dcterms:created xsi:type="dcterms:W3CDTF">{created}' in core, core
 
 
+def test_bundle_without_ledger_fails_verification(bundle: Path, tmp_path: Path) -> None:
+    dst = tmp_path / bundle.name
+    shutil.copytree(bundle, dst)
+    (dst / LEDGER).unlink()
+    rep = verify_bundle(dst, workers=1)
+    assert not rep.ok
+    assert any(p.where == LEDGER and "missing" in p.message for p in rep.problems)
+
+
 def test_edited_ledger_cell_fails_verification(bundle: Path, tmp_path: Path) -> None:
     dst = tmp_path / bundle.name
     shutil.copytree(bundle, dst)
