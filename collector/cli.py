@@ -94,6 +94,13 @@ def _console() -> Any:
     return Console() if sys.stdout.isatty() else Console(width=200)
 
 
+def _fold(table: Any) -> Any:
+    """Wrap long cells (kids, hashes, paths) at the terminal's width instead of cutting them."""
+    for col in table.columns:
+        col.overflow = "fold"
+    return table
+
+
 def _fmt_ms(ms: int | None) -> str:
     if ms is None:
         return "-"
@@ -243,7 +250,7 @@ def keys(
             _fmt_ms(k.valid_to),
             _fmt_ms(k.revoked_at),
         )
-    _console().print(t)
+    _console().print(_fold(t))
 
 
 @app.command()
@@ -283,7 +290,7 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
             online,
         )
     console = _console()
-    console.print(t)
+    console.print(_fold(t))
     if summary.quarantine_by_reason:
         reasons = ", ".join(f"{r}: {n}" for r, n in summary.quarantine_by_reason.items())
         console.print(f"quarantine by reason: {reasons}")
@@ -318,7 +325,7 @@ def quarantine_list(
             str(r["size"]),
             r["message"][:80],
         )
-    _console().print(t)
+    _console().print(_fold(t))
 
 
 @quarantine_app.command("show")

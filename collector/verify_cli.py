@@ -420,7 +420,12 @@ def verify_bundle(bundle_dir: str, *, as_json: bool = False, **kw: Any) -> int:
     return run_cli(bundle_dir, as_json=as_json, **kw)
 
 
-@bundle_app.command()
+@bundle_app.command(
+    epilog="Other forms: mrv-verify calc FORMULA ... (the accounting formulas: faraday, aem, "
+    "pfc, anode-co2, fuel-co2, clinker-co2, carbonate-co2, carbon-balance; "
+    "mrv-verify calc --help) · mrv-verify year ... (mrv-verify year --help) · "
+    "mrv-verify --version."
+)
 def _bundle(
     bundle_dir: Annotated[str, typer.Argument(help="Evidence bundle directory")],
     as_json: JsonOpt = False,

@@ -249,13 +249,10 @@ def _check_data_dir(opts: DemoOptions) -> Path:
 
 
 def _fmt_num(v: Any) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, float):
-        if abs(v) >= 1000:
-            return f"{v:,.1f}"
-        return f"{v:.4g}"
-    return str(v)
+    """As the web UI and report.html show it (collector.records.explain.number)."""
+    from collector.records.explain import number
+
+    return number(v)
 
 
 class Demo:
@@ -478,7 +475,9 @@ class Demo:
         t = Table(title=title, title_justify="left", header_style="bold")
         for c in ("key parameter", "value", "unit", "complete", "substituted", "flags"):
             t.add_column(
-                c, justify="right" if c in ("value", "complete", "substituted") else "left"
+                c,
+                justify="right" if c in ("value", "complete", "substituted") else "left",
+                overflow="fold",  # ids and rule names wrap at 80 columns, never cut
             )
         for p in params.values():
             if p.get("aggregation") == "derived":
@@ -510,6 +509,12 @@ class Demo:
                 ", ".join(flags + kinds),
             )
         d = rec.get("derived") or {}
+        if d.get("aem"):
+            from collector.records.explain import ae_count
+
+            t.add_row(
+                "Anode effects (as the record counts them)", _fmt_num(ae_count(rec)), "", "", "", ""
+            )
         aem = (d.get("aem") or {}).get("aem")
         if aem is not None:
             t.add_row(

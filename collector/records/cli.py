@@ -222,7 +222,7 @@ def list_records(
 
     t = Table(show_header=True)
     for col in ("site", "month", "version", "created (UTC)", "reason", "sha256", "bundle"):
-        t.add_column(col)
+        t.add_column(col, overflow="fold")  # a path wraps at 80 columns, it is never cut
     for r in rows:
         t.add_row(
             r.site,
