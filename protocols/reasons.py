@@ -1,7 +1,7 @@
 """Why a reading is bad, in words: the reason codes agents put on ``bad`` readings.
 
 Agents write short machine codes (``timeout``, ``connection``, ``exception:04``,
-``backoff:timeout``, ``poll_overrun``, ``decode``...); the UI, the report and
+``backoff:timeout``, ``poll_overrun``, ``decode``, ``opcua:BadNodeIdUnknown``...); the UI, the report and
 ``mrv-agent check`` show them with this text. Modbus exception codes are those of the
 Modbus Application Protocol Specification V1.1b3, §7 "MODBUS Exception Responses".
 """
@@ -29,6 +29,25 @@ REASONS: dict[str, str] = {
     "poll_overrun": "poll slot missed: the previous poll took longer than the interval",
     "frozen": "value frozen: unchanged for the configured number of polls",
     "out_of_range": "value outside the configured min/max",
+    "not_finite": "the device sent NaN or infinity",
+    "not_numeric": "the OPC UA node holds no number (text, array or empty)",
+}
+
+#: OPC UA status codes agents report as ``opcua:NAME``: names from the OPC Foundation's code
+#: table (Opc.Ua.StatusCodes.csv, as shipped by asyncua), meanings paraphrased from its
+#: descriptions (OPC 10000-4 "StatusCode"; section number not checked); others by name.
+OPCUA_STATUS: dict[str, str] = {
+    "BadNodeIdUnknown": "no such node on the server (check the point's node_id)",
+    "BadNodeIdInvalid": "the node id is not valid on this server",
+    "BadNotReadable": "the node cannot be read",
+    "BadUserAccessDenied": "the agent's session may not read this node",
+    "BadWaitingForInitialData": "subscribed, no value reported yet",
+    "BadSensorFailure": "the sensor behind the value has failed",
+    "BadCommunicationError": "the server lost contact with the device behind the value",
+    "BadOutOfService": "the source of the value is out of service",
+    "UncertainLastUsableValue": "the server shows the last usable value (source stopped)",
+    "UncertainSensorNotAccurate": "the sensor reports it is not accurate",
+    "UncertainEngineeringUnitsExceeded": "outside the source's engineering range",
 }
 
 
@@ -39,6 +58,10 @@ def describe_reason(reason: str | None) -> str:
         return "unknown"
     if reason.startswith("backoff:"):
         return f"not polled: back-off after failures ({describe_reason(reason[8:])})"
+    if reason.startswith("opcua:"):
+        name = reason[6:]
+        meaning = OPCUA_STATUS.get(name)
+        return f"OPC UA status {name}" + (f": {meaning}" if meaning else "")
     if reason.startswith("exception:"):
         code = reason[10:].split(":", 1)[0]
         try:

@@ -71,7 +71,8 @@ class NodeRequest:
 
 
 def quality_of(code: ua.StatusCode) -> tuple[str, str | None]:
-    """(quality, reason) from an OPC UA status code (Part 4, 7.34: severity bits)."""
+    """(quality, reason) from an OPC UA status code: its two severity bits (OPC 10000-4
+    "StatusCode": 00 Good, 01 Uncertain, 10 Bad)."""
     if code.is_good():
         return "good", None
     name = code.name

@@ -306,6 +306,9 @@ def test_quality_and_time_from_data_values() -> None:
         "bad",
         "opcua:BadSensorFailure",
     )
+    from protocols.reasons import describe_reason
+
+    assert describe_reason("opcua:BadNodeIdUnknown").startswith("OPC UA status BadNodeIdUnknown:")
     pts = [NodePoint(f"p{i}", f"ns=2;s={i}", 2.0, 1.0, None, 10.0, None) for i in range(4)]
     req = NodeRequest(pts, source_timestamps=True)
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
