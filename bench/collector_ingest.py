@@ -29,22 +29,27 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from agent.batch import BatchSigner
 from collector.evidence_store import SqliteEvidenceStore
 from collector.pipeline import Accepted, VerificationPipeline
-from protocols.envelope import parse_envelope, payload_hash, sign_envelope
+from protocols.envelope import parse_envelope
 from protocols.keys import generate_private_key, public_jwk
-from protocols.payload import encode_payload
 from protocols.topics import data_topic
+from protocols.wire import PAYLOAD_VERSION
 
 SITE, AGENT = "bench-site", "bench-agent"
 T0 = 1_767_225_600_000
 PARAMS = 50  # distinct key parameters per agent
 
 
-def make_batches(n_batches: int, per_batch: int) -> tuple[dict[str, str], list[bytes]]:
-    """A realistic chain: interval aggregates of PARAMS parameters, some not good."""
+def make_batches(
+    n_batches: int, per_batch: int, version: int = PAYLOAD_VERSION
+) -> tuple[dict[str, str], list[bytes]]:
+    """A realistic chain: interval aggregates of PARAMS parameters, some not good, signed
+    by the agent's own batch builder in payload ``version`` 1 or 2."""
     key = generate_private_key()
     jwk = public_jwk(key)
+    signer = BatchSigner(SITE, AGENT, key, jwk["kid"], version=version)
     rnd = random.Random(7)
     prev = None
     out = []
@@ -52,42 +57,32 @@ def make_batches(n_batches: int, per_batch: int) -> tuple[dict[str, str], list[b
         readings = []
         for i in range(per_batch):
             ts = T0 + ((seq - 1) * per_batch + i) // PARAMS * 60_000
-            r: dict[str, object] = {
-                "id": f"potline{i % 5}.param{i % PARAMS:02d}",
-                "ts": ts,
-                "value": round(rnd.uniform(0, 500), 4),
-                "quality": "good",
-                "count": 60,
-                "expected": 60,
-                "min": 1.25,
-                "max": 499.5,
-            }
+            extra: dict[str, object] = {"count": 60, "expected": 60, "min": 1.25, "max": 499.5}
+            quality, reason = "good", None
             if i % 97 == 0:
-                r["quality"] = "uncertain"
-                r["reason"] = "samples_missing"
-                r["count"] = 50
-            readings.append(r)
-        body = encode_payload(
-            {
-                "v": 1,
-                "site": SITE,
-                "agent": AGENT,
-                "seq": seq,
-                "prev": prev,
-                "created": T0 + seq * 1000,
-                "clock": {"source": "ntp", "synced": True, "offset_ms": 0.4},
-                "readings": readings,
-                "events": [],
-            }
+                quality, reason = "uncertain", "samples_missing"
+                extra["count"] = 50
+            value = round(rnd.uniform(0, 500), 4)
+            readings.append(
+                (f"potline{i % 5}.param{i % PARAMS:02d}", ts, value, quality, reason, extra)
+            )
+        b = signer.build(
+            seq,
+            prev,
+            T0 + seq * 1000,
+            {"source": "ntp", "synced": True, "offset_ms": 0.4},
+            readings,
         )
-        out.append(sign_envelope(body, key, jwk["kid"]))
-        prev = payload_hash(body)
+        out.append(b.envelope)
+        prev = b.hash
     return jwk, out
 
 
-def bench_pipeline(per_batch: int, total: int, group: int, workdir: Path) -> dict[str, float]:
+def bench_pipeline(
+    per_batch: int, total: int, group: int, workdir: Path, version: int
+) -> dict[str, float]:
     n_batches = max(1, total // per_batch)
-    jwk, envs = make_batches(n_batches, per_batch)
+    jwk, envs = make_batches(n_batches, per_batch, version)
     db = workdir / f"bench-{per_batch}.sqlite"
     store = SqliteEvidenceStore(db)
     store.enroll_key(SITE, AGENT, jwk)
@@ -106,9 +101,11 @@ def bench_pipeline(per_batch: int, total: int, group: int, workdir: Path) -> dic
     store.close()
     readings = n_batches * per_batch
     return {
+        "payload_v": version,
         "readings_per_batch": per_batch,
         "batches": n_batches,
         "readings": readings,
+        "wire_bytes_per_reading": round(sum(map(len, envs)) / readings, 1),
         "wall_s": round(wall, 3),
         "cpu_s": round(cpu, 3),
         "readings_per_s": round(readings / wall),
@@ -125,7 +122,7 @@ def bench_pipeline(per_batch: int, total: int, group: int, workdir: Path) -> dic
     }
 
 
-async def bench_mqtt(per_batch: int, total: int, workdir: Path) -> dict[str, float]:
+async def bench_mqtt(per_batch: int, total: int, workdir: Path, version: int) -> dict[str, float]:
     from collector import Collector
     from collector.config import parse_config
     from collector.mqtt_adapter import MqttSettings, connect
@@ -133,7 +130,7 @@ async def bench_mqtt(per_batch: int, total: int, workdir: Path) -> dict[str, flo
     from tests.support.servers import Mosquitto
 
     n_batches = max(1, total // per_batch)
-    jwk, envs = make_batches(n_batches, per_batch)
+    jwk, envs = make_batches(n_batches, per_batch, version)
     broker = Mosquitto(workdir / f"mosquitto-{per_batch}")
     broker.start()
     try:
@@ -187,6 +184,7 @@ def main() -> None:
     ap.add_argument("--total", type=int, default=200_000, help="readings per run")
     ap.add_argument("--group", type=int, default=16, help="batches per transaction (pipeline mode)")
     ap.add_argument("--mqtt", action="store_true", help="end to end through a real Mosquitto")
+    ap.add_argument("--payload", type=int, choices=(1, 2), default=PAYLOAD_VERSION)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     sizes = [int(x) for x in args.readings.split(",")]
@@ -194,9 +192,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mrv-bench-") as tmp:
         for n in sizes:
             if args.mqtt:
-                results.append(asyncio.run(bench_mqtt(n, args.total, Path(tmp))))
+                results.append(asyncio.run(bench_mqtt(n, args.total, Path(tmp), args.payload)))
             else:
-                results.append(bench_pipeline(n, args.total, args.group, Path(tmp)))
+                results.append(bench_pipeline(n, args.total, args.group, Path(tmp), args.payload))
     cmd = " ".join(
         shlex.quote(a) for a in [".venv/bin/python", "bench/collector_ingest.py", *sys.argv[1:]]
     )

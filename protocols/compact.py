@@ -27,14 +27,56 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from array import array
 from collections.abc import Sequence
+from itertools import accumulate, repeat
 from struct import Struct
-from typing import Any
+from typing import Any, NamedTuple
 
-from protocols.errors import PayloadInvalid, WrongType
+from protocols.errors import FieldOutOfRange, PayloadInvalid, WrongType
 
-__all__ = ["AGGREGATES", "batch_readings", "encode_series", "f32_repr"]
+__all__ = [
+    "AGGREGATES",
+    "MAX_EPOCH_MS",
+    "PARAM_ID_PATTERN",
+    "SeriesReading",
+    "batch_readings",
+    "encode_series",
+    "f32_repr",
+    "series_readings",
+]
+
+#: A parameter id (the payload models use the same pattern).
+PARAM_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+#: Latest timestamp accepted: the year 3000 (the payload models' ``EpochMs``).
+MAX_EPOCH_MS = 32503680000000
+#: Largest sample count: 2^53 - 1 (``strict_json.MAX_SAFE_INT``, the models' ``Count``).
+_MAX_COUNT = 2**53 - 1
+_PARAM_ID = re.compile(PARAM_ID_PATTERN)
+_NUMBER_TYPES = frozenset({int, float, type(None)})
+_COUNT_TYPES = frozenset({int, type(None)})
+_QUALITIES = ("uncertain", "bad")
+
+
+class SeriesReading(NamedTuple):
+    """One reading of a validated v2 series: the attributes of ``payload.Reading`` the
+    readers use, as a tuple (no model object per reading on the ingest path)."""
+
+    id: str
+    ts: int
+    value: float | None
+    quality: str
+    reason: str | None = None
+    count: int | None = None  # type: ignore[assignment]  # shadows tuple.count, as in Reading
+    expected: int | None = None
+    min: float | None = None
+    max: float | None = None
+    origin: str | None = None
+    unit: str | None = None
+    period: str | None = None
+    evidence: Any = None
+
 
 #: The aggregate members a v2 series carries as parallel arrays, in this order.
 AGGREGATES = ("count", "expected", "min", "max")
@@ -252,4 +294,115 @@ def batch_readings(p: dict[str, Any]) -> list[Any]:
     for j, s in enumerate(series):
         _expand_series(s, f"series.{j}", out)
     out.extend(_list(p.get("readings", []), "readings"))
+    return out
+
+
+def _numbers(col: list[Any], where: str) -> list[Any]:
+    """``col`` checked to hold numbers or null, integers as floats (as the models' ``float``
+    fields give them)."""
+    types = set(map(type, col))
+    if not _NUMBER_TYPES.issuperset(types):
+        for i, x in enumerate(col):
+            _number(x, f"{where}.{i}")
+    if int in types:
+        return [float(x) if type(x) is int else x for x in col]
+    return col
+
+
+def _validated(s: Any, where: str) -> list[SeriesReading]:
+    """One series checked column by column under the rules of a v1 reading (id pattern,
+    timestamp range, numbers, counts, qualities with reasons) and returned as tuples."""
+    if type(s) is not dict:
+        raise _fail(where, "a series is not an object", True)
+    extra = set(s) - _SERIES_KEYS
+    if extra:
+        raise _fail(where, f"unexpected members {', '.join(sorted(extra))}")
+    if "id" not in s or "t" not in s or "v" not in s:
+        raise _fail(where, "a series needs id, t and v")
+    rid = s["id"]
+    if type(rid) is not str:
+        raise _fail(f"{where}.id", "is not a string", True)
+    if not _PARAM_ID.fullmatch(rid):
+        raise _fail(f"{where}.id", f"{rid[:64]!r} is not a parameter id ({PARAM_ID_PATTERN})")
+    values = _list(s["v"], f"{where}.v")
+    n = len(values)
+    if n == 0:
+        raise _fail(f"{where}.v", "a series has at least one value")
+    values = _numbers(values, f"{where}.v")
+    t = _int(s["t"], f"{where}.t")
+    if "step" in s and "dt" in s:
+        raise _fail(where, "a series has step or dt, not both")
+    ts: Any
+    if "step" in s:
+        step = _int(s["step"], f"{where}.step")
+        ts = range(t, t + n * step, step) if step else repeat(t, n)
+        lo, hi = min(t, t + (n - 1) * step), max(t, t + (n - 1) * step)
+    elif "dt" in s:
+        dts = _list(s["dt"], f"{where}.dt", n - 1)
+        if not {int}.issuperset(map(type, dts)):
+            for i, d in enumerate(dts):
+                _int(d, f"{where}.dt.{i}")
+        ts = list(accumulate(dts, initial=t))
+        lo, hi = min(ts), max(ts)
+    elif n == 1:
+        ts, lo, hi = (t,), t, t
+    else:
+        raise _fail(where, f"{n} values need step or dt")
+    if lo < 0 or hi > MAX_EPOCH_MS:
+        raise FieldOutOfRange(
+            f"payload invalid at {where}.t: timestamps {lo}..{hi} leave 0..{MAX_EPOCH_MS}"
+        )
+    if "f32" in s:
+        if s["f32"] != 1 or type(s["f32"]) is not int:
+            raise _fail(f"{where}.f32", "is 1 when present")
+        f = array("f", [0.0 if x is None else x for x in values]).tolist()
+        if not all(map(math.isfinite, f)):
+            raise _fail(f"{where}.v", "a value is beyond float32")
+        if None in values:
+            values = [None if x is None else y for x, y in zip(values, f, strict=True)]
+        else:
+            values = f
+    cols: list[Any] = []
+    for k in AGGREGATES:
+        if k not in s:
+            cols.append(repeat(None, n))
+            continue
+        col = _list(s[k], f"{where}.{k}", n)
+        if k in ("count", "expected"):
+            if not _COUNT_TYPES.issuperset(map(type, col)):
+                raise _fail(f"{where}.{k}", "holds integers or null", True)
+            present = [x for x in col if x is not None]
+            if present and (min(present) < 0 or max(present) > _MAX_COUNT):
+                raise FieldOutOfRange(f"payload invalid at {where}.{k}: a count leaves 0..2^53-1")
+        else:
+            col = _numbers(col, f"{where}.{k}")
+        cols.append(col)
+    quality: Any = repeat("good", n)
+    reason: Any = repeat(None, n)
+    if "q" in s:
+        quality, reason = ["good"] * n, [None] * n
+        last = -1
+        for j, e in enumerate(_list(s["q"], f"{where}.q")):
+            at = f"{where}.q.{j}"
+            if type(e) is not list or len(e) != 3:
+                raise _fail(at, "is not [index, quality, reason]", True)
+            i = _int(e[0], f"{at}.0")
+            if not last < i < n:
+                raise _fail(f"{at}.0", f"index {i} is not ascending within 0..{n - 1}")
+            if e[1] not in _QUALITIES or type(e[1]) is not str:
+                raise _fail(f"{at}.1", "only readings that are uncertain or bad are listed")
+            r = e[2]
+            if type(r) is not str or not r or len(r) > 500:
+                raise _fail(f"{at}.2", "a reading that is not good needs a reason (≤ 500)")
+            last = i
+            quality[i], reason[i] = e[1], r
+    return list(map(SeriesReading, repeat(rid, n), ts, values, quality, reason, *cols))
+
+
+def series_readings(p: dict[str, Any]) -> list[SeriesReading]:
+    """The readings of a v2 payload's ``series``, validated (raises ``PayloadInvalid`` or a
+    subclass naming the member, e.g. ``series.3.count``)."""
+    out: list[SeriesReading] = []
+    for j, s in enumerate(_list(p.get("series", []), "series")):
+        out.extend(_validated(s, f"series.{j}"))
     return out

@@ -15,11 +15,12 @@ from protocols.compact import batch_readings, encode_series, f32_repr
 from protocols.envelope import parse_envelope
 from protocols.errors import PayloadInvalid
 from protocols.keys import generate_private_key, public_jwk
-from protocols.payload import parse_payload
+from protocols.payload import Reading, parse_payload
 from protocols.record import compute_record
 from tests.records.test_compute import _month_batches
 
 T = 1_793_379_600_000
+FIELDS = sorted(Reading.model_fields)
 
 
 def f32(x: float) -> float:
@@ -38,8 +39,7 @@ def _signers() -> tuple[BatchSigner, BatchSigner]:
 def _by_param(readings: list[Any]) -> dict[str, list[tuple[Any, ...]]]:
     out: dict[str, list[tuple[Any, ...]]] = {}
     for r in readings:
-        d = r.model_dump()
-        row = tuple((k, type(v), repr(v)) for k, v in sorted(d.items()))
+        row = tuple((k, type(v), repr(v)) for k in FIELDS for v in [getattr(r, k)])
         out.setdefault(r.id, []).append(row)
     return out
 
@@ -122,9 +122,18 @@ def _payload(series: list[Any]) -> bytes:
         ({"id": "x", "t": T, "v": [1], "q": [[0, "good", "r"]]}, "series.0.q.0.1"),
         ({"id": "x", "t": T, "v": [1], "unit": "t"}, "unexpected members unit"),
         ({"id": "x", "t": T, "v": []}, "at least one value"),
-        ({"id": "x y", "t": T, "v": [1]}, "readings.0.id"),
-        ({"id": "x", "t": -5, "v": [1]}, "readings.0.ts"),
-        ({"id": "x", "t": T, "v": [1], "q": [[0, "bad", None]]}, "readings.0"),
+        ({"id": "x y", "t": T, "v": [1]}, "series.0.id"),
+        ({"id": "x\n", "t": T, "v": [1]}, "series.0.id"),
+        ({"id": "x", "t": -5, "v": [1]}, "series.0.t"),
+        ({"id": "x", "t": T, "step": -T - 1, "v": [1, 2]}, "series.0.t"),
+        ({"id": "x", "t": T, "v": [1], "q": [[0, "bad", None]]}, "series.0.q.0.2"),
+        ({"id": "x", "t": T, "v": [1], "q": [[0, "bad", ""]]}, "series.0.q.0.2"),
+        ({"id": "x", "t": T, "v": [1], "q": [[0, "worse", "r"]]}, "series.0.q.0.1"),
+        ({"id": "x", "t": T, "v": [1], "count": [-1]}, "series.0.count"),
+        ({"id": "x", "t": T, "v": [1], "count": [2**53]}, "series.0.count"),
+        ({"id": "x", "t": T, "v": [1], "count": [1.5]}, "series.0.count"),
+        ({"id": "x", "t": T, "v": [1], "min": [True]}, "series.0.min.0"),
+        ({"id": "x", "t": T, "v": [True]}, "series.0.v.0"),
     ],
 )
 def test_malformed_series_are_rejected_naming_the_field(series: Any, where: str) -> None:
