@@ -167,6 +167,11 @@ def series(
     spec = counter_spec(src.site_config.get(site), param, info.aggregation)
     for f in out.get("flagged_readings") or []:
         f["cause"] = describe_reason(f.get("reason")) if f.get("reason") else ""
+    out["clock_jumps"] = [
+        {"ts": e.ts, "agent": e.agent, "jump_ms": e.data.get("jump_ms")}
+        for e in src.store.events(site, lo, hi, type="clock_jump")
+        if e.ts is not None and (agent is None or e.agent == agent)
+    ][:500]
     out["counter"] = None
     if spec is not None:
         scale_series(out, spec.scale)

@@ -35,8 +35,10 @@ async def test_collector_serves_the_web_app(tmp_path: Path, mosquitto: Mosquitto
         await pub.publish(
             f"mrv/v1/{SITE}/agent-a/status", b'{"online": true, "agent_version": "9.9"}'
         )
-        for _ in range(3):
-            await pub.publish(s.topic, s.next(n=10))
+        for i in range(3):
+            jump = s.payload(10)["created"] - 5000  # the gateway's clock stepped back 5 s
+            events = [{"type": "clock_jump", "ts": jump, "jump_ms": -5000}] if i == 1 else []
+            await pub.publish(s.topic, s.next(n=10, events=events))
         await pub.wait_ack(SITE, "agent-a", 3)
         await c.wait_until(lambda: c.stats.status_messages >= 1)
         assert c.http_port
@@ -59,5 +61,8 @@ async def test_collector_serves_the_web_app(tmp_path: Path, mosquitto: Mosquitto
             ).json()
             assert series["readings"] == 6  # 3 batches x 10 readings over 5 parameters
             assert series["downsampled"] is False
+            # clock jumps the agent reported are marked on every chart of the site
+            assert [j["jump_ms"] for j in series["clock_jumps"]] == [-5000]
+            assert series["counter"] is None  # not a cumulative counter
             r = await http.get("/login")
             assert r.status_code == 200 and "mrv_" in r.text

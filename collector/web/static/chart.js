@@ -336,6 +336,16 @@
       counterCount++;
     });
 
+    // clock jumps the agents reported: a thin teal line (timestamps around it shifted)
+    var jumpCount = 0;
+    (data.clock_jumps || []).forEach(function (j) {
+      if (j.ts < view.start || j.ts > view.end) return;
+      var jx = X(j.ts);
+      addBox("clockjump", jx - 1, jx + 1, "时钟跳变 clock jump · " + j.agent + " · " +
+        (j.jump_ms === null || j.jump_ms === undefined ? "" : fmtSpan(Math.abs(j.jump_ms)) + (j.jump_ms < 0 ? " back" : " forward")));
+      jumpCount++;
+    });
+
     statusEl.hidden = drawn > 0;
     if (!drawn) statusEl.textContent = "此区间无数据 · No data in this range";
     info.textContent =
@@ -350,6 +360,7 @@
     root.dataset.anodeEffects = String(aeCount);
     root.dataset.substitutions = String(subCount);
     root.dataset.counterMarks = String(counterCount);
+    root.dataset.clockJumps = String(jumpCount);
     root.dataset.viewStart = String(Math.round(view.start));
     root.dataset.viewEnd = String(Math.round(view.end));
     root.dataset.state = "ready";
@@ -379,6 +390,9 @@
     runs.slice(0, 200).forEach(function (g) {
       rows.push([QUALITY[g.quality] || g.quality, g.start, g.n > 1 ? g.end : null,
         g.cause + (g.n > 1 ? " · " + g.n + " 个读数 readings" : (g.value === null ? "" : " · " + fmtNum(g.value)))]);
+    });
+    (data.clock_jumps || []).forEach(function (j) {
+      rows.push(["时钟跳变 clock jump", j.ts, null, j.agent + (j.jump_ms === null || j.jump_ms === undefined ? "" : " · " + j.jump_ms + " ms")]);
     });
     ((data.counter && data.counter.marks) || []).forEach(function (m) {
       rows.push([COUNTER_KINDS[m.kind] || m.kind, m.ts, null, "计数器读数 counter reading " + fmtNum(m.value)]);
