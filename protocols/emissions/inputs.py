@@ -149,16 +149,34 @@ def default_lookup(w: Wanted) -> Input | None:
 
 @dataclass(frozen=True, slots=True)
 class Resolver:
-    """First answer of ``lookups`` in order; ``None`` when nothing answers."""
+    """First answer of ``lookups`` in order; ``None`` when nothing answers.
+
+    ``plan`` (the site's data quality control plan, 数据质量控制计划) may name, per parameter id
+    or input name, its own order of ``named`` lookups (e.g. ``["lab", "month", "default"]``:
+    primary source, backup, guideline default); inputs the plan does not name use ``lookups``.
+    """
 
     lookups: tuple[Lookup, ...]
+    named: Mapping[str, Lookup] = field(default_factory=dict)
+    plan: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
     def __call__(self, w: Wanted) -> Input | None:
-        for look in self.lookups:
+        order = self.plan.get(w.parameter or "") or self.plan.get(w.name)
+        looks = self.lookups if order is None else tuple(self.named[k] for k in order)
+        for look in looks:
             got = look(w)
             if got is not None:
                 return got
         return None
+
+    def __post_init__(self) -> None:
+        for key, order in self.plan.items():
+            unknown = [k for k in order if k not in self.named]
+            if unknown:
+                raise ValueError(
+                    f"data quality control plan for {key}: unknown source(s) "
+                    f"{', '.join(unknown)} (known: {', '.join(sorted(self.named))})"
+                )
 
     @classmethod
     def for_month(cls, values: Mapping[str, ParameterValue]) -> Resolver:

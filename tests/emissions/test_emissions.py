@@ -8,7 +8,7 @@ import pytest
 
 from protocols.emissions import formulas
 from protocols.emissions.factors import Factor
-from protocols.emissions.inputs import ParameterValue, Resolver, Wanted
+from protocols.emissions.inputs import Input, ParameterValue, Resolver, Wanted, default_lookup
 from protocols.methods.errors import MethodError
 from protocols.record import RecordError, RecordSettings, compute_record
 from tests.records.support import FakeAgent, reading
@@ -74,6 +74,24 @@ def test_resolver_takes_the_month_value_else_the_default() -> None:
     gas = r(Wanted("quantity", "gas", "10^4 Nm3", None, {"Nm³": 1e-4}))
     assert gas is not None and gas.value == pytest.approx(5.0) and gas.origin == "estimated"
     assert r(Wanted("quantity", "missing", "t")) is None
+
+
+def test_resolver_follows_a_data_quality_control_plan() -> None:
+    d = Factor(0.02, "fraction", "table", False)
+    values = {"s": ParameterValue("s", 0.03, "fraction", "measured", "parameter s")}
+    month = Resolver.for_month(values).lookups[0]
+
+    def lab(w: Wanted) -> Input | None:
+        return Input(0.025, w.unit, "lab", "report 42") if w.parameter == "s" else None
+
+    named = {"lab": lab, "month": month, "default": default_lookup}
+    r = Resolver((month, default_lookup), named, {"s": ["lab", "month", "default"]})
+    got = r(Wanted("sulphur", "s", "fraction", d))
+    assert got is not None and (got.value, got.origin) == (0.025, "lab")  # the plan's primary
+    plain = Resolver((month, default_lookup), named)
+    assert plain(Wanted("sulphur", "s", "fraction", d)).origin == "measured"  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="unknown source"):
+        Resolver((), named, {"s": ["invoice"]})
 
 
 # -- each industry's month --------------------------------------------------------------
