@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,9 @@ from typing import Any
 from collector.records import bundle as B
 from collector.records.ledger import LEDGER, check_ledger
 from collector.records.runner import default_workers, finish, scan_batches, worker_pool
+from protocols import strict_json
 from protocols.chain import ChainLink, check_chain
+from protocols.errors import StrictJsonError
 from protocols.keys import jwk_thumbprint
 from protocols.record import METADATA_KEYS, RecordError, RecordSettings
 
@@ -76,6 +79,8 @@ class VerifyReport:
     checks: dict[str, str] = field(default_factory=dict)  # check → "ok" / "FAILED ..." summary
     problems: list[Problem] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
+    #: the keys this verdict rests on: {"collector": kid, "agents": [kid, ...]}
+    relied_on: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -90,6 +95,8 @@ class VerifyReport:
             "version": self.version,
             "checks": self.checks,
             "problems": [p.to_dict() for p in self.problems],
+            "first_problem": self.problems[0].to_dict() if self.problems else None,
+            "relied_on": self.relied_on,
             "stats": self.stats,
         }
 
@@ -177,9 +184,14 @@ def verify_bundle(
     *,
     workers: int | None = None,
     trusted_collector_kid: str | None = None,
+    trusted_kids: frozenset[str] | None = None,
     progress: Callable[[str, float], None] | None = None,
 ) -> VerifyReport:
-    """Verify a bundle directory; raises ``BundleUnreadable`` if it cannot even be read."""
+    """Verify a bundle directory; raises ``BundleUnreadable`` if it cannot even be read.
+
+    ``trusted_kids`` (thumbprints of the JWKs given with ``--trust``) pins the keys: a
+    bundle whose collector key, or any agent key its batches rely on, is not among them
+    fails, however well it verifies with the keys it carries itself."""
     t0 = time.perf_counter()
     d = Path(bundle_dir)
     if not d.is_dir():
@@ -247,17 +259,21 @@ def verify_bundle(
                     Problem("keys", where, "key belongs to another site", rep.site, a["site"])
                 )
             agent_keys[a["kid"]] = (a["site"], a["agent"], a["jwk"])
-            bounds = (a.get("valid_from"), a.get("valid_to"))
+            bounds = (a.get("valid_from"), a.get("valid_to"), a.get("revoked_at"))
             if any(
                 x is not None and (not isinstance(x, int) or isinstance(x, bool)) for x in bounds
             ):
                 problems.append(
                     Problem(
-                        "keys", where, "valid_from / valid_to must be ms since the epoch or null"
+                        "keys",
+                        where,
+                        "valid_from / valid_to / revoked_at must be ms since the epoch or null",
                     )
                 )
             else:
-                validity[a["kid"]] = bounds
+                # revocation ends the validity like valid_to: batches created before it stand
+                ends = [x for x in bounds[1:] if x is not None]
+                validity[a["kid"]] = (bounds[0], min(ends) if ends else None)
     except (KeyError, TypeError, ValueError) as exc:
         problems.append(Problem("keys", "keys.json", f"not a keys document: {exc}"))
     rep.checks["keys"] = "ok" if len(problems) == n0 else "FAILED"
@@ -272,6 +288,34 @@ def verify_bundle(
         except (B.JwsError, ValueError) as exc:
             problems.append(Problem("record_signature", "record.jws", str(exc)))
     rep.checks["record_signature"] = "ok" if len(problems) == n0 else "FAILED"
+
+    # every file of the bundle, signed by the collector (manifest.json + manifest.jws)
+    n0 = len(problems)
+    _check_files(d, collector_jwk, problems)
+    rep.checks["files"] = "ok" if len(problems) == n0 else f"FAILED ({len(problems) - n0})"
+
+    # pinned keys (--trust)
+    if trusted_kids is not None:
+        n0 = len(problems)
+        ckid = keys_doc.get("collector", {}).get("kid") if isinstance(keys_doc, dict) else None
+        if ckid not in trusted_kids:
+            problems.append(
+                Problem(
+                    "trust",
+                    "keys.json collector",
+                    f"collector key {ckid} is not in the trust file: refused",
+                )
+            )
+        for kid, (site, agent, _) in sorted(agent_keys.items()):
+            if kid not in trusted_kids:
+                problems.append(
+                    Problem(
+                        "trust",
+                        f"keys.json agent {site}/{agent}",
+                        f"agent key {kid} is not in the trust file: refused",
+                    )
+                )
+        rep.checks["trust"] = "ok" if len(problems) == n0 else "FAILED"
 
     # settings
     try:
@@ -466,6 +510,15 @@ def verify_bundle(
         if len(problems) == n0
         else f"FAILED ({len(problems) - n0} of {n_values} values differ)"
     )
+    rep.relied_on = {
+        "collector": keys_doc.get("collector", {}).get("kid")
+        if isinstance(keys_doc, dict)
+        else None,
+        "agents": sorted(
+            {li.kid for li in scan.lines if li.kid is not None and li.kid in agent_keys}
+        ),
+    }
+    _first_problems_first(problems)
     rep.stats = {
         "batches": len(scan.lines),
         "readings": expected.get("summary", {}).get("readings"),
@@ -476,6 +529,47 @@ def verify_bundle(
         "scan_seconds": round(time.perf_counter() - t1, 3),
     }
     return rep
+
+
+def _check_files(d: Path, collector_jwk: dict[str, Any] | None, problems: list[Problem]) -> None:
+    """manifest.jws verifies over manifest.json with the collector key; every file is as
+    the manifest says (its SHA-256), none missing, none added."""
+    mpath, spath = d / B.MANIFEST, d / B.MANIFEST_SIGNATURE
+    if not mpath.is_file() or not spath.is_file():
+        problems.append(
+            Problem(
+                "files",
+                B.MANIFEST if not mpath.is_file() else B.MANIFEST_SIGNATURE,
+                "missing: the bundle's files are not covered by the collector's signature",
+            )
+        )
+        return
+    data = _read(mpath)
+    if collector_jwk is None:
+        problems.append(Problem("files", B.MANIFEST_SIGNATURE, "no collector key to check with"))
+        return
+    try:
+        B.verify_record_signature(_read(spath), data, collector_jwk, name=B.MANIFEST)
+    except (B.JwsError, ValueError) as exc:
+        problems.append(Problem("files", B.MANIFEST_SIGNATURE, str(exc)))
+        return
+    try:
+        manifest = strict_json.loads(data)
+    except StrictJsonError as exc:
+        problems.append(Problem("files", B.MANIFEST, f"not strict JSON: {exc}"))
+        return
+    for rel, what in B.check_manifest(d, manifest):
+        problems.append(Problem("files", rel, what))
+
+
+#: The order in which faults are causes rather than consequences: a changed file explains a
+#: broken signature, which explains a broken chain, which explains recomputed differences.
+_CAUSE_ORDER = ("files", "trust", "keys", "record_signature", "batch_signature", "chain")
+
+
+def _first_problems_first(problems: list[Problem]) -> None:
+    rank = {c: i for i, c in enumerate(_CAUSE_ORDER)}
+    problems.sort(key=lambda p: rank.get(p.check, len(rank)))
 
 
 def _check_documents(d: Path, partial: Any, problems: list[Problem]) -> frozenset[str]:
@@ -532,14 +626,41 @@ def _short(x: Any, n: int = 80) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
+#: Problems printed per check; the rest are counted (they follow from the first ones).
+SHOWN_PER_CHECK = 5
+
+
+def load_trust(path: str) -> frozenset[str]:
+    """``--trust FILE``: a JSON list of public JWKs; their RFC 7638 thumbprints."""
+    try:
+        doc = strict_json.loads(Path(path).read_bytes())
+    except OSError as exc:
+        raise BundleUnreadable(f"--trust {path}: cannot read: {exc.strerror or exc}") from None
+    except StrictJsonError as exc:
+        raise BundleUnreadable(f"--trust {path}: not JSON: {exc}") from None
+    if not isinstance(doc, list) or not doc:
+        raise BundleUnreadable(f"--trust {path}: expected a non-empty JSON list of public JWKs")
+    kids = set()
+    for i, jwk in enumerate(doc):
+        try:
+            if not isinstance(jwk, dict):
+                raise ValueError("not a JSON object")
+            kids.add(jwk_thumbprint(jwk))
+        except ValueError as exc:
+            raise BundleUnreadable(f"--trust {path}: entry {i}: {exc}") from None
+    return frozenset(kids)
+
+
 def run_cli(
     bundle_dir: str,
     *,
     as_json: bool = False,
     workers: int | None = None,
     collector_kid: str | None = None,
+    trust: str | None = None,
 ) -> int:
-    """``mrv-verify BUNDLE_DIR``: print the summary and every problem; return the exit code."""
+    """``mrv-verify BUNDLE_DIR``: print the summary and the problems, the first one (the
+    cause) first and its consequences summarised per check; return the exit code."""
     import sys
 
     from rich.console import Console
@@ -549,8 +670,14 @@ def run_cli(
 
     err = Console(stderr=True)
     try:
+        trusted = None if trust is None else load_trust(trust)
         if as_json or not sys.stderr.isatty():
-            rep = verify_bundle(bundle_dir, workers=workers, trusted_collector_kid=collector_kid)
+            rep = verify_bundle(
+                bundle_dir,
+                workers=workers,
+                trusted_collector_kid=collector_kid,
+                trusted_kids=trusted,
+            )
         else:
             with Progress(
                 TextColumn("{task.description}"),
@@ -564,6 +691,7 @@ def run_cli(
                     bundle_dir,
                     workers=workers,
                     trusted_collector_kid=collector_kid,
+                    trusted_kids=trusted,
                     progress=lambda _phase, f: bar.update(task, completed=f),
                 )
     except BundleUnreadable as exc:
@@ -580,9 +708,26 @@ def run_cli(
         res = escape(res)
         t.add_row(name, f"[green]{res}[/green]" if res.startswith("ok") else f"[red]{res}[/red]")
     out.print(t)
+    relied = rep.relied_on
+    if relied:
+        out.print(
+            f"relied on: collector key {escape(str(relied.get('collector')))}; agent keys "
+            f"{escape(', '.join(relied.get('agents') or []) or '-')}"
+            + (" (pinned by --trust)" if trust is not None else " (as the bundle names them)"),
+            soft_wrap=True,
+            highlight=False,
+        )
     if rep.problems:
-        out.print(f"[bold]{len(rep.problems)} problem(s):[/bold]")
+        out.print(
+            f"[bold]{len(rep.problems)} problem(s); the first is the cause to look at:[/bold]"
+        )
+        shown: Counter[str] = Counter()
+        hidden: Counter[str] = Counter()
         for p in rep.problems:
+            shown[p.check] += 1
+            if shown[p.check] > SHOWN_PER_CHECK:
+                hidden[p.check] += 1
+                continue
             line = f"[red]✗[/red] {escape('[' + p.check + ']')} [bold]{escape(p.where)}[/bold]: {escape(p.message)}"
             if p.expected is not None or p.found is not None:
                 line += (
@@ -590,6 +735,12 @@ def run_cli(
                     f"found (bundle) {escape(_short(p.found))}"
                 )
             out.print(line, soft_wrap=True, highlight=False)
+        for check, n in hidden.items():
+            out.print(
+                f"  … and {n} more {escape('[' + check + ']')} problem(s), consequences of the "
+                "above (--json lists them all)",
+                highlight=False,
+            )
         out.print("[red bold]FAILED[/red bold]: the bundle does not verify")
         return 1
     s = rep.stats

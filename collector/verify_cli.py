@@ -436,10 +436,21 @@ def _bundle(
         str | None,
         typer.Option("--collector-kid", help="Require the record to be signed by this key id"),
     ] = None,
+    trust: Annotated[
+        str | None,
+        typer.Option(
+            "--trust",
+            help="JSON list of public JWKs obtained out of band: refuse a bundle whose "
+            "collector or agent keys are not among them",
+        ),
+    ] = None,
 ) -> None:
-    """Verify BUNDLE_DIR: signatures, chains, evidence ranges, and every value recomputed."""
+    """Verify BUNDLE_DIR: every file against the collector's signed manifest, signatures,
+    chains, evidence ranges, and every value recomputed."""
     raise typer.Exit(
-        verify_bundle(bundle_dir, as_json=as_json, workers=workers, collector_kid=collector_kid)
+        verify_bundle(
+            bundle_dir, as_json=as_json, workers=workers, collector_kid=collector_kid, trust=trust
+        )
     )
 
 

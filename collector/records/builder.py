@@ -288,6 +288,7 @@ def build_record(
                     with part.open("rb") as fh:
                         shutil.copyfileobj(fh, out, 1 << 20)
                     part.unlink()
+        B.seal_bundle(tmp, signing_key)  # last: every file above is covered
         timings["write_s"] = time.perf_counter() - t2
         os.replace(tmp, final)
     except BaseException:

@@ -10,6 +10,7 @@ its exact bytes are what is signed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ from protocols.keys import (
 __all__ = [
     "BATCHES",
     "KEYS",
+    "MANIFEST",
+    "MANIFEST_SIGNATURE",
     "READINGS",
     "RECORD",
     "REPORT",
@@ -47,6 +50,12 @@ BATCHES = "batches.jsonl"
 KEYS = "keys.json"
 READINGS = "readings.csv"
 REPORT = "report.html"
+#: Every file of the bundle with its SHA-256 (DESIGN.md "Bundle integrity and trust") and
+#: the collector's detached JWS over the manifest's bytes: one byte changed in any file,
+#: or a file added or removed after signing, and ``mrv-verify`` names it.
+MANIFEST = "manifest.json"
+MANIFEST_SIGNATURE = "manifest.jws"
+MANIFEST_VERSION = 1
 
 
 class JwsError(Exception):
@@ -68,31 +77,35 @@ def sign_record(record_bytes: bytes, key: Ed25519PrivateKey) -> bytes:
     return (json.dumps(doc, separators=(",", ":"), sort_keys=True) + "\n").encode("ascii")
 
 
-def verify_record_signature(jws_bytes: bytes, record_bytes: bytes, jwk: dict[str, Any]) -> str:
-    """Check record.jws over record.json with the collector's JWK; return the kid."""
+def verify_record_signature(
+    jws_bytes: bytes, record_bytes: bytes, jwk: dict[str, Any], *, name: str = RECORD
+) -> str:
+    """Check record.jws over record.json (or the JWS of another file ``name``, e.g.
+    manifest.jws over manifest.json) with the collector's JWK; return the kid."""
+    sig_name = name.removesuffix(".json") + ".jws"
     try:
         doc = json.loads(jws_bytes)
         protected = doc["protected"]
         sig = b64url_decode(doc["signature"])
         header = json.loads(b64url_decode(protected))
     except (ValueError, KeyError, TypeError) as exc:
-        raise JwsError(f"record.jws is not a flattened JWS: {exc}") from None
+        raise JwsError(f"{sig_name} is not a flattened JWS: {exc}") from None
     if not isinstance(header, dict) or header.get("alg") != "EdDSA":
-        raise JwsError("record.jws: protected header must say alg EdDSA")
+        raise JwsError(f"{sig_name}: protected header must say alg EdDSA")
     payload = doc.get("payload")
     if payload not in (None, "") and b64url_decode(payload) != record_bytes:
-        raise JwsError("record.jws embeds a payload that is not record.json")
+        raise JwsError(f"{sig_name} embeds a payload that is not {name}")
     kid = header.get("kid")
     expected = jwk_thumbprint(jwk)
     if kid != expected:
         raise JwsError(
-            f"record.jws was signed with kid {kid}, but keys.json names the collector key {expected}"
+            f"{sig_name} was signed with kid {kid}, but keys.json names the collector key {expected}"
         )
     try:
         public_key_from_jwk(jwk).verify(sig, f"{protected}.{b64url(record_bytes)}".encode("ascii"))
     except (InvalidSignature, ValueError):
         raise JwsError(
-            f"record.jws does not verify over record.json with the collector key {kid}"
+            f"{sig_name} does not verify over {name} with the collector key {kid}"
         ) from None
     return kid
 
@@ -123,3 +136,66 @@ def keys_document(agents: list[EnrolledKey], collector: Ed25519PrivateKey) -> di
 
 def write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n", "utf-8")
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def bundle_files(bundle: Path) -> list[str]:
+    """Every file of a bundle (relative POSIX paths, sorted), the manifest pair and hidden
+    temporaries left out: whatever a builder writes (documents/…, ledger.xlsx, any later
+    addition) is covered by ``seal_bundle`` without being listed anywhere."""
+    out = []
+    for p in bundle.rglob("*"):
+        rel = p.relative_to(bundle).as_posix()
+        hidden = any(part.startswith(".") for part in Path(rel).parts)
+        if p.is_file() and rel not in (MANIFEST, MANIFEST_SIGNATURE) and not hidden:
+            out.append(rel)
+    return sorted(out)
+
+
+def manifest_document(bundle: Path) -> dict[str, Any]:
+    return {
+        "v": MANIFEST_VERSION,
+        "files": {
+            rel: {"sha256": _sha256_file(bundle / rel), "size": (bundle / rel).stat().st_size}
+            for rel in bundle_files(bundle)
+        },
+    }
+
+
+def seal_bundle(bundle: Path, key: Ed25519PrivateKey) -> None:
+    """Write manifest.json (every file and its SHA-256) and manifest.jws (the collector's
+    detached JWS over it). Call it last, once every file of the bundle is written."""
+    data = (
+        json.dumps(manifest_document(bundle), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    ).encode("utf-8")
+    (bundle / MANIFEST).write_bytes(data)
+    (bundle / MANIFEST_SIGNATURE).write_bytes(sign_record(data, key))
+
+
+def check_manifest(bundle: Path, manifest: Any) -> list[tuple[str, str]]:
+    """``(file, what is wrong)`` for every file that differs from the signed manifest, is
+    missing, or was added after signing; empty when the bundle is as the collector signed it."""
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        return [(MANIFEST, "not a bundle manifest (no files member)")]
+    listed: dict[str, Any] = manifest["files"]
+    out: list[tuple[str, str]] = []
+    for rel in sorted(listed):
+        entry = listed[rel]
+        path = bundle / rel
+        if ".." in Path(rel).parts or Path(rel).is_absolute():
+            out.append((rel, "manifest names a path outside the bundle"))
+        elif not path.is_file():
+            out.append((rel, "missing (the collector signed it)"))
+        elif not isinstance(entry, dict) or _sha256_file(path) != entry.get("sha256"):
+            out.append((rel, "changed since the collector signed the bundle (SHA-256 differs)"))
+    for rel in bundle_files(bundle):
+        if rel not in listed:
+            out.append((rel, "not covered by the collector's signature (added after signing)"))
+    return out

@@ -16,9 +16,9 @@ from collector.cli import app as collector_app
 from collector.evidence_store import SqliteEvidenceStore
 from collector.pipeline import Accepted, VerificationPipeline
 from collector.records.builder import build_record
-from collector.records.bundle import sign_record
+from collector.records.bundle import seal_bundle, sign_record
 from collector.records.versions import RecordVersions
-from collector.verify_bundle import verify_bundle
+from collector.verify_bundle import load_trust, verify_bundle
 from collector.verify_cli import main as verify_main
 from protocols.envelope import parse_envelope
 from protocols.keys import generate_private_key, jwk_thumbprint, public_jwk, write_key_pair
@@ -119,6 +119,8 @@ def test_bundle_files_and_record_format(built: dict) -> None:
         "readings.csv",
         "report.html",
         "ledger.xlsx",
+        "manifest.json",
+        "manifest.jws",
     }
     rec = json.loads((b / "record.json").read_bytes())
     assert rec["site"] == SITE and rec["month"] == MONTH and rec["version"] == 1
@@ -265,15 +267,32 @@ def test_record_signed_by_another_key(built: dict, tmp_path: Path) -> None:
     intruder = generate_private_key()
     (b / "record.jws").write_bytes(sign_record((b / "record.json").read_bytes(), intruder))
     rep = verify_bundle(b, workers=1)
-    (p,) = rep.problems
-    assert p.check == "record_signature" and "kid" in p.message
-    # swapping the collector key in keys.json as well is caught by pinning the collector kid
+    assert [(p.check, p.where) for p in rep.problems] == [
+        ("files", "record.jws"),  # the cause first: the file differs from the signed manifest
+        ("record_signature", "record.jws"),
+    ]
+    assert "kid" in rep.problems[1].message
+    # swapping the collector key in keys.json as well and re-sealing every file with it ...
     keys = json.loads((b / "keys.json").read_text())
     keys["collector"] = {"kid": jwk_thumbprint(public_jwk(intruder)), "jwk": public_jwk(intruder)}
     (b / "keys.json").write_text(json.dumps(keys))
-    assert verify_bundle(b, workers=1).ok  # a bundle can only vouch for its own keys ...
+    seal_bundle(b, intruder)
+    assert verify_bundle(b, workers=1).ok  # ... a bundle can only vouch for its own keys,
     pinned = verify_bundle(b, workers=1, trusted_collector_kid=public_jwk(built["key"])["kid"])
     assert [p.check for p in pinned.problems] == ["keys"]  # ... unless the kid is pinned
+    # or the keys are pinned with --trust (JWKs obtained out of band)
+    genuine = {
+        k["kid"]: k["jwk"]
+        for k in json.loads((built["res"].bundle_dir / "keys.json").read_text())["agents"]
+    }
+    trust = tmp_path / "trust.json"
+    trust.write_text(json.dumps([public_jwk(built["key"]), *genuine.values()]))
+    assert verify_main([str(built["res"].bundle_dir), "--trust", str(trust)]) == 0
+    assert verify_main([str(b), "--trust", str(trust)]) == 1
+    rep = verify_bundle(b, workers=1, trusted_kids=load_trust(str(trust)))
+    assert [(p.check, p.where) for p in rep.problems] == [("trust", "keys.json collector")]
+    assert rep.relied_on["collector"] == jwk_thumbprint(public_jwk(intruder))
+    assert set(rep.relied_on["agents"]) == set(genuine)
 
 
 def test_unreadable_bundle_is_a_usage_error(tmp_path: Path, built: dict) -> None:
@@ -438,3 +457,43 @@ def test_build_refuses_batches_outside_a_narrowed_key_period(tmp_path: Path) -> 
                 out_dir=tmp_path / "out", workers=1,
             )  # fmt: skip
         assert not (tmp_path / "out" / f"{SITE}_{MONTH}_v1").exists()
+
+
+def test_one_byte_changed_in_any_file_is_named_first(built: dict, tmp_path: Path) -> None:
+    """Every file is covered by the collector's signed manifest (DESIGN.md "Bundle
+    integrity and trust"), whatever wrote it; the changed file is the first problem."""
+    src = built["res"].bundle_dir
+    names = sorted(p.name for p in src.iterdir() if p.name not in ("manifest.json",))
+    assert {"readings.csv", "report.html", "keys.json", "ledger.xlsx"} <= set(names)
+    for name in names:
+        b = tmp_path / name / src.name
+        shutil.copytree(src, b)
+        data = bytearray((b / name).read_bytes())
+        data[len(data) // 2] ^= 0x01
+        (b / name).write_bytes(bytes(data))
+        try:
+            rep = verify_bundle(b, workers=1)
+        except Exception:  # a bundle that no longer parses is a usage error (exit 2), named
+            assert verify_main([str(b)]) == 2, name
+            continue
+        assert not rep.ok, name
+        first = rep.problems[0]
+        assert first.where == name and first.check == "files", (name, first)
+    b = tmp_path / "added" / src.name
+    shutil.copytree(src, b)
+    (b / "notes.txt").write_text("added later")
+    assert [(p.check, p.where) for p in verify_bundle(b, workers=1).problems] == [
+        ("files", "notes.txt")
+    ]
+
+
+def test_revoked_at_is_enforced_like_a_validity_period(built: dict, tmp_path: Path) -> None:
+    b = _copy(built, tmp_path)
+    keys = json.loads((b / "keys.json").read_text())
+    keys["agents"][0]["revoked_at"] = 0  # revoked before any batch was created
+    (b / "keys.json").write_text(json.dumps(keys))
+    seal_bundle(b, built["key"])  # as if the collector itself had signed it so
+    rep = verify_bundle(b, workers=1)
+    bad = [p for p in rep.problems if p.check == "batch_signature"]
+    assert bad and all("outside the validity" in p.message for p in bad)
+    assert rep.problems[0].check == "batch_signature"

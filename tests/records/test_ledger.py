@@ -124,7 +124,8 @@ def test_edited_ledger_cell_fails_verification(bundle: Path, tmp_path: Path) -> 
     (dst / LEDGER).write_bytes(buf.getvalue())
     rep = verify_bundle(dst, workers=1)
     assert not rep.ok
-    ledger = [p for p in rep.problems if p.where == LEDGER]
+    assert (rep.problems[0].check, rep.problems[0].where) == ("files", LEDGER)  # the cause first
+    ledger = [p for p in rep.problems if p.where == LEDGER and p.check != "files"]
     assert ledger and "line_current_ka" not in ledger[0].message  # names the sheet, row, column
     assert "'参数 Parameters'" in ledger[0].message and "数值 Value" in ledger[0].message
 
