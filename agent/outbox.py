@@ -431,3 +431,38 @@ class Outbox:
 
 def outbox_path(data_dir: Path) -> Path:
     return Path(os.fspath(data_dir)) / "outbox.sqlite3"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxHead:
+    """What an outbox holds, as another process sees it: highest committed seq, highest
+    acked seq, batches still held."""
+
+    head_seq: int
+    acked_through: int
+    pending: int
+
+
+def read_head(path: Path) -> OutboxHead | None:
+    """Read a live outbox's head without writing to it (None before the agent created it).
+
+    For observers in other processes (the demo stack, tests); the agent itself uses
+    ``Outbox``.
+    """
+    if not path.exists():
+        return None
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+    except sqlite3.OperationalError:
+        return None
+    try:
+        db.execute("PRAGMA query_only = 1")
+        meta = dict(db.execute("SELECT k, v FROM meta").fetchall())
+        (pending,) = db.execute("SELECT count(*) FROM batches").fetchone()
+    except sqlite3.OperationalError:
+        return None
+    finally:
+        db.close()
+    return OutboxHead(
+        int(meta.get("head_seq") or 0), int(meta.get("acked_through") or 0), int(pending)
+    )

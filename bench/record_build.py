@@ -28,10 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from collector.evidence_store import SqliteEvidenceStore
 from collector.pipeline import Accepted, VerificationPipeline
 from collector.records.builder import build_record
-from collector.records.versions import RecordVersions
+from collector.store.sqlite import SqliteEvidenceStore
 from collector.verify_bundle import verify_bundle
 from protocols.envelope import payload_hash, sign_envelope
 from protocols.keys import generate_private_key, public_jwk
@@ -168,10 +167,13 @@ def main() -> int:
     shutil.rmtree(out, ignore_errors=True)
     settings = bench_settings()
     key = generate_private_key()
-    with SqliteEvidenceStore(db) as store, RecordVersions(args.data_dir / "versions.sqlite") as v:
-        # a fresh versions table per run, so every run builds v1
-        v._db.execute("DROP TRIGGER IF EXISTS records_no_delete")
-        v._db.execute("DELETE FROM records")
+    # a fresh versions table per run (its own store file), so every run builds v1
+    (args.data_dir / "versions.sqlite").unlink(missing_ok=True)
+    with (
+        SqliteEvidenceStore(db) as store,
+        SqliteEvidenceStore(args.data_dir / "versions.sqlite") as vs,
+    ):
+        v = vs.records
         t0, c0 = time.perf_counter(), _cpu()
         res = build_record(store, v, settings, signing_key=key, out_dir=out, workers=args.workers)
         build_s, build_cpu = time.perf_counter() - t0, _cpu() - c0

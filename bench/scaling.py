@@ -178,7 +178,7 @@ def bench_agent(devices: int, points: int, window: float, work: Path) -> dict[st
 def bench_collector(agents: int, total: int, work: Path) -> dict[str, Any]:
     import paho.mqtt.client as mqtt
 
-    from collector.evidence_store import SqliteEvidenceStore
+    from collector.store.sqlite import SqliteEvidenceStore
     from protocols.envelope import payload_hash, sign_envelope
     from protocols.keys import generate_private_key, public_jwk
     from protocols.payload import encode_payload
@@ -288,9 +288,8 @@ def _cpu_all() -> float:
 def bench_record(params: int) -> dict[str, Any]:
     import record_build as rb
 
-    from collector.evidence_store import SqliteEvidenceStore
     from collector.records.builder import build_record
-    from collector.records.versions import RecordVersions
+    from collector.store.sqlite import SqliteEvidenceStore
     from protocols.keys import generate_private_key
     from protocols.record import RecordSettings
 
@@ -306,9 +305,11 @@ def bench_record(params: int) -> dict[str, Any]:
     shutil.rmtree(out, ignore_errors=True)
     (data / "versions.sqlite").unlink(missing_ok=True)
     settings = RecordSettings(site=rb.SITE, month=rb.MONTH, interval_s=60)
-    with SqliteEvidenceStore(db) as store, RecordVersions(data / "versions.sqlite") as v:
+    with SqliteEvidenceStore(db) as store, SqliteEvidenceStore(data / "versions.sqlite") as vs:
         t0, c0 = time.perf_counter(), _cpu_all()
-        res = build_record(store, v, settings, signing_key=generate_private_key(), out_dir=out)
+        res = build_record(
+            store, vs.records, settings, signing_key=generate_private_key(), out_dir=out
+        )
         wall, cpu = time.perf_counter() - t0, _cpu_all() - c0
     return {
         "parameters": len(subset),

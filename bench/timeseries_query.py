@@ -66,7 +66,7 @@ def main() -> None:
     import httpx
 
     from collector.config import SiteConfig
-    from collector.evidence_store import SqliteEvidenceStore
+    from collector.store.sqlite import SqliteEvidenceStore
     from collector.web import create_app
     from tests.web.simdata import MONTH, MONTH_END, MONTH_START, SITE, fill_store
 

@@ -2,7 +2,7 @@
 
 Public API (imported lazily so ``mrv-verify`` stays light)::
 
-    from collector import Collector, load_config, SqliteEvidenceStore
+    from collector import Collector, load_config, open_store
     async with Collector(load_config("collector.yaml")) as c:
         c.store.readings("smelter-1", start, end, param="potline1.current")
 """
@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collector.config import CollectorConfig, ConfigError, load_config, parse_config
-    from collector.evidence_store import EvidenceStore, SqliteEvidenceStore
     from collector.pipeline import VerificationPipeline
     from collector.service import Collector
+    from collector.store import EvidenceStore, open_store
+    from collector.store.sqlite import SqliteEvidenceStore
 
 __all__ = [
     "Collector",
@@ -25,6 +26,7 @@ __all__ = [
     "SqliteEvidenceStore",
     "VerificationPipeline",
     "load_config",
+    "open_store",
     "parse_config",
 ]
 
@@ -34,9 +36,10 @@ _WHERE = {
     "ConfigError": "collector.config",
     "load_config": "collector.config",
     "parse_config": "collector.config",
-    "EvidenceStore": "collector.evidence_store",
-    "SqliteEvidenceStore": "collector.evidence_store",
+    "EvidenceStore": "collector.store",
+    "SqliteEvidenceStore": "collector.store.sqlite",
     "VerificationPipeline": "collector.pipeline",
+    "open_store": "collector.store",
 }
 
 

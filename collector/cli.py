@@ -65,12 +65,12 @@ def _config(path: Path | None) -> Any:
 
 
 def _store(path: Path | None) -> Any:
-    from collector.evidence_store import SqliteEvidenceStore
+    from collector.store import StoreError, store_for
 
-    cfg = _config(path)
-    return SqliteEvidenceStore(
-        cfg.database_path, quarantine_keep_bytes=cfg.limits.quarantine_keep_bytes
-    )
+    try:
+        return store_for(_config(path))
+    except StoreError as exc:
+        fail(str(exc))
 
 
 def _parse_time(text: str | None, what: str) -> int | None:
@@ -114,6 +114,7 @@ def run(
     """Ingest from MQTT, store, ack, serve the HTTP API and web UI (until SIGTERM/SIGINT)."""
     from collector import logs
     from collector.config import ConfigError
+    from collector.store import StoreError
 
     cfg = _config(config)
     logs.configure(cfg.log_level)
@@ -122,7 +123,7 @@ def run(
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` dumps every thread's stack
     try:
         code = asyncio.run(_run(cfg))
-    except ConfigError as exc:
+    except (ConfigError, StoreError) as exc:
         fail(str(exc))
     if code:
         raise typer.Exit(code)
@@ -140,12 +141,14 @@ async def _run(cfg: Any) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    from collector.store import redact
+
     async with Collector(cfg) as collector:
         log.info(
             "collector running",
             extra={
                 "fields": {
-                    "database": str(cfg.database_path),
+                    "database": redact(cfg.database_url),
                     "broker": f"{cfg.broker.host}:{cfg.broker.port}",
                     "influx": cfg.influx.url if cfg.influx.enabled else None,
                     "http_port": collector.http_port,
@@ -182,7 +185,7 @@ def enroll(
     as_json: JsonOpt = False,
 ) -> None:
     """Register an agent's public key, bound to exactly this site and agent."""
-    from collector.evidence_store import StoreError
+    from collector.store import StoreError
     from protocols.errors import InvalidId, KeyFileError
     from protocols.ids import validate_id
     from protocols.keys import load_public_jwk
@@ -211,7 +214,7 @@ def revoke(
     config: ConfigOpt = None,
 ) -> None:
     """Revoke an agent key: batches signed with it are quarantined from now on."""
-    from collector.evidence_store import StoreError
+    from collector.store import StoreError
 
     with _store(config) as store:
         try:

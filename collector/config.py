@@ -190,8 +190,10 @@ class SiteConfig(_Strict):
 
 class CollectorConfig(_Strict):
     data_dir: Path = Path("collector-data")
-    #: SQLite evidence store; default ``DATA_DIR/evidence.sqlite``.
-    database: Path | None = None
+    #: The evidence store's URL (``collector.store``): ``sqlite:///PATH`` (relative to this
+    #: file; ``sqlite:////ABS`` absolute) or ``postgresql://…``; default
+    #: ``DATA_DIR/evidence.sqlite``.
+    database: str | None = None
     broker: BrokerConfig = BrokerConfig()
     limits: LimitsConfig = LimitsConfig()
     influx: InfluxConfig = InfluxConfig()
@@ -204,8 +206,22 @@ class CollectorConfig(_Strict):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @property
-    def database_path(self) -> Path:
-        return self.database or self.data_dir / "evidence.sqlite"
+    def database_url(self) -> str:
+        from collector.store import sqlite_url
+
+        return self.database or sqlite_url(self.data_dir / "evidence.sqlite")
+
+    @field_validator("database")
+    @classmethod
+    def _database_url(cls, v: str | None) -> str | None:
+        from collector.store import StoreError, parse_url
+
+        if v is not None:
+            try:
+                parse_url(v)
+            except StoreError as exc:
+                raise ValueError(str(exc)) from None
+        return v
 
     def _resolve(self, base: Path) -> CollectorConfig:
         """Make relative paths relative to the config file, not the working directory."""
@@ -215,7 +231,12 @@ class CollectorConfig(_Strict):
 
         data = self.model_copy(deep=True)
         data.data_dir = r(data.data_dir) or data.data_dir
-        data.database = r(data.database) or data.database
+        if data.database is not None and data.database.startswith("sqlite:///"):
+            from collector.store import parse_url, sqlite_url
+
+            path = parse_url(data.database).path
+            assert path is not None
+            data.database = sqlite_url(r(path) or path)
         data.signing_key = r(data.signing_key) or data.signing_key
         b = data.broker
         b.password_file = r(b.password_file) or b.password_file

@@ -25,8 +25,8 @@ from influxdb_client import InfluxDBClient, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 
 from collector.config import InfluxConfig
-from collector.evidence_store import EvidenceStore
 from collector.models import StoredEnvelope
+from collector.store import EvidenceStore
 from protocols.compact import batch_readings
 from protocols.envelope import parse_envelope
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from protocols.keys import Ed25519PublicKey, public_key_from_jwk
 
@@ -226,3 +226,97 @@ class StatusSummary:
             "quarantine_by_reason": self.quarantine_by_reason,
             "unattributed_quarantine": self.unattributed_quarantine,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class RecordVersion:
+    """One built monthly record. ``in_store`` is False for a bundle directory found on disk
+    that the store does not list (the web UI shows those too)."""
+
+    site: str
+    month: str
+    version: int
+    created: int | None  # UTC epoch ms
+    reason: str | None
+    record_sha256: str | None
+    bundle_dir: str | None
+    in_store: bool = True
+
+    @property
+    def created_at(self) -> str | None:
+        from datetime import UTC, datetime
+
+        if self.created is None:
+            return None
+        return datetime.fromtimestamp(self.created / 1000, UTC).isoformat(timespec="seconds")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "site": self.site,
+            "month": self.month,
+            "version": self.version,
+            "created_at": self.created_at,
+            "reason": self.reason,
+        }
+
+
+Role = Literal["viewer", "verifier", "admin"]
+ROLES: tuple[Role, ...] = ("viewer", "verifier", "admin")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """A stored web/API token's metadata (never the token itself)."""
+
+    id: int
+    name: str
+    role: Role
+    sites: tuple[str, ...]
+    hint: str
+    created_at: int
+    revoked_at: int | None
+    last_used_at: int | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    def can_read(self, site: str) -> bool:
+        return self.role == "admin" or site in self.sites
+
+    def can_download(self, site: str) -> bool:
+        """Raw evidence (bundles, quarantined bytes) is for verifiers and admins only."""
+        return self.role == "admin" or (self.role == "verifier" and site in self.sites)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "role": self.role,
+            "sites": list(self.sites) if self.role != "admin" else ["*"],
+            "hint": self.hint,
+            "created_at": self.created_at,
+            "revoked_at": self.revoked_at,
+            "last_used_at": self.last_used_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesBucket:
+    """One time bucket of a series, aggregated in the database (web UI charts)."""
+
+    index: int  # (ts - start) // width
+    mean: float | None
+    min: float | None  # widened by an interval reading's own min/max
+    max: float | None
+    n: int  # readings with a value
+    flagged: int  # readings whose quality is not good
+    count: int  # all readings
+
+
+class SeriesPoint(NamedTuple):
+    ts: int
+    value: float | None
+    quality: str
+    min: float | None  # the reading's own min (else its value); None without a value
+    max: float | None

@@ -26,7 +26,6 @@ from collector import alarms as alarm_kinds
 from collector.alarms import AlarmNotifier, GapWatch
 from collector.config import CollectorConfig, ConfigError
 from collector.documents import DocumentStore, document_refs
-from collector.evidence_store import EvidenceStore, SqliteEvidenceStore
 from collector.models import now_ms
 from collector.mqtt_adapter import (
     BrokerError,
@@ -36,6 +35,7 @@ from collector.mqtt_adapter import (
     connect,
 )
 from collector.pipeline import Accepted, Decision, Duplicate, Quarantined, VerificationPipeline
+from collector.store import EvidenceStore, store_for
 from protocols.ack import Ack, sign_ack
 from protocols.errors import EnvelopeError, InvalidId
 from protocols.payload import parse_status
@@ -144,9 +144,7 @@ class Collector:
     ) -> None:
         self.config = config
         self._own_store = store is None
-        self.store: EvidenceStore = store or SqliteEvidenceStore(
-            config.database_path, quarantine_keep_bytes=config.limits.quarantine_keep_bytes
-        )
+        self.store: EvidenceStore = store or store_for(config)
         from collector.identity import collector_key
 
         #: Signs every ack (agents trust only acks that verify with its public key).

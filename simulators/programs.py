@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from collector.store import EvidenceStore, StoreError, open_store, sqlite_url
 from protocols.plant_clock import PlantClock
 
 from .demo_broker import mosquitto_binary, mosquitto_config
@@ -292,6 +293,8 @@ class CollectorProcess(ManagedProcess):
         self.config_path = directory / "collector.yaml"
         self.data_dir = directory / "data"
         self.database = self.data_dir / "evidence.sqlite"
+        self.database_url = sqlite_url(self.database)
+        self._opened: EvidenceStore | None = None
         self.signing_key = directory / "keys" / "agent.key"
         self.http_port = (http_port or free_port()) if http else None
         self.config: dict[str, Any] = {
@@ -368,8 +371,22 @@ class CollectorProcess(ManagedProcess):
         return dict(json.loads(self.cli("status", "--json").stdout))
 
     def progress(self) -> dict[tuple[str, str], AgentProgress]:
-        """Per agent what is stored, read from the evidence SQLite (read-only, cheap)."""
-        return collector_progress(self.database)
+        """Per agent what is stored, read through the evidence store's interface."""
+        return collector_progress(self.store())
+
+    def store(self) -> EvidenceStore | None:
+        """The collector's store, opened once it exists (the collector creates it)."""
+        if self._opened is None:
+            try:
+                self._opened = open_store(self.database_url, must_exist=True)
+            except StoreError:
+                return None
+        return self._opened
+
+    def close_store(self) -> None:
+        if self._opened is not None:
+            self._opened.close()
+            self._opened = None
 
     def record_build(
         self, site: str, month: str, *, settings: Path | None = None, reason: str | None = None

@@ -325,4 +325,7 @@ class Stack:
                 problems.append(f"{p.name}: {exc}")
                 with contextlib.suppress(Exception):
                     p.kill()
+        if self.collector is not None:
+            with contextlib.suppress(Exception):
+                self.collector.close_store()
         return problems

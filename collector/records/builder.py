@@ -26,13 +26,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from collector.models import EnrolledKey, StoredEnvelope
+from collector.models import EnrolledKey, RecordVersion, StoredEnvelope
 from collector.records import bundle as B
 from collector.records.csv_writer import write_readings_csv
 from collector.records.ledger import LEDGER, write_ledger
 from collector.records.report import write_report
 from collector.records.runner import ChunkScanner, default_workers, finish, worker_pool
-from collector.records.versions import RecordVersion, RecordVersions
+from collector.store.interface import RecordStore
 from protocols.keys import Ed25519PrivateKey, public_jwk
 from protocols.record import RecordError, RecordSettings, canonical_bytes
 from protocols.record.accumulate import Partial
@@ -44,7 +44,7 @@ Progress = Callable[[str, float], None]
 
 
 class EnvelopeSource(Protocol):
-    """The part of ``collector.evidence_store.EvidenceStore`` the builder reads."""
+    """The part of ``collector.store.EvidenceStore`` the builder reads."""
 
     def envelopes(
         self, site: str, agent: str, first_seq: int = 1, last_seq: int | None = None
@@ -152,7 +152,7 @@ def _write_documents(
 
 def build_record(
     store: EnvelopeSource,
-    versions: RecordVersions,
+    versions: RecordStore,
     settings: RecordSettings,
     *,
     signing_key: Ed25519PrivateKey,
@@ -244,7 +244,7 @@ def build_record(
             else {
                 "version": prev.version,
                 "record_sha256": prev.record_sha256,
-                "created": _iso_utc(prev.created),
+                "created": _iso_utc(prev.created or 0),  # stored versions always have it
                 "reason": prev.reason,
             }
         )

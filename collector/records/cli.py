@@ -75,9 +75,8 @@ def build(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from collector.documents import DocumentStore
-    from collector.evidence_store import SqliteEvidenceStore
     from collector.records.builder import build_record
-    from collector.records.versions import RecordVersions
+    from collector.store import StoreError, store_for
     from protocols.errors import KeyFileError
     from protocols.keys import load_private_key
     from protocols.methods.errors import MethodError
@@ -109,11 +108,12 @@ def build(
         settings = RecordSettings.from_dict(data)
     except (RecordError, MethodError) as exc:
         _fail(str(exc))
-    if not cfg.database_path.exists():
-        _fail(f"evidence store {cfg.database_path} does not exist")
     out_dir = out if out is not None else cfg.data_dir / "records"
-    store = SqliteEvidenceStore(cfg.database_path)
-    versions = RecordVersions(cfg.database_path)
+    try:
+        store = store_for(cfg, must_exist=True)
+    except StoreError as exc:
+        _fail(str(exc))
+    versions = store.records
     try:
         prev = versions.latest(site, month)
         if prev is not None and not reason:
@@ -153,7 +153,6 @@ def build(
     except (RecordError, MethodError) as exc:
         _fail(str(exc), 1 if getattr(exc, "reason", "") == "batch" else 2)
     finally:
-        versions.close()
         store.close()
     rec = res.record
     flagged = [p["id"] for p in rec["parameters"] if p["flags"]]
@@ -191,13 +190,15 @@ def list_records(
     as_json: JsonOpt = False,
 ) -> None:
     """Every built record version (never deleted), oldest first."""
-    from collector.records.versions import RecordVersions
+    from collector.store import StoreError, store_for
 
     cfg = _config(config)
-    if not cfg.database_path.exists():
-        _fail(f"evidence store {cfg.database_path} does not exist")
-    with RecordVersions(cfg.database_path) as versions:
-        rows = versions.list(site, month)
+    try:
+        store = store_for(cfg, must_exist=True)
+    except StoreError as exc:
+        _fail(str(exc))
+    with store:
+        rows = store.records.list(site, month)
     if as_json:
         typer.echo(
             json.dumps(
@@ -206,7 +207,7 @@ def list_records(
                         "site": r.site,
                         "month": r.month,
                         "version": r.version,
-                        "created": datetime.fromtimestamp(r.created / 1000, UTC).isoformat(),
+                        "created": datetime.fromtimestamp((r.created or 0) / 1000, UTC).isoformat(),
                         "reason": r.reason,
                         "record_sha256": r.record_sha256,
                         "bundle": r.bundle_dir,
@@ -228,9 +229,9 @@ def list_records(
             r.site,
             r.month,
             f"v{r.version}",
-            datetime.fromtimestamp(r.created / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S"),
-            r.reason,
-            r.record_sha256[:12] + "…",
+            datetime.fromtimestamp((r.created or 0) / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            r.reason or "",
+            (r.record_sha256 or "")[:12] + "…",
             r.bundle_dir or "",
         )
     Console().print(t if rows else "no records yet")

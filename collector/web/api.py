@@ -13,10 +13,11 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Reques
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
+from collector.models import RecordVersion
 from collector.web.auth import api_principal, require_admin, require_download, require_site
 from collector.web.counter_view import counter_marks, counter_spec, scale_series
 from collector.web.downsample import DEFAULT_BUCKETS, MAX_BUCKETS
-from collector.web.records import BuildUnavailable, RecordsReader, RecordVersion, zip_stream
+from collector.web.records import BuildUnavailable, RecordsReader, bundle_path, zip_stream
 from collector.web.source import WebSource, month_bounds, month_of
 from collector.web.tokens import TokenError, TokenInfo, TokenStore
 from protocols.ids import ID_PATTERN
@@ -437,13 +438,13 @@ def record_version(
 
 
 def bundle_response(v: RecordVersion) -> StreamingResponse:
-    if not (v.bundle_dir / "record.json").is_file():
+    if not (bundle_path(v) / "record.json").is_file():
         raise HTTPException(
             404, f"the bundle of {v.site} {v.month} v{v.version} is not on this collector"
         )
     name = f"mrv-{v.site}-{v.month}-v{v.version}"
     return StreamingResponse(
-        zip_stream(v.bundle_dir, name),
+        zip_stream(bundle_path(v), name),
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{name}.zip"'},
     )

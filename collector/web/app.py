@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from collector.evidence_store import EvidenceStore
+from collector.store import EvidenceStore
 from collector.web.auth import LoginRequired
 from collector.web.records import RecordsReader, record_builder, records_for
 from collector.web.source import WebSource
@@ -60,7 +60,6 @@ _TITLES = {
 def create_app(
     store: EvidenceStore,
     *,
-    database: Path | str | None = None,
     sites: dict[str, Any] | None = None,
     records: RecordsReader | None = None,
     records_dir: Path | str | None = None,
@@ -71,17 +70,14 @@ def create_app(
 ) -> FastAPI:
     """Build the web app over an evidence store.
 
-    ``database`` is the SQLite file for tokens and the time-series fast path (default: the
-    store's own ``path``); ``sites`` the collector config's site table (names, industry, time
+    Tokens, records and the time-series reads come from the store itself; ``sites`` the
+    collector config's site table (names, industry, time
     zone); ``records``/``records_dir`` where monthly records and bundles are read from;
     ``admin_store`` the writable store for admin actions such as key enrolment (default:
     ``store`` when it can enroll); ``builder`` a ``build(site, month, reason) -> dict`` for
     the admin record-build endpoint (see ``records.record_builder``; absent: 503).
     """
-    db_path = Path(database) if database is not None else getattr(store, "path", None)
-    if db_path is None and tokens is None:
-        raise ValueError("create_app needs database= (or tokens=) when the store has no path")
-    source = WebSource(store, sites=sites, database=db_path)
+    source = WebSource(store, sites=sites)
     app = FastAPI(
         title="Plant MRV collector API",
         description=(
@@ -99,8 +95,8 @@ def create_app(
         openapi_url="/openapi.json",
     )
     app.state.source = source
-    app.state.tokens = tokens or TokenStore(db_path)  # type: ignore[arg-type]
-    app.state.records = records or records_for(records_dir, db_path)
+    app.state.tokens = tokens or TokenStore(store.tokens)
+    app.state.records = records or records_for(records_dir, store.records)
     app.state.secure_cookies = secure_cookies
     app.state.admin_store = admin_store if admin_store is not None else store
     app.state.builder = builder
@@ -127,13 +123,11 @@ def collector_app(collector: Any) -> FastAPI:
     records_dir = Path(cfg.data_dir) / "records"
     app = create_app(
         collector.store,
-        database=cfg.database_path,
         sites=cfg.sites,
         records_dir=records_dir,
         secure_cookies=False,
         builder=record_builder(
             collector.store,
-            cfg.database_path,
             cfg.sites,
             records_dir,
             cfg.signing_key,

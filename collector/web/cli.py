@@ -1,7 +1,7 @@
 """``mrv-collector token add/list/revoke``: API and web UI tokens.
 
 Mounted into ``collector/cli.py`` with ``app.add_typer(token_app, name="token")``. Tokens
-live hashed in the collector's SQLite file (``web_tokens``); the secret is printed once by
+live hashed in the evidence store (``store.tokens``); the secret is printed once by
 ``add`` and can never be shown again.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -22,33 +22,39 @@ token_app = typer.Typer(
 )
 
 DatabaseOpt = Annotated[
-    Path | None,
-    typer.Option("--database", help="Evidence store SQLite file (instead of the config's)"),
+    str | None,
+    typer.Option(
+        "--database",
+        help="Evidence store URL, sqlite:///PATH or postgresql://… (instead of the config's)",
+    ),
 ]
 
 
-def _tokens(config: Path | None, database: Path | None):
+def _tokens(config: Path | None, database: str | None) -> Any:
+    from collector.store import StoreError, open_store, parse_url
     from collector.web.tokens import TokenStore
 
     if database is None:
         from collector.config import ConfigError, load_config
 
-        path = config_path(config, alternative=", --database FILE")
+        path = config_path(config, alternative=", --database URL")
         try:
-            database = load_config(path).database_path
+            cfg = load_config(path)
         except ConfigError as exc:
             _fail(str(exc))
+        database = cfg.database_url
         try:  # the collector's own data_dir: create it as `mrv-collector run` would
-            database.parent.mkdir(parents=True, exist_ok=True)
+            cfg.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            _fail(f"cannot create {database.parent}: {exc.strerror or exc}")
+            _fail(f"cannot create {cfg.data_dir}: {exc.strerror or exc}")
     assert database is not None
-    if not database.parent.exists():
-        _fail(f"directory {database.parent} does not exist")
     try:
-        return TokenStore(database)
-    except Exception as exc:  # sqlite3 errors: a file that is not a database, no permission
-        _fail(f"cannot open {database}: {exc}")
+        url = parse_url(database)
+        if url.path is not None and not url.path.parent.exists():
+            _fail(f"--database: directory {url.path.parent} does not exist")
+        return TokenStore(open_store(url).tokens)
+    except StoreError as exc:
+        _fail(f"--database: {exc}")
 
 
 def _when(ms: int | None) -> str:

@@ -11,34 +11,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
 import threading
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-
-@dataclass(frozen=True, slots=True)
-class RecordVersion:
-    site: str
-    month: str
-    version: int
-    created_at: str | None
-    reason: str | None
-    bundle_dir: Path
-    from_table: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "site": self.site,
-            "month": self.month,
-            "version": self.version,
-            "created_at": self.created_at,
-            "reason": self.reason,
-        }
+from collector.models import RecordVersion
+from collector.store.interface import RecordStore
 
 
 class RecordsReader(Protocol):
@@ -56,7 +37,7 @@ class NoRecords:
         return []
 
     def record(self, version: RecordVersion) -> dict[str, Any]:
-        raise FileNotFoundError(version.bundle_dir / "record.json")
+        raise FileNotFoundError(bundle_path(version) / "record.json")
 
 
 class BundleDirRecords:
@@ -98,7 +79,7 @@ class BundleDirRecords:
         return out
 
     def record(self, version: RecordVersion) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads((version.bundle_dir / "record.json").read_bytes())
+        data: dict[str, Any] = json.loads((bundle_path(version) / "record.json").read_bytes())
         return data
 
 
@@ -135,10 +116,30 @@ def _read_version(path: Path) -> RecordVersion | None:
         site=data["site"],
         month=month,
         version=number,
-        created_at=None if created is None else str(created),
+        created=_iso_ms(created),
         reason=None if reason is None else str(reason),
-        bundle_dir=path.parent,
+        record_sha256=None,
+        bundle_dir=str(path.parent),
+        in_store=False,
     )
+
+
+def _iso_ms(text: object) -> int | None:
+    """An ISO 8601 time from record.json as UTC epoch ms (None if absent or unreadable)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+def bundle_path(version: RecordVersion) -> Path:
+    """The bundle directory of a version (one that cannot exist when none is recorded)."""
+    return Path(version.bundle_dir) if version.bundle_dir else Path("/nonexistent")
 
 
 def _sidecar(directory: Path) -> dict[str, Any]:
@@ -153,77 +154,34 @@ def _sidecar(directory: Path) -> dict[str, Any]:
     return {}
 
 
-class SqliteRecords:
-    """Record versions from the ``records`` table the record builder keeps in the store's file
-    (``collector.records.versions``), read here with our own read-only queries. ``record.json``
-    comes from the table (the exact signed bytes); the bundle from its recorded directory.
-    Bundle directories found under ``fallback`` that the table does not list are added."""
+class StoreRecords:
+    """Record versions from the evidence store (``store.records``, the exact signed
+    record.json bytes) plus bundle directories under ``fallback`` the store does not list."""
 
-    def __init__(self, database: Path | str, fallback: RecordsReader | None = None) -> None:
-        self.database = Path(database)
+    def __init__(self, records: RecordStore, fallback: RecordsReader | None = None) -> None:
+        self.records = records
         self.fallback = fallback or NoRecords()
-        self._local = threading.local()
-
-    def _db(self) -> sqlite3.Connection | None:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            if not self.database.exists():
-                return None
-            db = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=30)
-            db.execute("PRAGMA busy_timeout = 30000")
-            self._local.db = db
-        return db
-
-    def _rows(self, site: str, month: str | None) -> list[RecordVersion]:
-        db = self._db()
-        if db is None:
-            return []
-        try:
-            rows = db.execute(
-                "SELECT site, month, version, created, reason, bundle_dir FROM records "
-                "WHERE site = ?1 AND (?2 IS NULL OR month = ?2)",
-                (site, month),
-            ).fetchall()
-        except sqlite3.OperationalError:
-            return []  # no record has been built yet: the table does not exist
-        return [
-            RecordVersion(
-                site=r[0],
-                month=r[1],
-                version=int(r[2]),
-                created_at=datetime.fromtimestamp(r[3] / 1000, UTC).isoformat(timespec="seconds"),
-                reason=r[4],
-                bundle_dir=Path(r[5]) if r[5] else Path("/nonexistent"),
-                from_table=True,
-            )
-            for r in rows
-        ]
 
     def versions(self, site: str, month: str | None = None) -> list[RecordVersion]:
         found = {(v.month, v.version): v for v in self.fallback.versions(site, month)}
-        for v in self._rows(site, month):
+        for v in self.records.list(site, month):
             found[(v.month, v.version)] = v
         return sorted(found.values(), key=lambda v: (v.month, v.version), reverse=True)
 
     def record(self, version: RecordVersion) -> dict[str, Any]:
-        if not version.from_table:
+        if not version.in_store:
             return self.fallback.record(version)
-        db = self._db()
-        assert db is not None
-        row = db.execute(
-            "SELECT record_json FROM records WHERE site = ? AND month = ? AND version = ?",
-            (version.site, version.month, version.version),
-        ).fetchone()
-        if row is None:
+        files = self.records.files(version.site, version.month, version.version)
+        if files is None:
             raise FileNotFoundError(f"record {version.site} {version.month} v{version.version}")
-        data: dict[str, Any] = json.loads(bytes(row[0]))
+        data: dict[str, Any] = json.loads(files[0])
         return data
 
 
-def records_for(root: Path | str | None, database: Path | str | None = None) -> RecordsReader:
-    """The records table of ``database`` (when given) plus bundle directories under ``root``."""
+def records_for(root: Path | str | None, records: RecordStore | None = None) -> RecordsReader:
+    """The store's records (when given) plus bundle directories under ``root``."""
     dirs: RecordsReader = BundleDirRecords(root) if root is not None else NoRecords()
-    return SqliteRecords(database, dirs) if database is not None else dirs
+    return StoreRecords(records, dirs) if records is not None else dirs
 
 
 class _Pipe:
@@ -271,7 +229,6 @@ class BuildUnavailable(Exception):
 
 def record_builder(
     store: Any,
-    database: Path | str,
     sites: dict[str, Any],
     out_dir: Path | str,
     signing_key: Path | str | None,
@@ -282,7 +239,6 @@ def record_builder(
 
     def build(site: str, month: str, reason: str | None) -> dict[str, Any]:
         from collector.records.builder import build_record
-        from collector.records.versions import RecordVersions
         from protocols.keys import load_private_key
         from protocols.record import RecordSettings
 
@@ -299,17 +255,16 @@ def record_builder(
             data["industry"] = getattr(cfg, "industry", "generic")
             data.update(getattr(cfg, "records", None) or {})
         settings = RecordSettings.from_dict(data)
-        with RecordVersions(database) as versions:
-            prev = versions.latest(site, month)
-            res = build_record(
-                store,
-                versions,
-                settings,
-                signing_key=key,
-                out_dir=Path(out_dir),
-                reason=reason or ("initial build" if prev is None else ""),
-                documents=documents,
-            )
+        prev = store.records.latest(site, month)
+        res = build_record(
+            store,
+            store.records,
+            settings,
+            signing_key=key,
+            out_dir=Path(out_dir),
+            reason=reason or ("initial build" if prev is None else ""),
+            documents=documents,
+        )
         return {
             "site": site,
             "month": month,

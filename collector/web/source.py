@@ -1,39 +1,24 @@
 """The web layer's read side: everything pages and API show, on top of the evidence store.
 
-The store (``collector.evidence_store.EvidenceStore``, the one interface a PostgreSQL
-backend would also implement) answers agents, series, events and quarantine. Two queries the UI needs are not part of its interface and are added here,
-read-only, without touching the store's code:
-
-* downsampled time series — ``GROUP BY`` bucket with MIN/MAX/AVG/COUNT inside SQLite, walking
-  the ``readings`` primary key ``(series_id, ts, seq)``, so a month of one-minute data comes
-  back as ~1000 buckets in milliseconds instead of 43 200 Python objects;
-* gaps — ``LAG(ts)`` over the same index, returning only the holes.
-
-Both run on a private read-only connection to the store's SQLite file. For any other backend
-the same results come from one pass over ``store.readings`` (``downsample.py``).
+The store (``collector.store.EvidenceStore``) answers agents, series, events and quarantine,
+and aggregates the time series inside the database (``bucket_stats``, ``points``,
+``reading_times``, ``completeness_counts``), so a month of one-minute data comes back as
+~1000 buckets instead of 43 200 Python objects. Gaps are found here in one pass over the
+ordered timestamps (``downsample.find_gaps``).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from collector.evidence_store import EvidenceStore
-from collector.models import AgentState, QuarantineEntry, StoredEvent, StoredReading
-from collector.web.downsample import (
-    Series,
-    bucket_width,
-    downsample,
-    find_gaps,
-    typical_interval,
-)
+from collector.models import AgentState, QuarantineEntry, StoredEvent
+from collector.store import EvidenceStore
+from collector.web.downsample import Series, bucket_width, find_gaps, typical_interval
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,46 +126,9 @@ MAX_FLAGGED = 500
 class WebSource:
     """Read-only view over the evidence store, the site config and the parameter catalogue."""
 
-    def __init__(
-        self,
-        store: EvidenceStore,
-        *,
-        sites: dict[str, Any] | None = None,
-        database: Path | str | None = None,
-    ) -> None:
+    def __init__(self, store: EvidenceStore, *, sites: dict[str, Any] | None = None) -> None:
         self.store = store
         self.site_config = dict(sites or {})
-        path = database if database is not None else getattr(store, "path", None)
-        self.database = Path(path) if path is not None else None
-        self._local = threading.local()
-
-    # -- connection for the SQL fast path -------------------------------------------------
-    def _db(self) -> sqlite3.Connection | None:
-        if self.database is None:
-            return None
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(
-                f"file:{self.database}?mode=ro", uri=True, check_same_thread=False, timeout=30
-            )
-            db.execute("PRAGMA busy_timeout = 30000")
-            db.execute("PRAGMA query_only = ON")
-            self._local.db = db
-        return db
-
-    def _series_ids(self, site: str, param: str, agent: str | None) -> list[int] | None:
-        db = self._db()
-        if db is None:
-            return None
-        try:
-            rows = db.execute(
-                "SELECT s.id FROM series s JOIN agents a ON a.id = s.agent_id "
-                "WHERE a.site = ?1 AND s.param = ?2 AND (?3 IS NULL OR a.agent = ?3)",
-                (site, param, agent),
-            ).fetchall()
-        except sqlite3.Error:
-            return None  # not the schema we know: use the store's interface instead
-        return [r[0] for r in rows]
 
     # -- sites and catalogue ------------------------------------------------------------
     def sites(self) -> list[SiteInfo]:
@@ -254,33 +202,11 @@ class WebSource:
 
     def _series_names(self, site: str) -> list[tuple[str, str]]:
         """(agent, param) of every stored series, without ``store.series``'s row counts."""
-        db = self._db()
-        if db is not None:
-            try:
-                return db.execute(
-                    "SELECT a.agent, s.param FROM series s JOIN agents a ON a.id = s.agent_id "
-                    "WHERE a.site = ? ORDER BY a.agent, s.param",
-                    (site,),
-                ).fetchall()
-            except sqlite3.Error:
-                pass
-        return [(x.agent, x.param) for x in self.store.series(site)]
+        return self.store.series_names(site)
 
     def latest_ts(self, site: str) -> int | None:
-        """Newest reading of the site: one index probe per series on the SQLite path."""
-        db = self._db()
-        if db is not None:
-            try:
-                (last,) = db.execute(
-                    "SELECT max((SELECT max(ts) FROM readings r WHERE r.series_id = s.id)) "
-                    "FROM series s JOIN agents a ON a.id = s.agent_id WHERE a.site = ?",
-                    (site,),
-                ).fetchone()
-                return None if last is None else int(last)
-            except sqlite3.Error:
-                pass
-        lasts = [x.last_ts for x in self.store.series(site) if x.last_ts is not None]
-        return max(lasts) if lasts else None
+        """Newest reading of the site."""
+        return self.store.latest_ts(site)
 
     def default_month(self, site: str) -> str:
         """The month of the newest data (this month while data flows), else this month."""
@@ -289,24 +215,7 @@ class WebSource:
 
     # -- time series --------------------------------------------------------------------
     def interval_ms(self, site: str, param: str, agent: str | None = None) -> int:
-        ids = self._series_ids(site, param, agent)
-        db = self._db()
-        if ids and db is not None:
-            times = [
-                r[0]
-                for r in db.execute(
-                    "SELECT DISTINCT ts FROM readings WHERE series_id = ? ORDER BY ts DESC LIMIT 64",
-                    (ids[0],),
-                )
-            ]
-            times.reverse()
-        else:
-            times = []
-            for r in self.store.readings(site, param=param, agent=agent):
-                times.append(r.ts)
-                if len(times) >= 64:
-                    break
-        return typical_interval(times)
+        return typical_interval(self.store.recent_times(site, param, agent, 64))
 
     def timeseries(
         self,
@@ -319,26 +228,35 @@ class WebSource:
         agent: str | None = None,
     ) -> TimeSeriesResult:
         interval = self.interval_ms(site, param, agent)
-        ids = self._series_ids(site, param, agent)
-        db = self._db()
-        if ids is not None and db is not None:
-            series, gaps, flagged, count = self._timeseries_sql(
-                db, ids, start, end, buckets, interval
-            )
+        store = self.store
+        out = Series()
+        width = bucket_width(start, end, buckets)
+        grouped = store.bucket_stats(site, param, agent, start, end, width)
+        count = sum(b.count for b in grouped)
+        if count <= buckets:
+            for p in store.points(site, param, agent, start, end):
+                out.t.append(p.ts)
+                out.mean.append(p.value)
+                out.min.append(p.min)
+                out.max.append(p.max)
+                out.n.append(0 if p.value is None else 1)
+                out.flagged.append(0 if p.quality == "good" else 1)
         else:
-            rows = [
-                (r.ts, r.value, r.quality, r.reason)
-                for r in self.store.readings(site, start, end, param=param, agent=agent)
-            ]
-            rows.sort(key=lambda r: r[0])
-            series = downsample(((t, v, q) for t, v, q, _ in rows), start, end, buckets)
-            gaps = find_gaps((r[0] for r in rows), start, end, interval)
-            flagged = [
-                {"ts": t, "value": v, "quality": q, "reason": why}
-                for t, v, q, why in rows
-                if q != "good"
-            ][:MAX_FLAGGED]
-            count = len(rows)
+            out.bucket_ms = width
+            for b in grouped:
+                out.t.append(start + b.index * width + width // 2)
+                out.mean.append(b.mean)
+                out.min.append(b.min)
+                out.max.append(b.max)
+                out.n.append(b.n)
+                out.flagged.append(b.flagged)
+        gaps = find_gaps(store.reading_times(site, param, agent, start, end), start, end, interval)
+        flagged = [
+            {"ts": ts, "value": value, "quality": quality, "reason": reason}
+            for ts, value, quality, reason in store.flagged_readings(
+                site, param, agent, start, end, MAX_FLAGGED
+            )
+        ]
         gaps = _bad_as_gaps(gaps, flagged, interval)
         effects = [
             {
@@ -351,69 +269,8 @@ class WebSource:
             for e in self.store.events(site, start, end, type="anode_effect")
         ]
         return TimeSeriesResult(
-            site, param, start, end, interval, series, gaps, flagged, effects, count
+            site, param, start, end, interval, out, gaps, flagged, effects, count
         )
-
-    def _timeseries_sql(
-        self,
-        db: sqlite3.Connection,
-        ids: list[int],
-        start: int,
-        end: int,
-        buckets: int,
-        interval: int,
-    ) -> tuple[Series, list[tuple[int, int]], list[dict[str, Any]], int]:
-        marks = ",".join("?" * len(ids))
-        where = f"series_id IN ({marks}) AND ts >= ? AND ts < ?"
-        args: list[Any] = [*ids, start, end]
-        out = Series()
-        width = bucket_width(start, end, buckets)
-        grouped = db.execute(
-            # An interval reading's own min/max (of its samples) widen the band: a spike
-            # shorter than the interval still shows.
-            f"SELECT (ts - ?) / ? AS b, avg(value), "
-            f"min(CASE WHEN value IS NULL THEN NULL ELSE coalesce(min, value) END), "
-            f"max(CASE WHEN value IS NULL THEN NULL ELSE coalesce(max, value) END), "
-            f"count(value), sum(quality != 'good'), count(*) "
-            f"FROM readings WHERE {where} GROUP BY b ORDER BY b",
-            [start, width, *args],
-        ).fetchall()
-        count = sum(row[6] for row in grouped)
-        if count <= buckets:
-            for ts, value, quality, lo, hi in db.execute(
-                f"SELECT ts, value, quality, CASE WHEN value IS NULL THEN NULL "
-                f"ELSE coalesce(min, value) END, CASE WHEN value IS NULL THEN NULL "
-                f"ELSE coalesce(max, value) END FROM readings WHERE {where} ORDER BY ts",
-                args,
-            ):
-                out.t.append(ts)
-                out.mean.append(value)
-                out.min.append(lo)
-                out.max.append(hi)
-                out.n.append(0 if value is None else 1)
-                out.flagged.append(0 if quality == "good" else 1)
-        else:
-            out.bucket_ms = width
-            for b, mean, lo, hi, n, bad, _ in grouped:
-                out.t.append(start + b * width + width // 2)
-                out.mean.append(mean)
-                out.min.append(lo)
-                out.max.append(hi)
-                out.n.append(n)
-                out.flagged.append(bad or 0)
-        # Holes: one pass over the primary key in Python is about twice as fast here as
-        # SQLite's lag() window, which materialises the whole range first.
-        cur = db.execute(f"SELECT ts FROM readings WHERE {where} ORDER BY ts", args)
-        gaps = find_gaps((row[0] for row in cur), start, end, interval)
-        flagged = [
-            {"ts": ts, "value": value, "quality": quality, "reason": reason}
-            for ts, value, quality, reason in db.execute(
-                f"SELECT ts, value, quality, reason FROM readings WHERE {where} "
-                f"AND quality != 'good' ORDER BY ts LIMIT {MAX_FLAGGED}",
-                args,
-            )
-        ]
-        return out, gaps, flagged, count
 
     # -- completeness so far ------------------------------------------------------------
     def completeness(
@@ -431,7 +288,6 @@ class WebSource:
         start, end = month_bounds(month, tz)
         until = min(end, now if now is not None else _now_ms())
         out: list[ParamCompleteness] = []
-        db = self._db()
         for p in self.catalogue(site):
             if not p.key:
                 continue
@@ -439,24 +295,10 @@ class WebSource:
             expected = max(0, (until - start) // interval) if until > start else 0
             valid = n = 0
             last: int | None = None
-            ids = self._series_ids(site, p.id, None) if p.agents else []
-            if ids and db is not None:
-                marks = ",".join("?" * len(ids))
-                valid, n, last = db.execute(
-                    f"SELECT count(DISTINCT CASE WHEN value IS NOT NULL AND quality != 'bad' AND "
-                    f"(expected IS NULL OR expected = 0 OR count >= ? * expected) THEN ts END), "
-                    f"count(*), max(ts) FROM readings WHERE series_id IN ({marks}) "
-                    f"AND ts >= ? AND ts < ?",
-                    [VALID_FRACTION - 1e-9, *ids, start, until],
-                ).fetchone()
-            elif p.agents:
-                seen: set[int] = set()
-                for r in self.store.readings(site, start, until, param=p.id):
-                    n += 1
-                    last = r.ts
-                    if _reading_valid(r, VALID_FRACTION):
-                        seen.add(r.ts)
-                valid = len(seen)
+            if p.agents:
+                valid, n, last = self.store.completeness_counts(
+                    site, p.id, start, until, VALID_FRACTION
+                )
             out.append(
                 ParamCompleteness(
                     p.id,
@@ -495,14 +337,6 @@ class WebSource:
 
     def quarantine_entry(self, entry_id: int) -> QuarantineEntry | None:
         return self.store.quarantine_entry(entry_id)
-
-
-def _reading_valid(r: StoredReading, fraction: float) -> bool:
-    if r.value is None or r.quality == "bad":
-        return False
-    if r.expected:
-        return (r.count or 0) >= fraction * r.expected - 1e-9
-    return True
 
 
 def _bad_as_gaps(

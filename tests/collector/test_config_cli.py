@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from collector.config import ConfigError, load_config, parse_config
-from collector.evidence_store import SqliteEvidenceStore
 from collector.pipeline import Quarantined, VerificationPipeline
+from collector.store.sqlite import SqliteEvidenceStore
 from tests.collector.helpers import T0, Signer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,7 +33,7 @@ def test_example_config_is_valid() -> None:
         cfg.sites["smelter-1"].timezone == "Asia/Shanghai"
         and cfg.sites["cement-1"].industry == "cement"
     )
-    assert cfg.database_path.is_absolute()
+    assert cfg.database_url.startswith("sqlite:////")
 
 
 @pytest.mark.parametrize(
@@ -58,7 +58,7 @@ def test_config_errors_name_the_field(data: dict[str, object], field: str) -> No
 def test_relative_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text("data_dir: d\nbroker: {password_file: pw}\n")
     cfg = load_config(tmp_path / "c.yaml")
-    assert cfg.database_path == tmp_path / "d" / "evidence.sqlite"
+    assert cfg.database_url == f"sqlite:///{tmp_path}/d/evidence.sqlite"
     assert cfg.broker.password_file == tmp_path / "pw"
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from collector.evidence_store import SqliteEvidenceStore
+from collector.store.sqlite import SqliteEvidenceStore
 from tests.collector.helpers import Publisher, Signer
 from tests.support.servers import Mosquitto
 

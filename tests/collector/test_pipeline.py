@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from collector.evidence_store import SqliteEvidenceStore, StoreError
 from collector.pipeline import (
     REASONS,
     Accepted,
@@ -17,6 +16,8 @@ from collector.pipeline import (
     Quarantined,
     VerificationPipeline,
 )
+from collector.store import StoreError
+from collector.store.sqlite import SqliteEvidenceStore
 from protocols.envelope import payload_hash
 from protocols.keys import b64url
 from protocols.payload import encode_payload

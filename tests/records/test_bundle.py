@@ -13,11 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from collector.cli import app as collector_app
-from collector.evidence_store import SqliteEvidenceStore
 from collector.pipeline import Accepted, VerificationPipeline
 from collector.records.builder import build_record
 from collector.records.bundle import seal_bundle, sign_record
-from collector.records.versions import RecordVersions
+from collector.store.sqlite import SqliteEvidenceStore
 from collector.verify_bundle import load_trust, verify_bundle
 from collector.verify_cli import main as verify_main
 from protocols.envelope import parse_envelope
@@ -82,7 +81,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     key = generate_private_key()
     with SqliteEvidenceStore(d / "evidence.sqlite") as store:
         agents = _fill(store, settings)
-        versions = RecordVersions(store.path)
+        versions = store.records
         res = build_record(
             store, versions, settings, signing_key=key, out_dir=d / "out", workers=2, now_ms=0
         )
@@ -95,7 +94,6 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             "res": res,
             "agents": agents,
         }
-        versions.close()
 
 
 def _copy(built: dict, tmp_path: Path) -> Path:
@@ -337,7 +335,7 @@ def test_rebuild_makes_a_new_version_and_keeps_the_old(built: dict) -> None:
     assert versions.files(SITE, MONTH, 1)[0] == v1_bytes
     assert verify_bundle(v2.bundle_dir, workers=1).ok
     with pytest.raises(Exception, match="never changed"):
-        versions._db.execute("UPDATE records SET reason = 'x'")
+        store._write.execute("UPDATE records SET reason = 'x'")
 
 
 def test_cli_record_build_and_list(tmp_path: Path) -> None:
@@ -448,12 +446,9 @@ def test_build_refuses_batches_outside_a_narrowed_key_period(tmp_path: Path) -> 
         envs = [pot.batch(rs[i : i + 8], created=start + i * H) for i in range(0, 47, 8)]
         _ingest(store, envs, "pot1")
         store.enroll_key(SITE, pot.agent, pot.jwk, valid_to=start + 10 * H)
-        with (
-            RecordVersions(tmp_path / "versions.sqlite") as versions,
-            pytest.raises(RecordError, match="pot1 seq 3 was created outside the validity"),
-        ):
+        with pytest.raises(RecordError, match="pot1 seq 3 was created outside the validity"):
             build_record(
-                store, versions, settings, signing_key=generate_private_key(),
+                store, store.records, settings, signing_key=generate_private_key(),
                 out_dir=tmp_path / "out", workers=1,
             )  # fmt: skip
         assert not (tmp_path / "out" / f"{SITE}_{MONTH}_v1").exists()

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from collector.cli import app as collector_app
 from collector.config import ConfigError, parse_config
-from collector.evidence_store import SqliteEvidenceStore
+from collector.store.sqlite import SqliteEvidenceStore
 from collector.verify_cli import main as verify_main
 from protocols.keys import write_key_pair
 from protocols.record import RecordSettings

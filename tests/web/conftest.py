@@ -16,7 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from collector.config import SiteConfig
-from collector.evidence_store import SqliteEvidenceStore
+from collector.store.sqlite import SqliteEvidenceStore
 from collector.web import create_app
 from tests.web.simdata import OTHER_SITE, SITE, Filled, fill_store
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from collector.evidence_store import SqliteEvidenceStore
 from collector.pipeline import Accepted, Quarantined, VerificationPipeline
+from collector.store.sqlite import SqliteEvidenceStore
 from protocols.envelope import payload_hash, sign_envelope
 from protocols.keys import generate_private_key, public_jwk
 from protocols.payload import encode_payload

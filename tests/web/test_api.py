@@ -500,22 +500,20 @@ async def test_openapi_docs(client: httpx.AsyncClient) -> None:
 async def test_records_built_by_the_record_builder(env: Env, client: httpx.AsyncClient) -> None:
     """The real builder writes the version table and the bundle; the API serves both."""
     from collector.records.builder import build_record
-    from collector.records.versions import RecordVersions
     from protocols.keys import generate_private_key
     from protocols.record import RecordSettings
 
     settings = RecordSettings.from_dict(
         {"site": SITE, "month": MONTH, "timezone": "Asia/Shanghai", "industry": "aluminium"}
     )
-    with RecordVersions(env.store.path) as versions:
-        built = build_record(
-            env.store,
-            versions,
-            settings,
-            signing_key=generate_private_key(),
-            out_dir=env.records_dir,
-            workers=1,
-        )
+    built = build_record(
+        env.store,
+        env.store.records,
+        settings,
+        signing_key=generate_private_key(),
+        out_dir=env.records_dir,
+        workers=1,
+    )
     h = auth(env.tokens["verifier"])
     body = (await client.get(f"{S}/records", headers=h)).json()
     (entry,) = body["records"]
@@ -560,7 +558,7 @@ async def test_admin_builds_records_through_the_api(env: Env, tmp_path: Path) ->
         env.store,
         sites=SITES,
         records_dir=env.records_dir,
-        builder=record_builder(env.store, env.store.path, SITES, env.records_dir, key_path),
+        builder=record_builder(env.store, SITES, env.records_dir, key_path),
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:

@@ -50,22 +50,20 @@ def test_parameter_chart_renders_points_and_gap(
 ) -> None:
     # A record for the month, so the chart also marks the substituted outage.
     from collector.records.builder import build_record
-    from collector.records.versions import RecordVersions
     from protocols.keys import generate_private_key
     from protocols.record import RecordSettings
 
     settings = RecordSettings.from_dict(
         {"site": SITE, "month": MONTH, "timezone": "Asia/Shanghai", "industry": "aluminium"}
     )
-    with RecordVersions(env.store.path) as versions:
-        build_record(
-            env.store,
-            versions,
-            settings,
-            signing_key=generate_private_key(),
-            out_dir=env.records_dir,
-            workers=1,
-        )
+    build_record(
+        env.store,
+        env.store.records,
+        settings,
+        signing_key=generate_private_key(),
+        out_dir=env.records_dir,
+        workers=1,
+    )
 
     page = browser_page
     errors: list[str] = []

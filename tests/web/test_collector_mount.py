@@ -29,7 +29,7 @@ async def test_collector_serves_the_web_app(tmp_path: Path, mosquitto: Mosquitto
     s = Signer(SITE, "agent-a")
     async with Collector(cfg) as c, Publisher(mosquitto.port, "agent-a") as pub:
         c.store.enroll_key(SITE, "agent-a", s.jwk)
-        token, _ = TokenStore(cfg.database_path).add("ops", "verifier", [SITE])
+        token, _ = TokenStore(c.store.tokens).add("ops", "verifier", [SITE])
         await c.connected.wait()
         await pub.follow_acks(SITE, "agent-a")
         await pub.publish(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from collector.evidence_store import SqliteEvidenceStore
+from collector.store.sqlite import SqliteEvidenceStore
 from collector.web import create_app
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,7 +52,15 @@ async def test_token_lifecycle(tmp_path: Path) -> None:
     assert "not shown again" in r.stderr
 
     r = cli(
-        "add", "--role", "admin", "--name", "ops", "--json", "--database", str(db), cwd=tmp_path
+        "add",
+        "--role",
+        "admin",
+        "--name",
+        "ops",
+        "--json",
+        "--database",
+        f"sqlite:///{db}",
+        cwd=tmp_path,
     )
     assert r.returncode == 0, r.stderr
     admin = json.loads(r.stdout)
@@ -89,10 +97,19 @@ async def test_token_lifecycle(tmp_path: Path) -> None:
 def test_token_cli_errors(tmp_path: Path) -> None:
     db = tmp_path / "evidence.sqlite"
     r = cli(
-        "add", "--role", "boss", "--name", "x", "--site", "a", "--database", str(db), cwd=tmp_path
+        "add",
+        "--role",
+        "boss",
+        "--name",
+        "x",
+        "--site",
+        "a",
+        "--database",
+        f"sqlite:///{db}",
+        cwd=tmp_path,
     )
     assert r.returncode == 2 and r.stderr.startswith("error: role must be one of")
-    r = cli("add", "--role", "viewer", "--name", "x", "--database", str(db), cwd=tmp_path)
+    r = cli("add", "--role", "viewer", "--name", "x", "--database", f"sqlite:///{db}", cwd=tmp_path)
     assert r.returncode == 2 and "--site" in r.stderr
     r = cli(
         "add",
@@ -103,12 +120,14 @@ def test_token_cli_errors(tmp_path: Path) -> None:
         "--site",
         "bad site!",
         "--database",
-        str(db),
+        f"sqlite:///{db}",
         cwd=tmp_path,
     )
     assert r.returncode == 2 and "not valid" in r.stderr
-    r = cli("revoke", "nobody", "--database", str(db), cwd=tmp_path)
+    r = cli("revoke", "nobody", "--database", f"sqlite:///{db}", cwd=tmp_path)
     assert r.returncode == 1 and "no active token" in r.stderr
+    r = cli("list", "--database", str(db), cwd=tmp_path)  # a path, not a URL
+    assert r.returncode == 2 and "sqlite:///PATH" in r.stderr and len(r.stderr.splitlines()) == 1
     r = cli("list", cwd=tmp_path)  # no config anywhere
     assert r.returncode == 2 and "no collector config" in r.stderr
     for out in (r.stdout, r.stderr):
