@@ -39,21 +39,23 @@ STATE_ZH = {
 
 @contextmanager
 def _open(config: Path | None) -> Iterator[tuple[Any, Any, Any, Any]]:
-    from collector.evidence_store import SqliteEvidenceStore
     from collector.records.month_events import MonthEvents
-    from collector.records.versions import RecordVersions
+    from collector.store import StoreError, sqlite_file, store_for
 
     cfg = _config(config)
-    if not cfg.database_path.exists():
-        _fail(f"evidence store {cfg.database_path} does not exist (start mrv-collector run first)")
-    store = SqliteEvidenceStore(cfg.database_path)
-    versions = RecordVersions(cfg.database_path)
-    events = MonthEvents(cfg.database_path)
     try:
-        yield cfg, store, versions, events
+        store = store_for(cfg, must_exist=True)
+    except StoreError as exc:
+        _fail(f"{exc} (start mrv-collector run first)")
+    path = sqlite_file(cfg.database_url)
+    if path is None:
+        store.close()
+        _fail("month seals and submissions are kept on the SQLite store only, not yet here")
+    events = MonthEvents(path)
+    try:
+        yield cfg, store, store.records, events
     finally:
         events.close()
-        versions.close()
         store.close()
 
 

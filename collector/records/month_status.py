@@ -21,7 +21,7 @@ from collector.months import (
     month_state,
 )
 from collector.records.month_events import MonthEvents
-from collector.records.versions import RecordVersions
+from collector.store.interface import RecordStore
 from protocols.keys import b64url_decode
 from protocols.record.settings import month_window
 
@@ -109,7 +109,7 @@ def _submissions_only(envelopes: Any) -> bool:
 
 def month_facts(
     store: Any,
-    versions: RecordVersions,
+    versions: RecordStore,
     events: MonthEvents,
     site: str,
     month: str,
@@ -156,7 +156,7 @@ def _month_of(ms: int, tz: str) -> str:
 
 def site_months(
     store: Any,
-    versions: RecordVersions,
+    versions: RecordStore,
     events: MonthEvents,
     site: str,
     *,
@@ -208,10 +208,14 @@ def deadline_alarms(cfg: Any, store: Any, now_ms: int) -> list[Any]:
     from collector.alarms import deadline_near
     from collector.config import SiteConfig
     from collector.records.month_events import MonthEvents
-    from collector.records.versions import RecordVersions
+    from collector.store import sqlite_file
 
-    out = []
-    with RecordVersions(cfg.database_path) as versions, MonthEvents(cfg.database_path) as events:
+    out: list[Any] = []
+    path = sqlite_file(cfg.database_url)
+    if path is None:
+        return out  # month seals and submissions are kept on the SQLite store only, for now
+    versions = store.records
+    with MonthEvents(path) as events:
         for site in sorted(set(store.sites()) | set(cfg.sites)):
             sc = cfg.sites.get(site) or SiteConfig()
             for ms in site_months(

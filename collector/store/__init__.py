@@ -91,6 +91,11 @@ def parse_url(url: str) -> StoreUrl:
     raise StoreError(f"database URL {url!r} has {what}; {URL_HELP}")
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL (None for other backends)."""
+    return parse_url(url).path
+
+
 def open_store(
     url: str | StoreUrl,
     *,

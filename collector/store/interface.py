@@ -11,6 +11,7 @@ vocabularies (``add``, ``list``, ``latest``) stay readable; a new table joins th
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 from collections.abc import Iterator
 from typing import Any, Protocol, Self
@@ -228,7 +229,7 @@ class TokenTable(Protocol):
 
     def by_id(self, token_id: int) -> TokenInfo | None: ...
 
-    def active_named(self, name: str) -> list[TokenInfo]: ...
+    def active_named(self, name: str) -> builtins.list[TokenInfo]: ...
 
     def by_hash(self, token_hash: str) -> tuple[str, TokenInfo] | None:
         """(stored hash, info) for a token hash, revoked or not."""

@@ -9,6 +9,7 @@ a PostgreSQL store instead (``collector.store.postgresql``).
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import hashlib
 import json
@@ -1005,7 +1006,7 @@ class _SqliteTokens:
         ).fetchone()
         return None if row is None else _token(row)
 
-    def active_named(self, name: str) -> list[TokenInfo]:
+    def active_named(self, name: str) -> builtins.list[TokenInfo]:
         rows = self._store._read.execute(
             f"SELECT {_TOKEN_COLS} FROM web_tokens WHERE name = ? AND revoked_at IS NULL "
             "ORDER BY id",

@@ -15,10 +15,11 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
+from collector.models import RecordVersion
 from collector.records.explain import record_view
 from collector.web.api import _agent_dict, _event_dict, _quarantine_dict, bundle_response
 from collector.web.auth import COOKIE_NAME, page_principal, require_download, require_site
-from collector.web.records import RecordsReader, RecordVersion
+from collector.web.records import RecordsReader, bundle_path
 from collector.web.source import WebSource, month_bounds
 from collector.web.tokens import TokenInfo, TokenStore
 from collector.web.verification import BundleVerifier, agent_states
@@ -258,16 +259,15 @@ def months(request: Request, who: User, site: SiteId) -> HTMLResponse:
     from collector.config import SiteConfig
     from collector.records.month_events import MonthEvents
     from collector.records.month_status import site_months
-    from collector.records.versions import RecordVersions
 
     src = _site(request, who, site)
     sc = src.site_config.get(site) or SiteConfig()
     rows: list[Any] = []
     if src.database is not None and src.database.exists():
-        with RecordVersions(src.database) as versions, MonthEvents(src.database) as events:
+        with MonthEvents(src.database) as events:
             rows = site_months(
                 src.store,
-                versions,
+                src.store.records,
                 events,
                 site,
                 timezone=getattr(sc, "timezone", "Asia/Shanghai"),
@@ -305,7 +305,7 @@ def record(
     except (OSError, ValueError):
         raise HTTPException(500, "the record file cannot be read") from None
     view = record_view(data)
-    verification = _verifier(request).status(v.bundle_dir)
+    verification = _verifier(request).status(bundle_path(v))
     return _render(
         request,
         "record.html",

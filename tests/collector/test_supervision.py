@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from collector import Collector
-from collector.evidence_store import SqliteEvidenceStore
 from collector.service import IngestFailed
+from collector.store import sqlite_file
+from collector.store.sqlite import SqliteEvidenceStore
 from tests.collector.helpers import Publisher, Signer, config_for
 from tests.support.servers import Mosquitto
 
@@ -52,7 +53,7 @@ async def test_one_failing_message_is_quarantined_and_ingest_goes_on(
     tmp_path: Path, mosquitto: Mosquitto
 ) -> None:
     cfg = config_for(tmp_path, mosquitto.port)
-    store = _StoreFailingAt(cfg.database_path, bad_seq=3)
+    store = _StoreFailingAt(sqlite_file(cfg.database_url), bad_seq=3)
     a = Signer(SITE, "agent-a")
     store.enroll_key(SITE, "agent-a", a.jwk)
     envs = [a.next(20) for _ in range(6)]
@@ -81,7 +82,7 @@ async def test_ingest_that_cannot_go_on_is_reported_not_silent(
     tmp_path: Path, mosquitto: Mosquitto
 ) -> None:
     cfg = config_for(tmp_path, mosquitto.port)
-    store = _StoreFailingAt(cfg.database_path, broken=True)
+    store = _StoreFailingAt(sqlite_file(cfg.database_url), broken=True)
     a = Signer(SITE, "agent-a")
     try:
         async with Collector(cfg, store=store) as c:

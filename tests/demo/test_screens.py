@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 
 from collector.config import load_config
-from collector.evidence_store import SqliteEvidenceStore
+from collector.store import store_for
 from collector.web import create_app
 from tests.demo.conftest import MONTH
 
@@ -47,10 +47,8 @@ def close(shown: str, value: float) -> bool:
 @pytest.fixture
 def ui(demo_run: dict[str, Any]) -> Iterator[dict[str, Any]]:
     cfg = load_config(demo_run["data"] / "collector" / "collector.yaml")
-    store = SqliteEvidenceStore(cfg.database_path)
-    app = create_app(
-        store, database=cfg.database_path, sites=cfg.sites, records_dir=cfg.data_dir / "records"
-    )
+    store = store_for(cfg)
+    app = create_app(store, sites=cfg.sites, records_dir=cfg.data_dir / "records")
     token, _ = app.state.tokens.add("screens test", "verifier", [SITE])
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

@@ -13,10 +13,9 @@ import pytest
 from agent.config import load_config
 from agent.outbox import Outbox, outbox_path
 from collector.documents import DocumentStore, document_refs
-from collector.evidence_store import SqliteEvidenceStore
 from collector.pipeline import Accepted, VerificationPipeline
 from collector.records.builder import build_record
-from collector.records.versions import RecordVersions
+from collector.store.sqlite import SqliteEvidenceStore
 from collector.verify_bundle import verify_bundle
 from protocols.keys import generate_private_key, load_public_jwk
 from protocols.record import RecordSettings
@@ -105,7 +104,7 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     for f in agent_docs.iterdir():
         docs.put(f.name, f.read_bytes(), 0)
     key = generate_private_key()
-    versions = RecordVersions(store.path)
+    versions = store.records
     res = build_record(
         store,
         versions,
@@ -199,7 +198,7 @@ def test_missing_document_is_flagged_and_plan_can_prefer_the_meter(
     )
     res = build_record(
         month["store"],
-        RecordVersions(month["store"].path),
+        month["store"].records,
         settings,
         signing_key=month["key"],
         out_dir=tmp_path / "out",

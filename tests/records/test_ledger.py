@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from collector.evidence_store import SqliteEvidenceStore
 from collector.records.builder import build_record
 from collector.records.ledger import LEDGER, check_ledger, ledger_bytes
-from collector.records.versions import RecordVersions
+from collector.store.sqlite import SqliteEvidenceStore
 from collector.verify_bundle import verify_bundle
 from protocols.keys import generate_private_key
 from protocols.record import RecordSettings
@@ -28,16 +27,15 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     settings = RecordSettings(site=SITE, month=MONTH, interval_s=3600)
     with SqliteEvidenceStore(d / "evidence.sqlite") as store:
         _fill(store, settings)
-        with RecordVersions(store.path) as versions:
-            res = build_record(
-                store,
-                versions,
-                settings,
-                signing_key=generate_private_key(),
-                out_dir=d / "out",
-                workers=1,
-                now_ms=1_770_000_000_000,
-            )
+        res = build_record(
+            store,
+            store.records,
+            settings,
+            signing_key=generate_private_key(),
+            out_dir=d / "out",
+            workers=1,
+            now_ms=1_770_000_000_000,
+        )
     yield res.bundle_dir
 
 

@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from collector.cli import app as collector_app
-from collector.evidence_store import SqliteEvidenceStore
 from collector.months import MonthFacts, alarms_due, deadlines, month_state
+from collector.store.sqlite import SqliteEvidenceStore
 from collector.verify_cli import main as verify_main
 from protocols.keys import write_key_pair
 from protocols.record.settings import month_window

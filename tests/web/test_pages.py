@@ -129,8 +129,8 @@ async def test_error_pages(env: Env, client: httpx.AsyncClient) -> None:
 
 
 async def test_month_calendar_shows_each_months_state(env: Env, client: httpx.AsyncClient) -> None:
+    from collector.models import RecordVersion
     from collector.records.month_events import MonthEvent, MonthEvents
-    from collector.records.versions import RecordVersion, RecordVersions
 
     await login(client, env.tokens["verifier"])
     r = await client.get(f"/sites/{SITE}/months")
@@ -139,8 +139,8 @@ async def test_month_calendar_shows_each_months_state(env: Env, client: httpx.As
     assert "2025-04-20" in r.text and "2025-05-10" in r.text  # March + 20 / + 40 days
     assert 'href="/sites/' + SITE + '/months"' in r.text  # in the site navigation
     db = env.store.path
-    with RecordVersions(db) as versions, MonthEvents(db) as events:
-        versions.add(
+    with MonthEvents(db) as events:
+        env.store.records.add(
             RecordVersion(SITE, MONTH, 1, 0, "initial build", "ab" * 32, None), b"{}", b"{}"
         )
         r = await client.get(f"/sites/{SITE}/months")
