@@ -75,7 +75,10 @@ def test_kill_and_restart_each_process_kind(tmp_path: Path) -> None:
 
         heads = st.wait_drained([ag])
         p = st.stored(ag)
-        assert p is not None and p.contiguous_through == heads[ag.name] == p.stored
+        # the running agent may commit more after the head snapshot: at least that head,
+        # and every stored batch contiguous
+        assert p is not None and p.contiguous_through >= heads[ag.name]
+        assert p.contiguous_through == p.stored
         assert p.quarantined == 0
         status = col.status_cli()
         (a,) = status["agents"]
