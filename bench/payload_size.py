@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.batch import BatchSigner
 from agent.outbox import Outbox
-from collector.evidence_store import SqliteEvidenceStore
 from collector.pipeline import Accepted, VerificationPipeline
+from collector.store.sqlite import SqliteEvidenceStore
 from protocols.envelope import parse_envelope
 from protocols.keys import generate_private_key, public_jwk
 from protocols.topics import data_topic
