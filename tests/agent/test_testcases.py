@@ -16,8 +16,9 @@ import yaml
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from agent.check import check_devices
 from agent.config import parse_config
+from agent.drivers import DeviceState, driver_for
+from agent.poller import DevicePoll
 from tests.agent.support import agent_config
 from tests.support.servers import free_port, wait_for_port
 
@@ -59,16 +60,22 @@ async def test_register_map_case(case: Path, tmp_path: Path) -> None:
         cfg = parse_config(
             agent_config(tmp_path, 1, [{**device, "host": "127.0.0.1", "port": port}])
         )
-        report = await check_devices(cfg, broker=False)
+        (dev,) = cfg.devices
+        driver = driver_for(dev.transport)
+        link = driver.link(dev)
+        out: list[Any] = []
+        try:  # one poll, as mrv-agent run and check do it
+            await DevicePoll(dev, driver.plan(dev, dev.points), DeviceState()).poll(link, 0, out)
+        finally:
+            link.close()
     finally:
         await server.shutdown()
-    got = {r["id"]: r for d in report["devices"] for r in d["readings"]}
+    got = {r[0]: r for r in out}
     assert set(got) == set(expected)
     for pid, want in expected.items():
-        r = got[pid]
-        assert r["quality"] == want["quality"], (pid, r)
-        assert r["reason"] == want.get("reason"), (pid, r)
-        assert math.isclose(r["value"], want["value"], rel_tol=1e-6, abs_tol=1e-9), (pid, r)
+        _, _, value, quality, reason, _ = got[pid]
+        assert (quality, reason) == (want["quality"], want.get("reason")), (pid, got[pid])
+        assert math.isclose(value, want["value"], rel_tol=1e-6, abs_tol=1e-9), (pid, got[pid])
 
 
 async def wait_for_port_async(port: int) -> None:
