@@ -37,7 +37,7 @@ from typing import Any
 
 from protocols.catalogue import catalogue, industries, parameters
 from protocols.catalogue import parameter as catalogue_parameter
-from protocols.compact import batch_readings
+from protocols.compact import series_readings
 from protocols.errors import PayloadInvalid
 from protocols.record.json_load import load_payload
 from protocols.record.settings import RecordError, RecordSettings
@@ -280,7 +280,12 @@ def accumulate(
         if p.get("v") not in (1, 2) or type(p.get("v")) is not int:
             raise _batch_error(where, f"payload version {p.get('v')!r} is not 1 or 2")
         try:
-            readings = batch_readings(p)
+            # v2 series come as validated tuples (id, ts, value, quality, reason, count,
+            # expected, …); a v1 reading becomes the same tuple below
+            series_rows: list[Any] = series_readings(p) if p.get("v") == 2 else []
+            readings = p["readings"] if "readings" in p or p.get("v") == 1 else []
+            if type(readings) is not list:
+                raise TypeError("readings is not an array")
         except (PayloadInvalid, KeyError, TypeError) as exc:
             raise _batch_error(where, f"readings unreadable: {exc}") from None
         if p.get("site") != site:
@@ -292,7 +297,7 @@ def accumulate(
                 seq,
                 prev,
                 hashlib.sha256(payload).hexdigest(),
-                len(readings),
+                len(series_rows) + len(readings),
                 len(events),
                 created if isinstance(created := p.get("created"), int) else None,
             )
@@ -307,7 +312,8 @@ def accumulate(
         if unsynced:
             part.unsynced_batches.append((agent, seq))
         try:
-            for idx, r in enumerate(readings):
+            rows = series_rows
+            for idx, r in enumerate(readings):  # ``index``: position in payload "readings"
                 if "evidence" in r:  # a submission (lab, manual, invoice), not a meter
                     per = r.get("period")
                     ts = r["ts"]
@@ -322,7 +328,19 @@ def accumulate(
                             }
                         )
                     continue
-                pid = r["id"]
+                rows.append(
+                    (
+                        r["id"],
+                        r["ts"],
+                        r["value"],
+                        r["quality"],
+                        r.get("reason"),
+                        r.get("count"),
+                        r.get("expected"),
+                    )
+                )
+            for r in rows:
+                pid = r[0]
                 f = fast_get(pid)
                 if f is None:
                     sig = not is_key(settings, pid)
@@ -330,15 +348,15 @@ def accumulate(
                     acc = series[pid] = SeriesAcc.new(0, is_counter, sig)
                     f = fast[pid] = (acc.val, acc.n, acc.cov, acc.counter, acc, sig, off, 0)
                 val, n, cov, ctr, acc, sig, loff, size = f
-                v = r["value"]
-                q = r["quality"]
-                ts = r["ts"]
+                v = r[2]
+                q = r[3]
+                ts = r[1]
                 i = (ts - loff) // iv  # index into the arrays
                 if v is None or q == "bad" or v - v != 0:  # v - v: NaN/inf test
                     k = i + acc.base
                     if 0 <= k < nk:
                         acc.bad[k] = acc.bad.get(k, 0) + 1
-                        reason = r.get("reason") or "no value"
+                        reason = r[4] or "no value"
                         acc.reasons[reason] = acc.reasons.get(reason, 0) + 1
                     else:
                         acc.outside += 1
@@ -360,11 +378,11 @@ def accumulate(
                     acc.uncertain[k] = acc.uncertain.get(k, 0) + 1
                 if sig:
                     _extremes(acc, ts, float(v))
-                c = r.get("count")
+                c = r[5]
                 if c is None:
                     c1000 = 1000
                 else:
-                    e = r.get("expected")
+                    e = r[6]
                     c1000 = 1000 if not e or c >= e else c * 1000 // e
                 x = val[i]
                 if x != x:
