@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from collector.cli_common import ConfigOpt, JsonOpt, fail, load_collector_config
+from collector.cli_common import ConfigOpt, JsonOpt, check_id, fail, load_collector_config
 from collector.records.cli import record_app
 from protocols.version import package_version
 
@@ -340,6 +340,7 @@ def quarantine_show(
     config: ConfigOpt = None,
 ) -> None:
     """One rejected message in full; ``--raw FILE`` saves its bytes for analysis."""
+    check_id(entry_id, "entry id")
     with _store(config) as store:
         e = store.quarantine_entry(entry_id)
     if e is None:

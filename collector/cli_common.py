@@ -49,6 +49,37 @@ def load_collector_config(path: Path | None) -> CollectorConfig:
     from collector.config import ConfigError, load_config
 
     try:
-        return load_config(config_path(path))
+        cfg = load_config(config_path(path))
+        check_data_dir(cfg.data_dir)
     except ConfigError as exc:
         fail(str(exc))
+    return cfg
+
+
+#: Largest id an SQLite INTEGER holds (quarantine entries, envelope ids).
+MAX_ID = 2**63 - 1
+
+
+def check_id(value: int, what: str) -> int:
+    """An id given on the command line, bounded before it reaches the store."""
+    if not 1 <= value <= MAX_ID:
+        fail(f"{what}: {value} is out of range; ids are 1..{MAX_ID}")
+    return value
+
+
+def check_data_dir(data_dir: Path) -> None:
+    """data_dir must be (or become) a directory this process can write."""
+    from collector.config import ConfigError
+
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"data_dir: {data_dir} is not usable ({exc.strerror or exc}); "
+            "set data_dir to a writable directory"
+        ) from None
+    if not os.access(data_dir, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"data_dir: {data_dir} is not writable by this user; "
+            "set data_dir to a writable directory"
+        )

@@ -286,7 +286,18 @@ def load_config(path: Path | str) -> CollectorConfig:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config {path} is not valid YAML: {exc}") from None
-    if data is not None and not isinstance(data, dict):
-        raise ConfigError(f"config {path} must be a YAML mapping")
+        # one line: where, and what the parser expected (PyYAML's message spans several)
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context = getattr(exc, "context", None)
+        detail = f"{context}, {problem}" if context else problem
+        raise ConfigError(f"{path}{where}: YAML syntax error: {detail}") from None
+    if data is None:
+        raise ConfigError(
+            f"{path}: the config is empty; it needs at least data_dir, broker and sites "
+            "(every field: config/collector/collector.yaml)"
+        )
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: (top level): expected a mapping of settings")
     return parse_config(data, base_dir=path.resolve().parent)

@@ -249,6 +249,7 @@ class Collector:
             def capture_signals(self):
                 yield
 
+        _check_port_free(self.config.http.host, self.config.http.port)
         cfg = uvicorn.Config(
             app,
             host=self.config.http.host,
@@ -264,7 +265,13 @@ class Collector:
         self._tasks.append(task)
         while not server.started:
             if task.done():
-                task.result()
+                try:
+                    task.result()
+                except BaseException as exc:  # uvicorn exits (SystemExit) when it cannot bind
+                    raise ConfigError(
+                        f"http: the server did not start ({type(exc).__name__}: {exc}); "
+                        f"check http.host and http.port"
+                    ) from None
                 raise ConfigError("http: server stopped before it started")
             await asyncio.sleep(0.01)
         sockets = [s for srv in server.servers for s in srv.sockets]
@@ -690,6 +697,23 @@ class Collector:
                     log.error("ALARM: equivocation, batch quarantined", extra={"fields": fields})
                 else:
                     log.warning("batch quarantined", extra={"fields": fields})
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """A one-line config error for an HTTP port in use, before uvicorn tries (and exits)."""
+    import socket
+
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"http.port: {host}:{port} cannot be used ({exc.strerror or exc}); "
+                "set http.port to a free port (or http.enabled: false)"
+            ) from None
 
 
 def _is_factory(obj: Any) -> bool:
