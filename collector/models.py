@@ -260,6 +260,40 @@ class RecordVersion:
         }
 
 
+MonthEventKind = Literal["sealed", "submitted"]
+
+
+@dataclass(frozen=True, slots=True)
+class MonthEvent:
+    """A seal or a submission of one site-month's record version (``collector.months``).
+
+    Append-only: a month sealed again after a rebuild, or submitted again, has another
+    event; the latest of each kind is the one that counts."""
+
+    site: str
+    month: str
+    kind: MonthEventKind
+    version: int
+    record_sha256: str
+    at: int  # UTC epoch ms
+    by: str
+    reason: str = ""
+    receipt: str | None = None  # the platform's receipt number, if the operator entered one
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "site": self.site,
+            "month": self.month,
+            "kind": self.kind,
+            "version": self.version,
+            "record_sha256": self.record_sha256,
+            "at": self.at,
+            "by": self.by,
+            "reason": self.reason,
+            "receipt": self.receipt,
+        }
+
+
 Role = Literal["viewer", "verifier", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "verifier", "admin")
 

@@ -39,23 +39,16 @@ STATE_ZH = {
 
 @contextmanager
 def _open(config: Path | None) -> Iterator[tuple[Any, Any, Any, Any]]:
-    from collector.records.month_events import MonthEvents
-    from collector.store import StoreError, sqlite_file, store_for
+    from collector.store import StoreError, store_for
 
     cfg = _config(config)
     try:
         store = store_for(cfg, must_exist=True)
     except StoreError as exc:
         _fail(f"{exc} (start mrv-collector run first)")
-    path = sqlite_file(cfg.database_url)
-    if path is None:
-        store.close()
-        _fail("month seals and submissions are kept on the SQLite store only, not yet here")
-    events = MonthEvents(path)
     try:
-        yield cfg, store, store.records, events
+        yield cfg, store, store.records, store.month_events
     finally:
-        events.close()
         store.close()
 
 
@@ -154,7 +147,7 @@ def seal(
     as_json: JsonOpt = False,
 ) -> None:
     """Seal a built record version: the month's figures as confirmed for upload."""
-    from collector.records.month_events import MonthEvent
+    from collector.models import MonthEvent
 
     with _open(config) as (_cfg, _store, versions, events):
         rec = _latest_record(versions, site, month, version)
@@ -185,7 +178,7 @@ def submit(
     as_json: JsonOpt = False,
 ) -> None:
     """Record that the sealed version was uploaded to the national platform."""
-    from collector.records.month_events import MonthEvent
+    from collector.models import MonthEvent
 
     with _open(config) as (_cfg, _store, versions, events):
         sealed = events.latest(site, month, "sealed")

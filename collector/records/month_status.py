@@ -20,8 +20,7 @@ from collector.months import (
     deadlines,
     month_state,
 )
-from collector.records.month_events import MonthEvents
-from collector.store.interface import RecordStore
+from collector.store.interface import MonthEventLog, RecordStore
 from protocols.keys import b64url_decode
 from protocols.record.settings import month_window
 
@@ -110,7 +109,7 @@ def _submissions_only(envelopes: Any) -> bool:
 def month_facts(
     store: Any,
     versions: RecordStore,
-    events: MonthEvents,
+    events: MonthEventLog,
     site: str,
     month: str,
     *,
@@ -157,7 +156,7 @@ def _month_of(ms: int, tz: str) -> str:
 def site_months(
     store: Any,
     versions: RecordStore,
-    events: MonthEvents,
+    events: MonthEventLog,
     site: str,
     *,
     timezone: str,
@@ -207,36 +206,30 @@ def deadline_alarms(cfg: Any, store: Any, now_ms: int) -> list[Any]:
 
     from collector.alarms import deadline_near
     from collector.config import SiteConfig
-    from collector.records.month_events import MonthEvents
-    from collector.store import sqlite_file
 
     out: list[Any] = []
-    path = sqlite_file(cfg.database_url)
-    if path is None:
-        return out  # month seals and submissions are kept on the SQLite store only, for now
-    versions = store.records
-    with MonthEvents(path) as events:
-        for site in sorted(set(store.sites()) | set(cfg.sites)):
-            sc = cfg.sites.get(site) or SiteConfig()
-            for ms in site_months(
-                store,
-                versions,
-                events,
-                site,
-                timezone=sc.timezone,
-                submission=sc.submission,
-                now_ms=now_ms,
-                warn_days=cfg.alarms.deadline_days,
-            ):
-                for name, ends in ms.due:
-                    a = deadline_near(site, ms.facts.month, ends, state=ms.state)
-                    out.append(
-                        dataclasses.replace(
-                            a,
-                            subject=f"{ms.facts.month} {name}",
-                            zh=f"{a.zh}（{'内部' if name == 'internal' else '平台'}截止）",
-                            en=f"{a.en} [{name} deadline]",
-                            detail={**a.detail, "deadline_kind": name},
-                        )
+    versions, events = store.records, store.month_events
+    for site in sorted(set(store.sites()) | set(cfg.sites)):
+        sc = cfg.sites.get(site) or SiteConfig()
+        for ms in site_months(
+            store,
+            versions,
+            events,
+            site,
+            timezone=sc.timezone,
+            submission=sc.submission,
+            now_ms=now_ms,
+            warn_days=cfg.alarms.deadline_days,
+        ):
+            for name, ends in ms.due:
+                a = deadline_near(site, ms.facts.month, ends, state=ms.state)
+                out.append(
+                    dataclasses.replace(
+                        a,
+                        subject=f"{ms.facts.month} {name}",
+                        zh=f"{a.zh}（{'内部' if name == 'internal' else '平台'}截止）",
+                        en=f"{a.en} [{name} deadline]",
+                        detail={**a.detail, "deadline_kind": name},
                     )
+                )
     return out

@@ -19,6 +19,8 @@ from typing import Any, Protocol, Self
 from collector.models import (
     AgentState,
     EnrolledKey,
+    MonthEvent,
+    MonthEventKind,
     QuarantineEntry,
     RecordVersion,
     SeriesBucket,
@@ -192,6 +194,9 @@ class EvidenceStore(Protocol):
     @property
     def tokens(self) -> TokenTable: ...
 
+    @property
+    def month_events(self) -> MonthEventLog: ...
+
     def close(self) -> None: ...
 
     def __enter__(self) -> Self: ...
@@ -216,6 +221,19 @@ class RecordStore(Protocol):
     def files(self, site: str, month: str, version: int) -> tuple[bytes, bytes] | None:
         """The stored record.json and record.jws bytes of one version."""
         ...
+
+
+class MonthEventLog(Protocol):
+    """Seals and submissions of site-months (``collector.months``), append-only: nothing is
+    ever updated or deleted; the latest event of each kind counts."""
+
+    def add(self, e: MonthEvent) -> None: ...
+
+    def list(self, site: str | None = None, month: str | None = None) -> builtins.list[MonthEvent]:
+        """By site, month, then the order they were added."""
+        ...
+
+    def latest(self, site: str, month: str, kind: MonthEventKind) -> MonthEvent | None: ...
 
 
 class TokenTable(Protocol):

@@ -22,6 +22,8 @@ from typing import Any
 from collector.models import (
     AgentState,
     EnrolledKey,
+    MonthEvent,
+    MonthEventKind,
     QuarantineEntry,
     RecordVersion,
     SeriesBucket,
@@ -148,6 +150,23 @@ CREATE TRIGGER IF NOT EXISTS records_no_update BEFORE UPDATE ON records
 BEGIN SELECT RAISE(ABORT, 'record versions are never changed'); END;
 CREATE TRIGGER IF NOT EXISTS records_no_delete BEFORE DELETE ON records
 BEGIN SELECT RAISE(ABORT, 'record versions are never deleted'); END;
+CREATE TABLE IF NOT EXISTS month_events (
+    id INTEGER PRIMARY KEY,
+    site TEXT NOT NULL,
+    month TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('sealed', 'submitted')),
+    version INTEGER NOT NULL,
+    record_sha256 TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    by TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    receipt TEXT
+);
+CREATE INDEX IF NOT EXISTS month_events_site_month ON month_events (site, month, kind, id);
+CREATE TRIGGER IF NOT EXISTS month_events_no_update BEFORE UPDATE ON month_events
+BEGIN SELECT RAISE(ABORT, 'month events are never changed'); END;
+CREATE TRIGGER IF NOT EXISTS month_events_no_delete BEFORE DELETE ON month_events
+BEGIN SELECT RAISE(ABORT, 'month events are never deleted'); END;
 CREATE TABLE IF NOT EXISTS web_tokens (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     name        TEXT NOT NULL,
@@ -340,6 +359,7 @@ class SqliteEvidenceStore:
         self._closed = False
         self.records = _SqliteRecords(self)
         self.tokens = _SqliteTokens(self)
+        self.month_events = _SqliteMonthEvents(self)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -965,6 +985,40 @@ class _SqliteRecords:
             (site, month, version),
         ).fetchone()
         return None if row is None else (bytes(row[0]), bytes(row[1]))
+
+
+_MONTH_EVENT_COLS = "site, month, kind, version, record_sha256, at, by, reason, receipt"
+
+
+class _SqliteMonthEvents:
+    """``MonthEventLog`` in ``month_events`` (triggers forbid UPDATE and DELETE)."""
+
+    def __init__(self, store: SqliteEvidenceStore) -> None:
+        self._store = store
+
+    def add(self, e: MonthEvent) -> None:
+        with self._store._transaction() as db:
+            db.execute(
+                f"INSERT INTO month_events ({_MONTH_EVENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (e.site, e.month, e.kind, e.version, e.record_sha256, e.at, e.by, e.reason,
+                 e.receipt),
+            )  # fmt: skip
+
+    def list(self, site: str | None = None, month: str | None = None) -> list[MonthEvent]:
+        rows = self._store._read.execute(
+            f"SELECT {_MONTH_EVENT_COLS} FROM month_events WHERE (?1 IS NULL OR site = ?1) "
+            "AND (?2 IS NULL OR month = ?2) ORDER BY site, month, id",
+            (site, month),
+        ).fetchall()
+        return [MonthEvent(*r) for r in rows]
+
+    def latest(self, site: str, month: str, kind: MonthEventKind) -> MonthEvent | None:
+        row = self._store._read.execute(
+            f"SELECT {_MONTH_EVENT_COLS} FROM month_events WHERE site = ? AND month = ? "
+            "AND kind = ? ORDER BY id DESC LIMIT 1",
+            (site, month, kind),
+        ).fetchone()
+        return None if row is None else MonthEvent(*row)
 
 
 _TOKEN_COLS = "id, name, role, sites, hint, created_at, revoked_at, last_used_at"

@@ -257,24 +257,20 @@ MONTH_STATES: dict[str, tuple[str, str, str]] = {
 def months(request: Request, who: User, site: SiteId) -> HTMLResponse:
     """The month calendar: each month's state, what it still needs, and its deadlines."""
     from collector.config import SiteConfig
-    from collector.records.month_events import MonthEvents
     from collector.records.month_status import site_months
 
     src = _site(request, who, site)
     sc = src.site_config.get(site) or SiteConfig()
-    rows: list[Any] = []
-    if src.database is not None and src.database.exists():
-        with MonthEvents(src.database) as events:
-            rows = site_months(
-                src.store,
-                src.store.records,
-                events,
-                site,
-                timezone=getattr(sc, "timezone", "Asia/Shanghai"),
-                submission=getattr(sc, "submission", SiteConfig().submission),
-                now_ms=int(time.time() * 1000),
-                warn_days=5.0,
-            )
+    rows = site_months(
+        src.store,
+        src.store.records,
+        src.store.month_events,
+        site,
+        timezone=getattr(sc, "timezone", "Asia/Shanghai"),
+        submission=getattr(sc, "submission", SiteConfig().submission),
+        now_ms=int(time.time() * 1000),
+        warn_days=5.0,
+    )
     years: dict[str, list[Any]] = {}
     for r in rows:
         years.setdefault(r.facts.month[:4], []).append(r)

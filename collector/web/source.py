@@ -13,7 +13,6 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -130,10 +129,6 @@ class WebSource:
     def __init__(self, store: EvidenceStore, *, sites: dict[str, Any] | None = None) -> None:
         self.store = store
         self.site_config = dict(sites or {})
-        #: The SQLite file, for month seals and submissions (``collector.records.month_events``)
-        #: until they move into the store; None on other backends.
-        path = getattr(store, "path", None)
-        self.database: Path | None = Path(path) if path is not None else None
 
     # -- sites and catalogue ------------------------------------------------------------
     def sites(self) -> list[SiteInfo]:

@@ -301,3 +301,31 @@ def test_a_required_submission_nobody_can_submit_is_refused_at_load(tmp_path: Pa
     assert r.exit_code == 2, r.output
     assert "required_submissions" in r.output and "'anode_sulphur_fraction'" in r.output
     assert "Traceback" not in r.output
+
+
+def test_month_events_live_in_the_store_append_only(tmp_path: Path) -> None:
+    """Seals and submissions go through the store's interface; the table refuses edits."""
+    import sqlite3
+
+    from collector.models import MonthEvent
+    from collector.store import open_store, sqlite_url
+
+    db = tmp_path / "evidence.sqlite"
+    with open_store(sqlite_url(db)) as store:
+        log = store.month_events
+        log.add(MonthEvent(SITE, "2026-01", "sealed", 1, "ab" * 32, 10, "Wang"))
+        log.add(MonthEvent(SITE, "2026-01", "sealed", 2, "cd" * 32, 20, "Wang", "rebuilt"))
+        log.add(MonthEvent(SITE, "2026-01", "submitted", 2, "cd" * 32, 30, "Li", "", "R-1"))
+        log.add(MonthEvent(SITE, "2026-02", "sealed", 1, "ef" * 32, 40, "Wang"))
+        assert log.latest(SITE, "2026-01", "sealed") == MonthEvent(
+            SITE, "2026-01", "sealed", 2, "cd" * 32, 20, "Wang", "rebuilt"
+        )
+        assert log.latest(SITE, "2026-01", "submitted").receipt == "R-1"  # type: ignore[union-attr]
+        assert log.latest(SITE, "2026-02", "submitted") is None
+        assert [e.at for e in log.list(SITE)] == [10, 20, 30, 40]
+        assert [e.at for e in log.list(SITE, "2026-02")] == [40]
+    raw = sqlite3.connect(db)
+    for sql in ("UPDATE month_events SET by = 'X'", "DELETE FROM month_events"):
+        with pytest.raises(sqlite3.DatabaseError, match="never"):
+            raw.execute(sql)
+    raw.close()

@@ -129,8 +129,7 @@ async def test_error_pages(env: Env, client: httpx.AsyncClient) -> None:
 
 
 async def test_month_calendar_shows_each_months_state(env: Env, client: httpx.AsyncClient) -> None:
-    from collector.models import RecordVersion
-    from collector.records.month_events import MonthEvent, MonthEvents
+    from collector.models import MonthEvent, RecordVersion
 
     await login(client, env.tokens["verifier"])
     r = await client.get(f"/sites/{SITE}/months")
@@ -138,15 +137,14 @@ async def test_month_calendar_shows_each_months_state(env: Env, client: httpx.As
     assert f'data-month="{MONTH}" data-state="open"' in r.text
     assert "2025-04-20" in r.text and "2025-05-10" in r.text  # March + 20 / + 40 days
     assert 'href="/sites/' + SITE + '/months"' in r.text  # in the site navigation
-    db = env.store.path
-    with MonthEvents(db) as events:
-        env.store.records.add(
-            RecordVersion(SITE, MONTH, 1, 0, "initial build", "ab" * 32, None), b"{}", b"{}"
-        )
-        r = await client.get(f"/sites/{SITE}/months")
-        assert f'data-month="{MONTH}" data-state="record_built"' in r.text
-        events.add(MonthEvent(SITE, MONTH, "sealed", 1, "ab" * 32, 1, "Wang"))
-        events.add(MonthEvent(SITE, MONTH, "submitted", 1, "ab" * 32, 2, "Li", "", "R-77"))
+    events = env.store.month_events
+    env.store.records.add(
+        RecordVersion(SITE, MONTH, 1, 0, "initial build", "ab" * 32, None), b"{}", b"{}"
+    )
+    r = await client.get(f"/sites/{SITE}/months")
+    assert f'data-month="{MONTH}" data-state="record_built"' in r.text
+    events.add(MonthEvent(SITE, MONTH, "sealed", 1, "ab" * 32, 1, "Wang"))
+    events.add(MonthEvent(SITE, MONTH, "submitted", 1, "ab" * 32, 2, "Li", "", "R-77"))
     r = await client.get(f"/sites/{SITE}/months")
     assert f'data-month="{MONTH}" data-state="submitted"' in r.text
     assert "已上报 submitted" in r.text and "R-77" in r.text
