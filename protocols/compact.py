@@ -10,9 +10,10 @@ v2")::
      "count": [...], "expected": [...], "min": [...], "max": [...]}
 
 * ``t`` the first timestamp; then ``step`` (equal spacing) or ``dt`` (``n - 1`` deltas);
-* ``v`` the values; with ``f32`` every value is a float32 printed in the shortest form
-  that round-trips through float32, and is read back through float32 — exactly the double
-  the agent held, since only series whose every value is a float32 get the flag;
+* ``v`` the values; ``f32`` names the columns (``["v", "min", "max"]``, or ``1`` for
+  ``v`` alone) whose every number is a float32, printed in the shortest form that
+  round-trips through float32 and read back through float32 — exactly the double the agent
+  held, since a column is named only when every number in it is a float32;
 * ``q`` only the readings that are not good: ``[index, quality, reason]``;
 * aggregate members as parallel arrays (``null`` where a reading has none).
 
@@ -57,6 +58,7 @@ _PARAM_ID = re.compile(PARAM_ID_PATTERN)
 _NUMBER_TYPES = frozenset({int, float, type(None)})
 _COUNT_TYPES = frozenset({int, type(None)})
 _QUALITIES = ("uncertain", "bad")
+_F32_COLUMNS = ("v", "min", "max")
 
 
 class SeriesReading(NamedTuple):
@@ -166,25 +168,34 @@ def _series(rid: str, rs: list[ReadingTuple]) -> str:
             parts.append(f',"step":{d0}')
         else:
             parts.append(f',"dt":[{",".join(map(str, dts))}]')
-    values = [r[2] for r in rs]
-    numbers = [v for v in values if v is not None]
-    if numbers and all(type(v) is float and _is_f32(v) for v in numbers):
-        parts.append(',"f32":1,"v":[')
-        parts.append(",".join("null" if v is None else f32_repr(v) for v in values))
-    else:
-        parts.append(',"v":[')
-        parts.append(",".join("null" if v is None else repr(v) for v in values))
-    parts.append("]")
-    q = [[i, r[3], r[4]] for i, r in enumerate(rs) if r[3] != "good"]
-    if q:
-        parts.append(',"q":' + _encode(q))
     extras = [r[5] or {} for r in rs]
+    cols = {"v": [r[2] for r in rs]}
     for k in AGGREGATES:
         col = [e.get(k) for e in extras]
         if any(x is not None for x in col):
-            parts.append(f',"{k}":[{",".join("null" if x is None else repr(x) for x in col)}]')
+            cols[k] = col
+    f32 = [k for k in _F32_COLUMNS if k in cols and _all_f32(cols[k])]
+    if f32:
+        parts.append(',"f32":1' if f32 == ["v"] else f',"f32":{_encode(f32)}')
+
+    def column(k: str) -> str:
+        fmt = f32_repr if k in f32 else repr
+        return ",".join("null" if x is None else fmt(x) for x in cols[k])
+
+    parts.append(f',"v":[{column("v")}]')
+    q = [[i, r[3], r[4]] for i, r in enumerate(rs) if r[3] != "good"]
+    if q:
+        parts.append(',"q":' + _encode(q))
+    for k in AGGREGATES:
+        if k in cols:
+            parts.append(f',"{k}":[{column(k)}]')
     parts.append("}")
     return "".join(parts)
+
+
+def _all_f32(col: list[Any]) -> bool:
+    numbers = [x for x in col if x is not None]
+    return bool(numbers) and all(type(x) is float and _is_f32(x) for x in numbers)
 
 
 def _fail(where: str, msg: str, wrong_type: bool = False) -> PayloadInvalid:
@@ -211,88 +222,21 @@ def _number(x: Any, where: str) -> None:
         raise _fail(where, f"{x!r} is not a number or null", True)
 
 
-def _expand_series(s: Any, where: str, out: list[dict[str, Any]]) -> None:
-    if type(s) is not dict:
-        raise _fail(where, "a series is not an object", True)
-    extra = set(s) - _SERIES_KEYS
-    if extra:
-        raise _fail(where, f"unexpected members {', '.join(sorted(extra))}")
-    if "id" not in s or "t" not in s or "v" not in s:
-        raise _fail(where, "a series needs id, t and v")
-    rid = s["id"]
-    if type(rid) is not str:
-        raise _fail(f"{where}.id", "is not a string", True)
-    values = _list(s["v"], f"{where}.v")
-    n = len(values)
-    if n == 0:
-        raise _fail(f"{where}.v", "a series has at least one value")
-    for i, x in enumerate(values):
-        _number(x, f"{where}.v.{i}")
-    t = _int(s["t"], f"{where}.t")
-    if "step" in s and "dt" in s:
-        raise _fail(where, "a series has step or dt, not both")
-    if "step" in s:
-        step = _int(s["step"], f"{where}.step")
-        ts = [t + i * step for i in range(n)]
-    elif "dt" in s:
-        dts = _list(s["dt"], f"{where}.dt", n - 1)
-        ts = [t]
-        for i, d in enumerate(dts):
-            t += _int(d, f"{where}.dt.{i}")
-            ts.append(t)
-    elif n == 1:
-        ts = [t]
-    else:
-        raise _fail(where, f"{n} values need step or dt")
-    if "f32" in s:
-        if s["f32"] != 1 or type(s["f32"]) is not int:
-            raise _fail(f"{where}.f32", "is 1 when present")
-        f = array("f", [0.0 if x is None else x for x in values]).tolist()
-        values = [None if x is None else y for x, y in zip(values, f, strict=True)]
-        for i, y in enumerate(values):
-            if y is not None and not math.isfinite(y):
-                raise _fail(f"{where}.v.{i}", "is beyond float32")
-    cols = []
-    for k in AGGREGATES:
-        if k in s:
-            col = _list(s[k], f"{where}.{k}", n)
-            for i, x in enumerate(col):
-                _number(x, f"{where}.{k}.{i}")
-            cols.append((k, col))
-    bad: dict[int, tuple[Any, Any]] = {}
-    if "q" in s:
-        last = -1
-        for j, e in enumerate(_list(s["q"], f"{where}.q")):
-            if type(e) is not list or len(e) != 3:
-                raise _fail(f"{where}.q.{j}", "is not [index, quality, reason]", True)
-            i = _int(e[0], f"{where}.q.{j}.0")
-            if not last < i < n:
-                raise _fail(f"{where}.q.{j}.0", f"index {i} is not ascending within 0..{n - 1}")
-            if e[1] == "good":
-                raise _fail(f"{where}.q.{j}.1", "only readings that are not good are listed")
-            last = i
-            bad[i] = (e[1], e[2])
-    for i in range(n):
-        r: dict[str, Any] = {"id": rid, "ts": ts[i], "value": values[i], "quality": "good"}
-        qr = bad.get(i)
-        if qr is not None:
-            r["quality"], r["reason"] = qr
-        for k, col in cols:
-            if col[i] is not None:
-                r[k] = col[i]
-        out.append(r)
-
-
 def batch_readings(p: dict[str, Any]) -> list[Any]:
-    """The v1 readings of a parsed payload of either version (a v2 payload's series
+    """The v1 reading dicts of a parsed payload of either version (a v2 payload's series
     expanded, then its v1 ``readings``). Raises ``PayloadInvalid`` on a malformed series."""
     if p.get("v") != 2 or type(p.get("v")) is not int:
         readings: list[Any] = p["readings"]
         return readings
-    series = _list(p.get("series", []), "series")
-    out: list[dict[str, Any]] = []
-    for j, s in enumerate(series):
-        _expand_series(s, f"series.{j}", out)
+    out: list[Any] = []
+    for r in series_readings(p):
+        d: dict[str, Any] = {"id": r.id, "ts": r.ts, "value": r.value, "quality": r.quality}
+        if r.reason is not None:
+            d["reason"] = r.reason
+        for k, x in zip(AGGREGATES, r[5:9], strict=True):
+            if x is not None:
+                d[k] = x
+        out.append(d)
     out.extend(_list(p.get("readings", []), "readings"))
     return out
 
@@ -307,6 +251,33 @@ def _numbers(col: list[Any], where: str) -> list[Any]:
     if int in types:
         return [float(x) if type(x) is int else x for x in col]
     return col
+
+
+def _f32_columns(s: dict[str, Any], where: str) -> frozenset[str]:
+    """The columns ``f32`` names: a list drawn from ``v``, ``min``, ``max`` (``1``: ``v``)."""
+    spec = s.get("f32")
+    if spec is None:
+        return frozenset()
+    if spec == 1 and type(spec) is int:
+        return frozenset({"v"})
+    if (
+        type(spec) is not list
+        or not spec
+        or not all(type(c) is str and c in _F32_COLUMNS for c in spec)
+        or len(set(spec)) != len(spec)
+    ):
+        raise _fail(f"{where}.f32", 'is a list of distinct columns among "v", "min", "max"')
+    return frozenset(spec)
+
+
+def _as_f32(col: list[Any], where: str) -> list[Any]:
+    """Each number rounded to float32 and widened again: the agent's float32, exactly."""
+    f = array("f", [0.0 if x is None else x for x in col]).tolist()
+    if not all(map(math.isfinite, f)):
+        raise _fail(where, "a value is beyond float32")
+    if None in col:
+        return [None if x is None else y for x, y in zip(col, f, strict=True)]
+    return f
 
 
 def _validated(s: Any, where: str) -> list[SeriesReading]:
@@ -352,16 +323,9 @@ def _validated(s: Any, where: str) -> list[SeriesReading]:
         raise FieldOutOfRange(
             f"payload invalid at {where}.t: timestamps {lo}..{hi} leave 0..{MAX_EPOCH_MS}"
         )
-    if "f32" in s:
-        if s["f32"] != 1 or type(s["f32"]) is not int:
-            raise _fail(f"{where}.f32", "is 1 when present")
-        f = array("f", [0.0 if x is None else x for x in values]).tolist()
-        if not all(map(math.isfinite, f)):
-            raise _fail(f"{where}.v", "a value is beyond float32")
-        if None in values:
-            values = [None if x is None else y for x, y in zip(values, f, strict=True)]
-        else:
-            values = f
+    f32 = _f32_columns(s, where)
+    if "v" in f32:
+        values = _as_f32(values, f"{where}.v")
     cols: list[Any] = []
     for k in AGGREGATES:
         if k not in s:
@@ -376,6 +340,8 @@ def _validated(s: Any, where: str) -> list[SeriesReading]:
                 raise FieldOutOfRange(f"payload invalid at {where}.{k}: a count leaves 0..2^53-1")
         else:
             col = _numbers(col, f"{where}.{k}")
+            if k in f32:
+                col = _as_f32(col, f"{where}.{k}")
         cols.append(col)
     quality: Any = repeat("good", n)
     reason: Any = repeat(None, n)

@@ -55,6 +55,15 @@ def test_v2_carries_exactly_the_v1_readings_and_is_smaller() -> None:
     rs += [
         ("dead", T, None, "bad", "timeout", None),
         ("agg", T, 3.5, "good", None, {"count": 9, "expected": 10, "min": 1.0, "max": 6.0}),
+        (
+            "agg",
+            T + 1,
+            3.25,
+            "good",
+            None,
+            {"count": 9, "expected": 10, "min": f32(0.1), "max": 6.0},
+        ),
+        ("agg2", T, 0.1, "good", None, {"count": 9, "expected": 10, "min": 0.1, "max": f32(0.3)}),
         ("hot", T, 999.0, "uncertain", "out_of_range", None),
         ("hot", T + 5, 1000.0, "good", None, None),
         ("z", T, -0.0, "good", None, None),
@@ -73,6 +82,9 @@ def test_v2_carries_exactly_the_v1_readings_and_is_smaller() -> None:
     b2 = v2.build(1, None, 9, {"source": "system"}, rs)
     assert json.loads(b2.payload)["v"] == 2
     assert "readings" not in json.loads(b2.payload)  # every reading fits a series
+    f32_columns = {x["id"]: x.get("f32") for x in json.loads(b2.payload)["series"]}
+    assert f32_columns["agg"] == ["v", "min", "max"] and f32_columns["agg2"] == ["max"]
+    assert f32_columns["z"] is None and f32_columns["p000"] == 1
     p1, p2 = parse_payload(b1.payload), parse_payload(b2.payload)
     assert _by_param(p1.readings) == _by_param(p2.readings)
     assert len(b2.payload) * 2 < len(b1.payload)
@@ -117,6 +129,10 @@ def _payload(series: list[Any]) -> bytes:
         ({"id": "x", "t": T, "dt": [1, 2], "v": [1, 2]}, "series.0.dt"),
         ({"id": "x", "t": T, "step": 1, "v": [1, 2], "count": [1]}, "series.0.count"),
         ({"id": "x", "t": T, "v": [1e39], "f32": 1}, "beyond float32"),
+        ({"id": "x", "t": T, "v": [1], "max": [1e39], "f32": ["max"]}, "series.0.max"),
+        ({"id": "x", "t": T, "v": [1], "f32": ["v", "v"]}, "series.0.f32"),
+        ({"id": "x", "t": T, "v": [1], "f32": ["count"]}, "series.0.f32"),
+        ({"id": "x", "t": T, "v": [1], "f32": 2}, "series.0.f32"),
         ({"id": "x", "t": T, "v": ["1"]}, "series.0.v.0"),
         ({"id": "x", "t": T, "v": [1], "q": [[1, "bad", "r"]]}, "series.0.q.0.0"),
         ({"id": "x", "t": T, "v": [1], "q": [[0, "good", "r"]]}, "series.0.q.0.1"),
