@@ -139,6 +139,8 @@ def test_cli_enroll_status_revoke_quarantine(tmp_path: Path) -> None:
     assert q["reason"] == "malformed" and q["size"] == 4
     r = cli("quarantine", "show", str(q["id"]), "-c", str(cfg), "--raw", str(tmp_path / "raw.bin"))
     assert r.returncode == 0 and (tmp_path / "raw.bin").read_bytes() == b"junk"
+    # one JSON form of an entry: list, show (and the HTTP API) print the same object
+    assert json.loads(r.stdout) == q and q["kept_bytes"] == 4 and q["truncated"] is False
     assert cli("quarantine", "show", "999", "-c", str(cfg)).returncode == 1
 
     r = cli("revoke", "-c", str(cfg), "--kid", s.kid)
