@@ -102,12 +102,19 @@ def test_ledger_properties_carry_the_record_time_not_the_wall_clock(bundle: Path
 
 
 def test_bundle_without_ledger_fails_verification(bundle: Path, tmp_path: Path) -> None:
+    """The ledger is in the collector's signed manifest; a missing one is named by the
+    manifest check and by the ledger check."""
+    import hashlib
+
+    manifest = json.loads((bundle / "manifest.json").read_bytes())
+    digest = hashlib.sha256((bundle / LEDGER).read_bytes()).hexdigest()
+    assert manifest["files"][LEDGER]["sha256"] == digest
     dst = tmp_path / bundle.name
     shutil.copytree(bundle, dst)
     (dst / LEDGER).unlink()
     rep = verify_bundle(dst, workers=1)
     assert not rep.ok
-    assert any(p.where == LEDGER and "missing" in p.message for p in rep.problems)
+    assert {p.check for p in rep.problems if p.where == LEDGER} == {"files", "ledger"}
 
 
 def test_edited_ledger_cell_fails_verification(bundle: Path, tmp_path: Path) -> None:
