@@ -169,6 +169,8 @@ class Agent:
             self._on_readings,
             self._links,
         )
+        for poller in self.pollers:
+            poller.on_event = self._on_event
         self.publisher = Publisher(cfg, self.outbox, self._db, self._birth, self._resign)
         for p in self.pollers:
             self._tasks.append(asyncio.create_task(p.run(), name=f"poll-{p.group}"))
@@ -210,6 +212,10 @@ class Agent:
         self._stopped.set()
 
     # -- readings and batches ------------------------------------------------------------
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        """An event for the next batch (e.g. ``poll_overrun``: why slots were missed)."""
+        self._events.append(event)
 
     def _on_readings(self, readings: list[ReadingTuple]) -> None:
         self._spool.extend(readings)

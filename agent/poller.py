@@ -25,9 +25,7 @@ from protocols.reasons import describe_reason
 log = get_logger("agent.poller")
 Sink = Callable[[list[ReadingTuple]], None]
 
-_NO_QUIRKS = Quirks()
-#: At most this many missed slots per overrun become ``poll_overrun`` readings.
-MAX_OVERRUN_SLOTS = 60  # devices of drivers without Modbus's quirks
+_NO_QUIRKS = Quirks()  # devices of drivers without Modbus's quirks
 
 
 class DevicePoll:
@@ -136,6 +134,7 @@ class GroupPoller:
         self.clock = clock
         self.sink = sink
         self.overruns = 0
+        self.on_event: Callable[[dict[str, Any]], None] | None = None
 
     async def poll_once(self, ts: int) -> list[ReadingTuple]:
         out: list[ReadingTuple] = []
@@ -157,15 +156,19 @@ class GroupPoller:
                 log.warning(
                     "poll_overrun", group=self.group, link=self.link.describe(), missed_slots=missed
                 )
-                # the missed slots are evidence too: bad readings saying why (capped, so a
-                # suspended gateway does not flood its outbox; the rest stay plain gaps)
-                skipped: list[ReadingTuple] = []
-                for k in range(min(missed, MAX_OVERRUN_SLOTS)):
-                    for dp in self.devices:
-                        for req in dp.requests:
-                            bad_readings(skipped, req, due + k * interval, "poll_overrun")
-                if skipped:
-                    self.sink(skipped)
+                # the missed slots stay gaps (a missing sample, as before), and the batch
+                # says why: an event the UI shows as the gap's cause
+                if self.on_event is not None:
+                    self.on_event(
+                        {
+                            "type": "poll_overrun",
+                            "ts": now,
+                            "start": due,
+                            "end": due + missed * interval,
+                            "missed": int(missed),
+                            "group": self.group,
+                        }
+                    )
                 due += missed * interval
             # Straight into the sink: a name kept here would hold this poll's readings
             # through the next sleep and poll, after the batch that took them was cut.

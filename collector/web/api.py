@@ -173,6 +173,11 @@ def series(
         for e in src.store.events(site, lo, hi, type="clock_jump")
         if e.ts is not None and (agent is None or e.agent == agent)
     ][:500]
+    out["poll_overruns"] = [
+        {"start": e.start, "end": e.end, "agent": e.agent, "missed": e.data.get("missed")}
+        for e in src.store.events(site, lo, hi, type="poll_overrun")
+        if e.start is not None and e.end is not None and (agent is None or e.agent == agent)
+    ][:500]
     out["counter"] = None
     if spec is not None:
         scale_series(out, spec.scale)

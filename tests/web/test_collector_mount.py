@@ -37,7 +37,15 @@ async def test_collector_serves_the_web_app(tmp_path: Path, mosquitto: Mosquitto
         )
         for i in range(3):
             jump = s.payload(10)["created"] - 5000  # the gateway's clock stepped back 5 s
-            events = [{"type": "clock_jump", "ts": jump, "jump_ms": -5000}] if i == 1 else []
+            events = (
+                [
+                    {"type": "clock_jump", "ts": jump, "jump_ms": -5000},
+                    {"type": "poll_overrun", "ts": jump, "start": jump - 3000, "end": jump,
+                     "missed": 3, "group": "default"},
+                ]
+                if i == 1
+                else []
+            )  # fmt: skip
             await pub.publish(s.topic, s.next(n=10, events=events))
         await pub.wait_ack(SITE, "agent-a", 3)
         await c.wait_until(lambda: c.stats.status_messages >= 1)
@@ -63,6 +71,8 @@ async def test_collector_serves_the_web_app(tmp_path: Path, mosquitto: Mosquitto
             assert series["downsampled"] is False
             # clock jumps the agent reported are marked on every chart of the site
             assert [j["jump_ms"] for j in series["clock_jumps"]] == [-5000]
+            # and why poll slots were missed (the gap's cause)
+            assert [o["missed"] for o in series["poll_overruns"]] == [3]
             assert series["counter"] is None  # not a cumulative counter
             r = await http.get("/login")
             assert r.status_code == 200 and "mrv_" in r.text

@@ -391,6 +391,10 @@
       rows.push([QUALITY[g.quality] || g.quality, g.start, g.n > 1 ? g.end : null,
         g.cause + (g.n > 1 ? " · " + g.n + " 个读数 readings" : (g.value === null ? "" : " · " + fmtNum(g.value)))]);
     });
+    (data.poll_overruns || []).forEach(function (o) {
+      rows.push(["漏采 poll slots missed", o.start, o.end, o.agent + " · " + (o.missed || "?") +
+        " 个采集时隙：上一次采集超时 slots: the previous poll took longer than the interval"]);
+    });
     (data.clock_jumps || []).forEach(function (j) {
       rows.push(["时钟跳变 clock jump", j.ts, null, j.agent + (j.jump_ms === null || j.jump_ms === undefined ? "" : " · " + j.jump_ms + " ms")]);
     });
