@@ -28,13 +28,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from agent.batch import BatchSigner
 from collector.pipeline import Accepted, VerificationPipeline
 from collector.records.builder import build_record
 from collector.store.sqlite import SqliteEvidenceStore
 from collector.verify_bundle import verify_bundle
-from protocols.envelope import payload_hash, sign_envelope
 from protocols.keys import generate_private_key, public_jwk
-from protocols.payload import encode_payload
 from protocols.record import RecordSettings
 
 SITE, AGENT, MONTH = "bench_smelter", "pot1", "2026-10"
@@ -90,12 +89,15 @@ def bench_settings() -> RecordSettings:
     return RecordSettings(site=SITE, month=MONTH, interval_s=60, key_parameters=tuple(CELLS))
 
 
-def setup(data: Path) -> tuple[Path, int]:
-    """Generate and ingest the month once; returns the store path and reading count."""
+def setup(data: Path, version: int = 1) -> tuple[Path, int]:
+    """Generate and ingest the month once, signed by the agent's ``BatchSigner`` in payload
+    ``version``; returns the store path and reading count."""
     db = data / "evidence.sqlite"
     marker = data / "ready.json"
     if marker.exists():
-        return db, json.loads(marker.read_text())["readings"]
+        ready = json.loads(marker.read_text())
+        if ready.get("payload_v", 1) == version:
+            return db, ready["readings"]
     if data.exists():
         shutil.rmtree(data)
     data.mkdir(parents=True)
@@ -104,6 +106,7 @@ def setup(data: Path) -> tuple[Path, int]:
     key = generate_private_key()
     kid = public_jwk(key)["kid"]
     pipe = VerificationPipeline()
+    signer = BatchSigner(SITE, AGENT, key, kid, version=version)
     t0 = time.perf_counter()
     n = 0
     seq, prev = 0, None
@@ -123,28 +126,27 @@ def setup(data: Path) -> tuple[Path, int]:
                         r["count"], r["expected"] = (60, 60) if k % 997 else (45, 60)
                     readings.append(r)
             seq += 1
-            payload = encode_payload(
-                {
-                    "v": 1,
-                    "site": SITE,
-                    "agent": AGENT,
-                    "seq": seq,
-                    "prev": prev,
-                    "created": start + (a + PER_BATCH_MIN) * MIN,
-                    "clock": {"source": "ntp", "synced": True, "offset_ms": 0.4},
-                    "readings": readings,
-                    "events": [],
-                }
+            b = signer.build(
+                seq,
+                prev,
+                start + (a + PER_BATCH_MIN) * MIN,
+                {"source": "ntp", "synced": True, "offset_ms": 0.4},
+                [(r["id"], r["ts"], r["value"], r["quality"], None, _extra(r)) for r in readings],
             )
-            prev = payload_hash(payload)
-            env = sign_envelope(payload, key, kid)
+            prev, env = b.hash, b.envelope
             with store.ingest() as tx:
                 d = pipe.decide(f"mrv/v1/{SITE}/{AGENT}/data", env, tx)
                 assert isinstance(d, Accepted), d
                 tx.store_batch(d, 0)
             n += len(readings)
-    marker.write_text(json.dumps({"readings": n, "setup_s": time.perf_counter() - t0}))
+    marker.write_text(
+        json.dumps({"readings": n, "setup_s": time.perf_counter() - t0, "payload_v": version})
+    )
     return db, n
+
+
+def _extra(r: dict[str, object]) -> dict[str, object] | None:
+    return {"count": r["count"], "expected": r["expected"]} if "count" in r else None
 
 
 def _cpu() -> float:
@@ -158,10 +160,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-dir", type=Path, default=Path("/tmp/mrv-bench-records"))
     ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    ap.add_argument("--payload", type=int, choices=(1, 2), default=1, help="batch payload v")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     t = time.perf_counter()
-    db, n = setup(args.data_dir)
+    db, n = setup(args.data_dir, args.payload)
     setup_s = time.perf_counter() - t
     out = args.data_dir / "out"
     shutil.rmtree(out, ignore_errors=True)
@@ -183,7 +186,7 @@ def main() -> int:
     sizes = {p.name: p.stat().st_size for p in res.bundle_dir.iterdir()}
     result = {
         "command": "PYTHONPATH=. .venv/bin/python bench/record_build.py "
-        f"--data-dir {args.data_dir} --workers {args.workers}",
+        f"--data-dir {args.data_dir} --workers {args.workers} --payload {args.payload}",
         "machine": f"{platform.machine()} {os.cpu_count()} CPU, Python {platform.python_version()}",
         "parameters": len(PARAMS),
         "interval_readings": n,

@@ -121,6 +121,17 @@ def _plain_id(rid: str) -> bool:
     return _encode(rid) == f'"{rid}"'
 
 
+def _plain_fast(r: ReadingTuple) -> bool:
+    """The common reading: good, no reason, no aggregates, a float or int value."""
+    v = r[2]
+    return (
+        r[4] is None
+        and r[5] is None
+        and r[3] == "good"
+        and ((type(v) is float and v - v == 0.0) or type(v) is int)
+    )
+
+
 def _fits(r: ReadingTuple) -> bool:
     _, ts, value, quality, reason, extra = r
     tv = type(value)
@@ -151,7 +162,7 @@ def encode_series(readings: Sequence[ReadingTuple]) -> tuple[bytes, list[Reading
     out: list[str] = []
     rest: list[ReadingTuple] = []
     for rid, rs in groups.items():
-        if not _plain_id(rid) or not all(_fits(r) for r in rs):
+        if not _plain_id(rid) or not all(_plain_fast(r) or _fits(r) for r in rs):
             rest.extend(rs)
             continue
         out.append(_series(rid, rs))
@@ -168,19 +179,21 @@ def _series(rid: str, rs: list[ReadingTuple]) -> str:
             parts.append(f',"step":{d0}')
         else:
             parts.append(f',"dt":[{",".join(map(str, dts))}]')
-    extras = [r[5] or {} for r in rs]
     cols = {"v": [r[2] for r in rs]}
-    for k in AGGREGATES:
-        col = [e.get(k) for e in extras]
-        if any(x is not None for x in col):
-            cols[k] = col
+    if any(r[5] for r in rs):
+        extras = [r[5] or {} for r in rs]
+        for k in AGGREGATES:
+            col = [e.get(k) for e in extras]
+            if any(x is not None for x in col):
+                cols[k] = col
     f32 = [k for k in _F32_COLUMNS if k in cols and _all_f32(cols[k])]
     if f32:
         parts.append(',"f32":1' if f32 == ["v"] else f',"f32":{_encode(f32)}')
 
     def column(k: str) -> str:
-        fmt = f32_repr if k in f32 else repr
-        return ",".join("null" if x is None else fmt(x) for x in cols[k])
+        if k in f32:
+            return ",".join(_f32_strs(cols[k]))
+        return ",".join("null" if x is None else repr(x) for x in cols[k])
 
     parts.append(f',"v":[{column("v")}]')
     q = [[i, r[3], r[4]] for i, r in enumerate(rs) if r[3] != "good"]
@@ -194,8 +207,37 @@ def _series(rid: str, rs: list[ReadingTuple]) -> str:
 
 
 def _all_f32(col: list[Any]) -> bool:
+    """Every number a finite float32 held as a Python float (checked a column at a time)."""
     numbers = [x for x in col if x is not None]
-    return bool(numbers) and all(type(x) is float and _is_f32(x) for x in numbers)
+    if not numbers or not {float}.issuperset(map(type, numbers)):
+        return False
+    try:
+        return array("f", numbers).tolist() == numbers and all(map(math.isfinite, numbers))
+    except OverflowError:
+        return False
+
+
+def _f32_strs(col: list[Any]) -> list[str]:
+    """``f32_repr`` of each float32 of ``col`` (``null`` for None), a column at a time:
+    6 digits for all, then 7 and 8 for those that did not read back, 9 for the rest."""
+    out = ["null" if x is None else "" for x in col]
+    todo = [i for i, x in enumerate(col) if x is not None]
+    for fmt in _FORMATS:
+        if not todo:
+            return out
+        strs = [fmt % col[i] for i in todo]
+        back = array("f", map(float, strs)).tolist()
+        left = []
+        for i, st, b in zip(todo, strs, back, strict=True):
+            x = col[i]
+            if b == x and x != 0.0 and abs(x) >= _F32_MIN_NORMAL:
+                out[i] = st
+            else:
+                left.append(i)
+        todo = left
+    for i in todo:  # zeros (signed), subnormals and the few needing 9 digits
+        out[i] = f32_repr(col[i])
+    return out
 
 
 def _fail(where: str, msg: str, wrong_type: bool = False) -> PayloadInvalid:
