@@ -464,15 +464,18 @@ def _year(
     as_json: JsonOpt = False,
 ) -> None:
     """Check an annual summary against the month bundles it names (each verified in full)."""
-    from collector.records.year import check_year
+    from collector.records.year import check_year, check_year_signature
 
     try:
-        doc = json.loads(summary.read_bytes())
+        data = summary.read_bytes()
+        doc = json.loads(data)
     except (OSError, ValueError) as exc:
         raise UsageFailure(f"cannot read {summary}: {exc}") from None
     if not isinstance(doc, dict):
         raise UsageFailure(f"{summary} is not an annual summary")
-    problems = check_year(doc, bundles)
+    jws_path = summary.with_suffix(".jws")
+    jws = jws_path.read_bytes() if jws_path.is_file() else None
+    problems = check_year_signature(data, jws, bundles) + check_year(doc, bundles)
     if as_json:
         typer.echo(json.dumps({"ok": not problems, "problems": problems}, ensure_ascii=False))
     else:

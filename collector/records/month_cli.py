@@ -206,10 +206,18 @@ def year(
 ) -> None:
     """The year so far: sealed months summed as the guideline sums them (JSON + xlsx)."""
     from collector.records.year import YearError, write_year
+    from protocols.errors import KeyFileError
+    from protocols.keys import load_private_key
 
     with _open(config) as (cfg, _store, versions, events):
+        if cfg.signing_key is None:
+            _fail("the collector config has no signing_key (it signs the annual summary too)")
         try:
-            res = write_year(versions, events, site, year_, out or cfg.data_dir / "years")
+            key = load_private_key(cfg.signing_key)
+        except KeyFileError as exc:
+            _fail(str(exc))
+        try:
+            res = write_year(versions, events, site, year_, out or cfg.data_dir / "years", key)
         except YearError as exc:
             _fail(str(exc))
     typer.echo(json.dumps({"json": str(res[0]), "xlsx": str(res[1])}) if as_json

@@ -2,6 +2,9 @@
 
 Each month is named by its record's SHA-256 (the latest sealed version), so the summary can
 be checked against the month bundles themselves (``mrv-verify year SUMMARY BUNDLE...``).
+The collector signs the summary's bytes (``SITE_YEAR.jws``, the same detached JWS as
+record.jws): who sealed each month is the collector's statement, not recomputable from the
+bundles, so only the signature binds it.
 What is summed: every emission source's ``t`` and ``co2e_t`` and the total (the annual
 emissions are the sum of the months' — CETS-AG-0x guidelines, annual report = Σ months);
 key parameters whose monthly aggregation is a total (``sum``, ``counter_delta``: production,
@@ -19,7 +22,15 @@ import math
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ADDITIVE", "ANNUAL_RATIOS", "YearError", "check_year", "summarise", "write_year"]
+__all__ = [
+    "ADDITIVE",
+    "ANNUAL_RATIOS",
+    "YearError",
+    "check_year",
+    "check_year_signature",
+    "summarise",
+    "write_year",
+]
 
 FORMAT = "plant-mrv-year/2"
 #: Monthly aggregations whose values add up over a year.
@@ -157,18 +168,21 @@ def _sealed_months(
 
 
 def write_year(
-    versions: Any, events: Any, site: str, year: int, out_dir: Path
+    versions: Any, events: Any, site: str, year: int, out_dir: Path, signing_key: Any
 ) -> tuple[Path, Path]:
-    """Write ``SITE_YEAR.json`` and ``SITE_YEAR.xlsx``; returns their paths."""
+    """Write ``SITE_YEAR.json``, its ``SITE_YEAR.jws`` (the collector's signature) and
+    ``SITE_YEAR.xlsx``; returns the JSON and xlsx paths."""
+    from collector.records.bundle import sign_record
+
     months = _sealed_months(versions, events, site, year)
     if not months:
         raise YearError(f"{site} has no sealed month in {year} (mrv-collector month seal)")
     summary = summarise(site, year, months)
     out_dir.mkdir(parents=True, exist_ok=True)
     jp = out_dir / f"{site}_{year}.json"
-    jp.write_text(
-        json.dumps(summary, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8"
-    )
+    data = (json.dumps(summary, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode()
+    jp.write_bytes(data)
+    jp.with_suffix(".jws").write_bytes(sign_record(data, signing_key))
     xp = out_dir / f"{site}_{year}.xlsx"
     xp.write_bytes(year_xlsx(summary))
     return jp, xp
@@ -255,3 +269,27 @@ def check_year(summary: dict[str, Any], bundles: list[Path]) -> list[str]:
         if again[key] != summary.get(key):
             problems.append(f"{key}: the summary's figures differ from the sum of the named months")
     return problems
+
+
+def check_year_signature(data: bytes, jws: bytes | None, bundles: list[Path]) -> list[str]:
+    """Problems with the collector's signature over the summary's bytes (``[]``: it verifies
+    with the collector key of one of the month bundles given)."""
+    from collector.records.bundle import KEYS, JwsError, verify_record_signature
+
+    if jws is None:
+        return ["the summary's signature (SITE_YEAR.jws beside it) is missing"]
+    keys: dict[str, dict[str, Any]] = {}
+    for b in bundles:
+        try:
+            jwk = json.loads((b / KEYS).read_bytes())["collector"]["jwk"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # the bundle's own verification names what is wrong with keys.json
+        keys.setdefault(json.dumps(jwk, sort_keys=True), jwk)
+    last = "no month bundle given carries a collector key"
+    for jwk in keys.values():
+        try:
+            verify_record_signature(jws, data, jwk, name="summary.json")
+            return []
+        except JwsError as exc:
+            last = str(exc).replace("summary.jws", "the summary's signature")
+    return [f"the summary is not signed by the months' collector: {last}"]

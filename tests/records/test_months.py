@@ -231,6 +231,18 @@ def test_year_summary_verified_against_three_month_bundles(tmp_path: Path) -> No
     assert ratios[1][:2] == ("aem", year_aem)
     args = ["year", paths["json"], *map(str, bundles)]
     assert verify_main(args) == 0
+    # who sealed a month is the collector's word: only its signature over the summary binds it
+    forged = tmp_path / "forged"
+    forged.mkdir()
+    doc = json.loads(Path(paths["json"]).read_bytes())
+    doc["months"][0]["sealed"]["by"] = "Mallory"
+    (forged / "s.json").write_text(json.dumps(doc))
+    shutil.copy(Path(paths["json"]).with_suffix(".jws"), forged / "s.jws")
+    assert verify_main(["year", str(forged / "s.json"), *map(str, bundles)]) == 1
+    (forged / "s.json").write_bytes(Path(paths["json"]).read_bytes())
+    assert verify_main(["year", str(forged / "s.json"), *map(str, bundles)]) == 0  # same bytes
+    (forged / "s.jws").unlink()
+    assert verify_main(["year", str(forged / "s.json"), *map(str, bundles)]) == 1  # unsigned
     # one month's bundle changed: its record no longer matches the named hash
     changed = tmp_path / "changed"
     shutil.copytree(bundles[1], changed)
