@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from protocols.compact import batch_readings  # noqa: E402  (after the sys.path line)
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # A Modbus TCP device in its own process (not counted): N holding registers (UINT16) from
@@ -95,7 +97,7 @@ def envelope_readings(envelope: bytes) -> int:
     """How many readings a signed batch carries (JWS flattened JSON → payload → readings)."""
     payload = json.loads(envelope)["payload"]
     raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-    return len(json.loads(raw)["readings"])
+    return len(batch_readings(json.loads(raw)))
 
 
 def write_yaml(path: Path, data: dict[str, Any]) -> Path:

@@ -37,6 +37,7 @@ from common import (
     ROOT,
     ack_through,
     agent_config,
+    batch_readings,
     collector_config,
     command_line,
     machine,
@@ -84,7 +85,7 @@ class ReadingCounter:
         p = json.loads(msg.payload)["payload"]
         body = json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))
         with self.lock:
-            self.ts.extend(r["ts"] for r in body["readings"])
+            self.ts.extend(r["ts"] for r in batch_readings(body))
             self.batches += 1
 
     def between(self, t0_ms: int, t1_ms: int) -> int:
