@@ -94,13 +94,20 @@ def agent_progress(store: Any, site: str, agent: str, start: int, end: int) -> A
 
 
 def _submissions_only(envelopes: Any) -> bool:
-    """Every reading of these stored envelopes was submitted (origin lab/manual/invoice)."""
+    """Every reading of these stored envelopes was submitted (origin lab/manual/invoice).
+
+    Both payload versions count: a v2 payload's metered ``series`` carry no origin, so a
+    meter agent on v2 is never mistaken for a lab agent (``compact.batch_readings``)."""
+    from protocols.compact import batch_readings
+    from protocols.errors import MrvError
+
     for e in envelopes:
         try:
             payload = json.loads(b64url_decode(json.loads(bytes(e.envelope))["payload"]))
-        except (ValueError, KeyError, TypeError):
+            readings = batch_readings(payload)
+        except (ValueError, KeyError, TypeError, MrvError):
             return False
-        for r in payload.get("readings") or []:
+        for r in readings:
             if r.get("origin") in (None, "meter"):
                 return False
     return True

@@ -341,3 +341,25 @@ def test_month_events_live_in_the_store_append_only(tmp_path: Path) -> None:
         with pytest.raises(sqlite3.DatabaseError, match="never"):
             raw.execute(sql)
     raw.close()
+
+
+def test_a_meter_agent_on_v2_payloads_is_not_taken_for_a_lab_agent() -> None:
+    """A lab agent is complete without a batch past the month end; a v2 meter batch (series,
+    no origin) must not pass for one, or a silent meter would make its month complete."""
+    from types import SimpleNamespace
+
+    from collector.records.month_status import _submissions_only
+    from protocols.keys import b64url
+
+    def env(payload: dict) -> SimpleNamespace:
+        body = b64url(json.dumps(payload).encode())
+        return SimpleNamespace(envelope=json.dumps({"payload": body}).encode())
+
+    head = {"site": SITE, "agent": "pot1", "seq": 1, "prev": None, "created": 0, "clock": {}}
+    v2 = {**head, "v": 2, "events": [],
+          "series": [{"id": "line_current_ka", "t": 0, "step": 60_000, "v": [400.0, 401.0]}]}  # fmt: skip
+    lab = {**head, "v": 1, "events": [],
+           "readings": [reading("anode_sulphur_fraction", 0, 0.02, origin="lab")]}  # fmt: skip
+    assert _submissions_only([env(lab)]) is True
+    assert _submissions_only([env(v2)]) is False
+    assert _submissions_only([env(lab), env(v2)]) is False
