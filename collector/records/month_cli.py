@@ -220,5 +220,6 @@ def year(
             res = write_year(versions, events, site, year_, out or cfg.data_dir / "years", key)
         except YearError as exc:
             _fail(str(exc))
-    typer.echo(json.dumps({"json": str(res[0]), "xlsx": str(res[1])}) if as_json
-               else f"wrote {res[0]} and {res[1]}")  # fmt: skip
+    jws = res[0].with_suffix(".jws")
+    typer.echo(json.dumps({"json": str(res[0]), "jws": str(jws), "xlsx": str(res[1])}) if as_json
+               else f"wrote {res[0]} (signed: {jws.name}) and {res[1]}")  # fmt: skip

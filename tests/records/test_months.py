@@ -237,7 +237,7 @@ def test_year_summary_verified_against_three_month_bundles(tmp_path: Path) -> No
     doc = json.loads(Path(paths["json"]).read_bytes())
     doc["months"][0]["sealed"]["by"] = "Mallory"
     (forged / "s.json").write_text(json.dumps(doc))
-    shutil.copy(Path(paths["json"]).with_suffix(".jws"), forged / "s.jws")
+    shutil.copy(paths["jws"], forged / "s.jws")
     assert verify_main(["year", str(forged / "s.json"), *map(str, bundles)]) == 1
     (forged / "s.json").write_bytes(Path(paths["json"]).read_bytes())
     assert verify_main(["year", str(forged / "s.json"), *map(str, bundles)]) == 0  # same bytes
