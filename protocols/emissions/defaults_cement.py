@@ -16,7 +16,12 @@ _G = "CETS-AG-02.01-V01-2024"
 
 CEMENT_DEFAULTS: dict[str, Factor] = {
     "clinker_ef": Factor(
-        0.538, "t CO2/t clinker", f"{_G} Appendix A: 熟料碳酸盐分解排放因子缺省值", False
+        0.538,
+        "t CO2/t clinker",
+        f"{_G} Appendix A: 熟料碳酸盐分解排放因子缺省值",
+        False,
+        "no reproduction tied to the guideline found (only a mock app); not the IPCC 2006 "
+        "Tier 1 value (Eq. 2.4: 0.51 x 1.02 = 0.52, as quoted from the PDF in public code)",
     ),
     "cao_noncarbonate": Factor(
         0.0,

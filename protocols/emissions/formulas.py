@@ -36,6 +36,7 @@ MGO_TO_CO2 = 44.0 / 40.0  # CETS-AG-02.01-V01-2024 clinker equation: 44/40
 #: t CO2 per t carbonate, IPCC 2006 Vol 3 Ch 2 Table 2.1 (stoichiometric: CaCO3 44.01/100.09,
 #: CaMg(CO3)2 88.02/184.40)
 CARBONATE_FACTORS: dict[str, Factor] = {
+    # confirmed by chemistry (44.0095/100.0869 = 0.439713; 88.019/184.4008 = 0.477324)
     "limestone": Factor(0.43971, "t CO2/t CaCO3", "IPCC 2006 Vol 3 Ch 2 Table 2.1", True),
     "dolomite": Factor(0.47732, "t CO2/t CaMg(CO3)2", "IPCC 2006 Vol 3 Ch 2 Table 2.1", True),
 }
