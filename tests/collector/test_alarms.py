@@ -210,3 +210,19 @@ def test_unreachable_webhook_reports_without_raising() -> None:
 def test_bad_alarm_config_names_the_field(alarms: dict[str, Any], field: str) -> None:
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
         parse_config({"alarms": alarms})
+
+
+def test_gap_watch_reads_v1_readings_and_v2_series_alike() -> None:
+    from collector.alarms import GapWatch
+    from protocols.compact import SeriesReading
+    from protocols.payload import Reading
+
+    v1 = [Reading(id="p", ts=T0, value=1.0, quality="good")]
+    v2 = [
+        SeriesReading("p", T0 + 60_000, None, "bad", "timeout"),
+        SeriesReading("p", T0 + 3_600_000, 2.0, "good"),
+    ]
+    watch = GapWatch(gap_after_s=600)
+    assert watch.observe(SITE, "a", v1) == []
+    (alarm,) = watch.observe(SITE, "a", v2)
+    assert alarm.kind == "gap" and alarm.detail["minutes"] == 60.0
