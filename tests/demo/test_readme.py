@@ -47,7 +47,7 @@ def test_scripts_demo_from_a_fresh_clone(tmp_path: Path) -> None:
     )
     assert res.returncode == 0, res.stderr[-4000:]
     out = json.loads(res.stdout)  # set-up output goes to stderr
-    assert out["verified"] is True and len(out["bundles"]) == 2
+    assert out["verified"] is True and len(out["bundles"]) == 3  # smelter, cement, steel
     for bundle in out["bundles"]:
         b = Path(bundle)
         assert b.is_relative_to(clone / "demo-data"), b
