@@ -478,7 +478,7 @@ def emission_rows(record: dict[str, Any]) -> dict[str, Any] | None:
                             "unit": "",
                             "origin_zh": o[0],
                             "origin_en": o[1],
-                            "source": _source_text(x.get("source")),
+                            "source": source_text(x.get("source")),
                         }
                     )
         elif isinstance(raw, dict):
@@ -492,7 +492,7 @@ def emission_rows(record: dict[str, Any]) -> dict[str, Any] | None:
                         "unit": x.get("unit") or "",
                         "origin_zh": o[0],
                         "origin_en": o[1],
-                        "source": _source_text(x.get("source")),
+                        "source": source_text(x.get("source")),
                     }
                 )
         sources.append(
@@ -504,7 +504,7 @@ def emission_rows(record: dict[str, Any]) -> dict[str, Any] | None:
                 "t": number(s.get("t")),
                 "co2e_t": number(s.get("co2e_t")),
                 "co2e_raw": s.get("co2e_t"),
-                "method": _source_text(s.get("method")),
+                "method": source_text(s.get("method")),
                 "inputs": inputs,
             }
         )
@@ -515,16 +515,16 @@ def emission_rows(record: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _source_text(x: Any) -> str:
+def source_text(x: Any) -> str:
     """A source/method member of the record, for people: lists joined, dicts as k: v."""
     if x is None:
         return ""
     if isinstance(x, str):
         return x
     if isinstance(x, list | tuple):
-        return ", ".join(_source_text(i) for i in x)
+        return ", ".join(source_text(i) for i in x)
     if isinstance(x, dict):
-        return "; ".join(f"{k}: {_source_text(v)}" for k, v in x.items() if v is not None)
+        return "; ".join(f"{k}: {source_text(v)}" for k, v in x.items() if v is not None)
     return number(x)
 
 

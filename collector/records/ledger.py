@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from collector.records.explain import KIND_NAMES, ORIGINS
+from collector.records.explain import source_text as _text
 
 __all__ = [
     "LEDGER",
@@ -84,19 +85,6 @@ def _origin(code: Any) -> str:
         return ""
     zh, _ = ORIGINS.get(code, ("", ""))
     return f"{zh} {code}".strip()
-
-
-def _text(x: Any) -> str:
-    """A source or note as one readable line (lists joined, mappings as k=v)."""
-    if x is None:
-        return ""
-    if isinstance(x, str):
-        return x
-    if isinstance(x, list | tuple):
-        return "; ".join(_text(i) for i in x)
-    if isinstance(x, dict):
-        return ", ".join(f"{k}={_text(v)}" for k, v in x.items())
-    return str(x)
 
 
 def _documents(docs: Any) -> str:
