@@ -129,6 +129,18 @@ _LAB: tuple[LabParameter, ...] = (
         ("cement", "steel", "aluminium"),
     ),
     LabParameter(
+        "coke_carbon_fraction", "Coke carbon content", "焦炭含碳量", "t C/t", 0.7, 0.95, ("steel",)
+    ),
+    LabParameter(
+        "pci_coal_carbon_fraction",
+        "PCI coal carbon content",
+        "喷吹煤含碳量",
+        "t C/t",
+        0.5,
+        0.9,
+        ("steel",),
+    ),
+    LabParameter(
         "coal_purchased_t",
         "Purchased coal (settlement slip)",
         "外购煤量(结算单)",

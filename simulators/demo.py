@@ -31,6 +31,7 @@ from rich.table import Table
 
 from protocols.errors import MrvError
 from protocols.record.settings import MonthWindow, month_window
+from simulators.lab_results import lab_config, submit_lab_results
 
 from .stack import (
     AgentProcess,
@@ -276,6 +277,8 @@ class Demo:
         self.token: str | None = None
         self.timings: dict[str, float] = {}
         self.clock: PlantClockSpec | None = None
+        #: per site its lab agent (no devices) submitting the month's lab results
+        self.labs: dict[str, AgentProcess] = {}
 
     # -- phases --------------------------------------------------------------------------
     def _say(self, text: str) -> None:
@@ -294,6 +297,10 @@ class Demo:
         col.start()  # connects while the agents are prepared
         self.token = col.add_token("admin", "demo")
         prepared = [st.prepare_agent(site=s.site, agent=s.agent) for s in SITES]
+        for s in SITES:
+            lab = st.prepare_agent(site=s.site, agent=f"lab_{s.site}", name=f"lab-{s.site}")
+            lab.write_config(lab_config(lab, industry=s.kind, broker=(broker.host, broker.port)))
+            self.labs[s.site] = lab
         # Plant time: six hours before the month at LEAD_S from now, then `speed` x wall.
         self.clock = PlantClockSpec.starting_in(
             self.window.start_ms - WARMUP_MS, speed=self.opts.speed, lead_s=LEAD_S
@@ -428,6 +435,22 @@ class Demo:
         active = [f.what.split(" (")[0] for f in self.faults if f.state(plant_ms) == "active"]
         faults = f" · faults active: {'; '.join(active)}" if active else ""
         return f"plant {self.window.iso(plant_ms)} · " + " · ".join(parts) + faults
+
+    def lab_results(self) -> None:
+        """The month's laboratory results and settlement slip, with PDF reports, submitted
+        by each site's lab agent (``mrv-agent submit``); one value corrected once."""
+        t0 = time.monotonic()
+        for run in self.sites:
+            subs = submit_lab_results(
+                self.labs[run.spec.site], kind=run.spec.kind, month=self.month
+            )
+            if subs:
+                self._say(
+                    f"[bold]lab results[/] {run.spec.site}: "
+                    + ", ".join(f"{x['param']} {x['value']:g}" for x in subs)
+                    + " (signed, with PDF reports, acknowledged)"
+                )
+        self.timings["lab_s"] = time.monotonic() - t0
 
     def records(self) -> None:
         t0 = time.monotonic()
@@ -586,6 +609,7 @@ class Demo:
         )
         self.setup()
         self.simulate()
+        self.lab_results()
         self.records()
         self.timings["total_s"] = time.monotonic() - start
         self.summary()

@@ -27,8 +27,13 @@ __all__ = ["DEFAULT_BALANCES", "SteelSettings", "account_steel"]
 _GAS = "10^4 Nm3"
 
 
-def _f(name: str, parameter: str, carbon: str) -> dict[str, str]:
-    return {"name": name, "parameter": parameter, "carbon": carbon}
+def _f(name: str, parameter: str, carbon: str, lab: str | None = None) -> dict[str, str]:
+    """A flow; ``lab`` names the parameter of its laboratory carbon content (submitted with
+    ``mrv-agent submit``), used where the month has one, else the defaults table."""
+    out = {"name": name, "parameter": parameter, "carbon": carbon}
+    if lab is not None:
+        out["carbon_parameter"] = lab
+    return out
 
 
 #: balance → {"in": flows, "out": flows}; a flow names its quantity parameter and its row of
@@ -52,7 +57,10 @@ DEFAULT_BALANCES: dict[str, dict[str, list[dict[str, str]]]] = {
         "out": [],
     },
     "ironmaking": {
-        "in": [_f("coke", "coke_t", "coke"), _f("pci_coal", "pci_coal_t", "pci_coal")],
+        "in": [
+            _f("coke", "coke_t", "coke", "coke_carbon_fraction"),
+            _f("pci_coal", "pci_coal_t", "pci_coal", "pci_coal_carbon_fraction"),
+        ],
         "out": [_f("hot_metal", "hot_metal_t", "hot_metal"), _f("bf_gas", "bf_gas_nm3", "bf_gas")],
     },
     "steelmaking": {
@@ -71,8 +79,8 @@ DEFAULT_BALANCES: dict[str, dict[str, list[dict[str, str]]]] = {
     "enterprise": {
         "in": [
             _f("coking_coal", "coking_coal_t", "coking_coal"),
-            _f("coke_purchased", "coke_purchased_t", "coke"),
-            _f("pci_coal", "pci_coal_t", "pci_coal"),
+            _f("coke_purchased", "coke_purchased_t", "coke", "coke_carbon_fraction"),
+            _f("pci_coal", "pci_coal_t", "pci_coal", "pci_coal_carbon_fraction"),
             _f("natural_gas", "natural_gas_nm3", "natural_gas"),
             _f("limestone", "limestone_t", "limestone"),
             _f("dolomite", "dolomite_t", "dolomite"),

@@ -7,6 +7,7 @@ the AC meter's rollover, the cement meter's replacement, and anode effects in AE
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from pathlib import Path
@@ -91,7 +92,7 @@ def test_smelter_record_shows_faults_and_anode_effects(demo_run: dict[str, Any])
     pfc = rec["derived"]["pfc"]
     assert pfc["co2e_t"] > 0 and pfc["gwp_set"] == "AR5" and pfc["method"] == "china"
     assert rec["derived"]["pfc_cross_checks"]["slope"]["co2e_t"] > 0
-    assert [e["agent"] for e in rec["evidence"]] == ["potline_1"]
+    assert [e["agent"] for e in rec["evidence"]] == ["lab_smelter_1", "potline_1"]
 
 
 def test_records_list_key_parameters_only(demo_run: dict[str, Any]) -> None:
@@ -106,7 +107,9 @@ def test_records_list_key_parameters_only(demo_run: dict[str, Any]) -> None:
     ):
         rec = _record(demo_run, site)
         cat = {p.id for p in catalogue(industry)}
-        assert {p["id"] for p in rec["parameters"]} == cat
+        # plus the values the site's lab agent submitted (no register carries them)
+        submitted = {s["parameter"] for s in rec["submissions"]}
+        assert {p["id"] for p in rec["parameters"]} == cat | submitted
         sig = {g["id"] for g in rec["signals"]}
         assert sig and not sig & cat
         for p in rec["parameters"]:
@@ -141,15 +144,18 @@ def test_cement_record_shows_the_meter_replacement(demo_run: dict[str, Any]) -> 
     clinker = params["clinker_t"]
     assert _inner_gaps(clinker, DAYS * 24)
     assert any(s["rule"] == "COUNTER_SPAN" for s in clinker["substitutions"])
-    # emissions: clinker process CO2 by the guideline's default factor (no CaO/MgO register)
-    # and coal CO2 of kiln and calciner with the guideline's coal defaults
+    # emissions: clinker process CO2 from the lab's CaO/MgO (submitted with a PDF report)
+    # and coal CO2 of kiln and calciner with the coal lab's NCV (corrected once) and carbon
     src = {x["id"]: x for x in rec["emissions"]["sources"]}
     assert set(src) == {"clinker_co2", "fuel_co2:kiln_coal", "fuel_co2:calciner_coal"}
     ck = src["clinker_co2"]
-    assert ck["inputs"]["ef"]["origin"] == "default"
-    assert ck["co2e_t"] == clinker["value"] * ck["inputs"]["ef"]["value"]
+    assert ck["inputs"]["cao"]["origin"] == ck["inputs"]["mgo"]["origin"] == "measured"
+    assert ck["inputs"]["cao"]["value"] == 0.652 and ck["inputs"]["cao"]["documents"]
+    assert ck["inputs"]["clinker_t"]["value"] == clinker["value"]
     assert src["fuel_co2:kiln_coal"]["inputs"]["quantity"]["origin"] in ("measured", "estimated")
-    assert src["fuel_co2:kiln_coal"]["inputs"]["ncv"]["origin"] == "default"
+    ncv = src["fuel_co2:kiln_coal"]["inputs"]["ncv"]
+    assert ncv["origin"] == "measured" and ncv["value"] == 23.62  # the correction
+    assert src["fuel_co2:kiln_coal"]["inputs"]["carbon_content"]["origin"] == "measured"
     total = rec["emissions"]["total_co2e_t"]
     assert total == pytest.approx(sum(x["co2e_t"] for x in src.values()))
 
@@ -191,7 +197,8 @@ def test_each_site_has_its_emissions_table(demo_run: dict[str, Any]) -> None:
     src = {x["id"]: x for x in smelter["emissions"]["sources"]}
     assert set(src) == {"anode_co2", "pfc"}
     anode = src["anode_co2"]["inputs"]
-    assert anode["sulphur"]["origin"] == anode["ash"]["origin"] == "default"
+    assert anode["sulphur"]["origin"] == anode["ash"]["origin"] == "measured"  # the lab's
+    assert anode["sulphur"]["documents"][0]["name"].endswith(".pdf")
     assert anode["net_anode_t_per_t"]["value"] == pytest.approx(0.41, rel=0.02)
     assert src["pfc"]["inputs"]["method"]["value"] == "china"
     steel = _record(demo_run, "steelworks_1")
@@ -200,8 +207,36 @@ def test_each_site_has_its_emissions_table(demo_run: dict[str, Any]) -> None:
     names_in = {f["name"] for f in ent["inputs"]["in"]}
     assert {"coking_coal", "pci_coal", "limestone", "dolomite", "scrap"} <= names_in
     assert {f["name"] for f in ent["inputs"]["out"]} >= {"crude_steel", "tar", "bf_gas_exported"}
-    assert all(f["carbon_origin"] == "default" for f in ent["inputs"]["in"])
+    lab = {"coke_purchased", "pci_coal"}  # carbon contents from the lab's reports
+    assert all(f["carbon_origin"] == "measured" for f in ent["inputs"]["in"] if f["name"] in lab)
+    assert all(f["carbon_origin"] == "default" for f in ent["inputs"]["in"] if f["name"] not in lab)
     procs = steel["derived"]["carbon_balance_by_process"]
     assert set(procs) == {"coking", "sintering", "ironmaking", "steelmaking"}
     crude = _params(steel)["crude_steel_t"]["value"]
     assert 1.0 < ent["co2e_t"] / crude < 2.5  # t CO2 per t crude steel, a BF-BOF works
+
+
+def test_bundles_carry_the_lab_reports_and_the_correction(demo_run: dict[str, Any]) -> None:
+    """Every site's lab agent submitted its month with PDF reports: the records show the
+    values as measured (lab / invoice) with their documents, each document is in the bundle
+    as documents/SHA256.EXT, and the cement plant's NCV correction supersedes the first."""
+    for bundle in demo_run["out"]["bundles"]:
+        rec = json.loads((Path(bundle) / "record.json").read_text(encoding="utf-8"))
+        subs = rec["submissions"]
+        assert subs, rec["site"]
+        for s in subs:
+            for d in s["documents"]:
+                data = (Path(bundle) / d["file"]).read_bytes()
+                assert data.startswith(b"%PDF-") and hashlib.sha256(data).hexdigest() == d["sha256"]
+        used = {s["parameter"]: s for s in subs if s["status"] == "used"}
+        params = _params(rec)
+        for pid, s in used.items():
+            p = params[pid]
+            assert p["origin"] == "measured" and p["obtained"] in ("lab", "invoice")
+            assert p["documents"] and p["submission"] == s["submission"]
+        assert not any(f["code"] == "document_missing" for f in rec["flags"])
+    cement = _record(demo_run, "cement_1")
+    ncv = [s for s in cement["submissions"] if s["parameter"] == "coal_ncv_gj_per_t"]
+    assert [s["status"] for s in ncv] == ["superseded", "used"]
+    assert ncv[1]["replaces"] == ncv[0]["submission"] and ncv[1]["reason"]
+    assert _params(cement)["coal_purchased_t"]["obtained"] == "invoice"
