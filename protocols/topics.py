@@ -1,4 +1,5 @@
-"""MQTT topics of contract version v1: ``mrv/v1/{site}/{agent}/{data|status|ack}``."""
+"""MQTT topics of contract version v1: ``mrv/v1/{site}/{agent}/{data|status|ack}``, and
+``mrv/v1/{site}/{agent}/document/{sha256}`` for the documents submissions reference."""
 
 from __future__ import annotations
 

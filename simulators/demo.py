@@ -299,7 +299,14 @@ class Demo:
         prepared = [st.prepare_agent(site=s.site, agent=s.agent) for s in SITES]
         for s in SITES:
             lab = st.prepare_agent(site=s.site, agent=f"lab_{s.site}", name=f"lab-{s.site}")
-            lab.write_config(lab_config(lab, industry=s.kind, broker=(broker.host, broker.port)))
+            lab.write_config(
+                lab_config(
+                    lab,
+                    industry=s.kind,
+                    broker=(broker.host, broker.port),
+                    collector_key=col.public_jwk,
+                )
+            )
             self.labs[s.site] = lab
         # Plant time: six hours before the month at LEAD_S from now, then `speed` x wall.
         self.clock = PlantClockSpec.starting_in(

@@ -60,14 +60,18 @@ LAB_RESULTS: dict[str, tuple[LabRow, ...]] = {
 CORRECTION = {"cement": ("coal_ncv_gj_per_t", 23.62, "re-test after the calorimeter's calibration")}
 
 
-def lab_config(ag: AgentProcess, *, industry: str, broker: tuple[str, int]) -> dict[str, Any]:
-    """A lab agent's config: no devices, the plant agents' broker, MQTT 3.1.1."""
+def lab_config(
+    ag: AgentProcess, *, industry: str, broker: tuple[str, int], collector_key: Path
+) -> dict[str, Any]:
+    """A lab agent's config: no devices, the plant agents' broker, MQTT 3.1.1, the
+    collector's public key (acks are signed)."""
     return {
         "site": ag.site,
         "agent": ag.agent,
         "industry": industry,
         "key_file": str(ag.key_file),
         "data_dir": str(ag.data_dir),
+        "collector_key": str(collector_key),
         "broker": {"host": broker[0], "port": broker[1], "protocol": "3.1.1"},
         "publish": {"ack_timeout": 2},
     }

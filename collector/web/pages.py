@@ -12,7 +12,13 @@ from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from fastapi.templating import Jinja2Templates
 
 from collector.models import RecordVersion
@@ -24,6 +30,7 @@ from collector.web.source import WebSource, month_bounds
 from collector.web.tokens import TokenInfo, TokenStore
 from collector.web.verification import BundleVerifier, agent_states
 from protocols.ids import ID_PATTERN
+from protocols.submission import DOCUMENT_TYPES
 
 router = APIRouter(include_in_schema=False)
 
@@ -313,6 +320,7 @@ def record(
         verification=verification,
         evidence=agent_states(view["evidence"], verification),
         can_download=who.can_download(site),
+        submissions=data.get("submissions") or [],
     )
 
 
@@ -327,6 +335,30 @@ def record_bundle(
     _site(request, who, site)
     require_download(who, site)
     return bundle_response(_pick(request, site, month, version))
+
+
+@router.get("/sites/{site}/records/{month}/documents/{name}")
+def record_document(
+    request: Request,
+    who: User,
+    site: SiteId,
+    month: Annotated[str, Path(pattern=MonthRe)],
+    name: Annotated[str, Path(pattern=r"^[0-9a-f]{64}\.[a-z0-9]{1,5}$")],
+    version: Annotated[int | None, Query(ge=1)] = None,
+) -> FileResponse:
+    """A supporting document of the record (``documents/SHA256.EXT`` of its bundle)."""
+    _site(request, who, site)
+    require_download(who, site)
+    v = _pick(request, site, month, version)
+    f = v.bundle_dir / "documents" / name
+    if not f.is_file():
+        raise HTTPException(404, f"document {name} is not in the bundle of {site} {month}")
+    ext = name.rsplit(".", 1)[1]
+    return FileResponse(
+        f,
+        media_type=DOCUMENT_TYPES.get(ext, "application/octet-stream"),
+        filename=name,
+    )
 
 
 def _later_accepted(state: Any, seq: int | None, reason: str, kid: str | None) -> bool:
