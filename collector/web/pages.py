@@ -350,7 +350,7 @@ def record_document(
     _site(request, who, site)
     require_download(who, site)
     v = _pick(request, site, month, version)
-    f = v.bundle_dir / "documents" / name
+    f = bundle_path(v) / "documents" / name
     if not f.is_file():
         raise HTTPException(404, f"document {name} is not in the bundle of {site} {month}")
     ext = name.rsplit(".", 1)[1]

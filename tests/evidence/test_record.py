@@ -223,3 +223,53 @@ def test_missing_document_is_flagged_and_plan_can_prefer_the_meter(
     assert cao["value"] == pytest.approx(0.64) and "submission" not in cao
     assert plan["clinker_cao_fraction"]["used"] == "meter"
     assert verify_bundle(res.bundle_dir, workers=1).ok
+
+
+async def test_record_page_lists_submissions_and_downloads_documents(
+    month: dict[str, Any],
+) -> None:
+    """The web UI's record page lists each submitted value with its documents; a verifier
+    downloads a document from the bundle; a viewer (no download right) gets no link."""
+    import httpx
+
+    from collector.web.app import create_app
+
+    app = create_app(
+        month["store"],
+        sites={SITE: {"industry": "cement"}},
+        records_dir=month["res"].bundle_dir.parent,
+    )
+    verifier = app.state.tokens.add("verifier A", "verifier", [SITE])[0]
+    viewer = app.state.tokens.add("viewer A", "viewer", [SITE])[0]
+    rec = month["res"].record
+    doc = _param(rec, "coal_purchased_t")["documents"][0]
+    link = f"/sites/{SITE}/records/{MONTH}/{doc['file']}"
+    page_url = f"/sites/{SITE}/records/{MONTH}?version=1"  # (a later test builds v2)
+
+    def client() -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        return httpx.AsyncClient(transport=transport, base_url="http://t")
+
+    async def login(c: httpx.AsyncClient, token: str) -> None:
+        await c.post(
+            "/login",
+            content=f"token={token}&next=/".encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+
+    async with client() as c:
+        await login(c, verifier)
+        page = await c.get(page_url)
+        assert page.status_code == 200, page.text[:500]
+        html = page.text
+        assert 'id="record-submissions"' in html and "C-10b" in html and "slip.pdf" in html
+        assert link in html
+        got = await c.get(link + "?version=1")
+        assert got.status_code == 200 and got.headers["content-type"] == "application/pdf"
+        assert got.content == month["docs"].read(doc["sha256"])
+        missing = f"/sites/{SITE}/records/{MONTH}/documents/{'0' * 64}.pdf"
+        assert (await c.get(missing)).status_code == 404
+    async with client() as c:
+        await login(c, viewer)
+        assert link not in (await c.get(page_url)).text
+        assert (await c.get(link + "?version=1")).status_code == 403
