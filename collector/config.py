@@ -101,10 +101,18 @@ class InfluxConfig(_Strict):
             raise ConfigError(f"influx.token_file: cannot read {self.token_file}: {exc}") from None
 
 
+class HttpTlsConfig(_Strict):
+    """HTTPS for the web UI and API; session cookies are then ``Secure``."""
+
+    cert_file: Path
+    key_file: Path
+
+
 class HttpConfig(_Strict):
     enabled: bool = False
     host: str = "127.0.0.1"
     port: int = Field(default=8470, ge=0, le=65535)
+    tls: HttpTlsConfig | None = None
     #: ``module:function`` returning an ASGI app for a ``Collector``; default: the web UI
     #: (``collector.web:collector_app``).
     app: str | None = None
@@ -245,6 +253,10 @@ class CollectorConfig(_Strict):
             b.tls.cert_file = r(b.tls.cert_file) or b.tls.cert_file
             b.tls.key_file = r(b.tls.key_file) or b.tls.key_file
         data.influx.token_file = r(data.influx.token_file) or data.influx.token_file
+        if data.http.tls is not None:
+            t = data.http.tls
+            t.cert_file = r(t.cert_file) or t.cert_file
+            t.key_file = r(t.key_file) or t.key_file
         for hook in data.alarms.webhooks:
             hook.secret_file = r(hook.secret_file) or hook.secret_file
         return data

@@ -254,6 +254,8 @@ class Collector:
             app,
             host=self.config.http.host,
             port=self.config.http.port,
+            ssl_certfile=str(tls.cert_file) if (tls := self.config.http.tls) else None,
+            ssl_keyfile=str(tls.key_file) if tls else None,
             log_config=None,
             access_log=False,
             lifespan="on",

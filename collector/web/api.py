@@ -32,8 +32,17 @@ MonthQ = Annotated[
     str | None,
     Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM in the site's time zone"),
 ]
-StartQ = Annotated[int | None, Query(ge=0, description="range start, UTC epoch ms (inclusive)")]
-EndQ = Annotated[int | None, Query(ge=0, description="range end, UTC epoch ms (exclusive)")]
+#: Bounds of integers the store can hold: beyond them 422, never an overflow (500).
+MAX_ID = 2**63 - 1
+MAX_MS = 32503680000000  # year 3000, the payload schema's bound
+StartQ = Annotated[
+    int | None, Query(ge=0, le=MAX_MS, description="range start, UTC epoch ms (inclusive)")
+]
+EndQ = Annotated[
+    int | None, Query(ge=0, le=MAX_MS, description="range end, UTC epoch ms (exclusive)")
+]
+EntryId = Annotated[int, Path(ge=1, le=MAX_ID)]
+VersionN = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def _source(request: Request) -> WebSource:
@@ -317,7 +326,9 @@ def _quarantine_dict(q: Any) -> dict[str, Any]:
 
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
-BeforeId = Annotated[int | None, Query(ge=1, description="page: entries with id below this")]
+BeforeId = Annotated[
+    int | None, Query(ge=1, le=MAX_ID, description="page: entries with id below this")
+]
 Reason = Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")]
 
 
@@ -363,7 +374,7 @@ def _quarantine_entry(request: Request, who: TokenInfo, entry_id: int) -> Any:
 
 
 @router.get("/quarantine/{entry_id}", summary="One quarantined message's metadata")
-def quarantine_entry(request: Request, who: Who, entry_id: int) -> dict[str, Any]:
+def quarantine_entry(request: Request, who: Who, entry_id: EntryId) -> dict[str, Any]:
     return _quarantine_dict(_quarantine_entry(request, who, entry_id))
 
 
@@ -372,7 +383,7 @@ def quarantine_entry(request: Request, who: Who, entry_id: int) -> dict[str, Any
     summary="The quarantined bytes as received (verifier, admin)",
     response_class=Response,
 )
-def quarantine_raw(request: Request, who: Who, entry_id: int) -> Response:
+def quarantine_raw(request: Request, who: Who, entry_id: EntryId) -> Response:
     q = _quarantine_entry(request, who, entry_id)
     if who.role != "admin":
         require_download(who, q.site)
@@ -436,7 +447,7 @@ def record(request: Request, who: Who, site: SiteId, month: Month) -> dict[str, 
     "/sites/{site}/records/{month}/versions/{version}", summary="One version of a monthly record"
 )
 def record_version(
-    request: Request, who: Who, site: SiteId, month: Month, version: int
+    request: Request, who: Who, site: SiteId, month: Month, version: VersionN
 ) -> dict[str, Any]:
     _site(request, who, site)
     return _record_response(request, _version(request, site, month, version))
@@ -472,7 +483,7 @@ def bundle_latest(request: Request, who: Who, site: SiteId, month: Month) -> Str
     response_class=StreamingResponse,
 )
 def bundle(
-    request: Request, who: Who, site: SiteId, month: Month, version: int
+    request: Request, who: Who, site: SiteId, month: Month, version: VersionN
 ) -> StreamingResponse:
     _site(request, who, site)
     require_download(who, site)
@@ -541,7 +552,7 @@ def add_token(request: Request, who: Who, body: Annotated[NewToken, Body()]) -> 
 
 
 @router.delete("/tokens/{token_id}", summary="Revoke a token (admin)")
-def revoke_token(request: Request, who: Who, token_id: int) -> dict[str, Any]:
+def revoke_token(request: Request, who: Who, token_id: EntryId) -> dict[str, Any]:
     require_admin(who)
     try:
         return _tokens(request).revoke(token_id).as_dict()
@@ -552,8 +563,8 @@ def revoke_token(request: Request, who: Who, token_id: int) -> dict[str, Any]:
 class NewKey(BaseModel):
     agent: str = Field(pattern=ID_PATTERN)
     jwk: dict[str, Any]
-    valid_from: int | None = Field(default=None, ge=0)
-    valid_to: int | None = Field(default=None, ge=0)
+    valid_from: int | None = Field(default=None, ge=0, le=MAX_MS)
+    valid_to: int | None = Field(default=None, ge=0, le=MAX_MS)
 
 
 @router.get("/sites/{site}/keys", summary="Enrolled agent keys of a site")

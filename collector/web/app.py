@@ -114,6 +114,9 @@ def create_app(
     app.include_router(page_router)
     _install_docs(app, templates)
     _install_error_handlers(app)
+    from collector.web.security import SecurityMiddleware
+
+    app.add_middleware(SecurityMiddleware)
     return app
 
 
@@ -125,7 +128,7 @@ def collector_app(collector: Any) -> FastAPI:
         collector.store,
         sites=cfg.sites,
         records_dir=records_dir,
-        secure_cookies=False,
+        secure_cookies=cfg.http.tls is not None,  # Secure cookies whenever served over TLS
         builder=record_builder(
             collector.store,
             cfg.sites,
@@ -227,6 +230,14 @@ def _install_error_handlers(app: FastAPI) -> None:
         if _wants_json(request):
             return error_json(422, "; ".join(problems))
         return error_page(request, 400, "; ".join(problems))
+
+    @app.exception_handler(OverflowError)
+    async def _too_big(request: Request, exc: OverflowError) -> Response:
+        # a number beyond what the store holds slipped past a bound: the caller's fault
+        message = "a number in the request is out of range"
+        if _wants_json(request):
+            return error_json(422, message)
+        return error_page(request, 422, message)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:
