@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,3 +37,18 @@ def victoria_metrics(tmp_path: Path) -> Iterator[VictoriaMetrics]:
         yield vm
     finally:
         vm.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One Debian PostgreSQL server for the session (127.0.0.1, a temp data dir)."""
+    from simulators.postgres_server import PostgresServer, postgres_available
+
+    if not postgres_available():
+        pytest.fail("postgresql is not installed; run .ci/run (it installs the test servers)")
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()

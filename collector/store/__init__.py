@@ -119,7 +119,9 @@ def open_store(
             raise StoreError(f"cannot open {parsed.path}: {exc.strerror or exc}") from None
         except Exception as exc:  # sqlite3.DatabaseError: not a database, locked, ...
             raise StoreError(f"cannot open {parsed.path}: {exc}") from None
-    raise StoreError("the postgresql backend is not available in this version")
+    from collector.store.postgresql import PostgresEvidenceStore
+
+    return PostgresEvidenceStore(parsed.url, quarantine_keep_bytes=quarantine_keep_bytes)
 
 
 def store_for(cfg: CollectorConfig, *, must_exist: bool = False) -> EvidenceStore:

@@ -1,4 +1,5 @@
-"""The verification pipeline, one test per decision, against a real SQLite evidence store."""
+"""The verification pipeline, one test per decision, against a real evidence store: each
+test runs on SQLite and on PostgreSQL (the store contract is the same)."""
 
 from __future__ import annotations
 
@@ -16,32 +17,30 @@ from collector.pipeline import (
     Quarantined,
     VerificationPipeline,
 )
-from collector.store import StoreError
-from collector.store.sqlite import SqliteEvidenceStore
+from collector.store import EvidenceStore, StoreError, open_store
 from protocols.envelope import payload_hash
 from protocols.keys import b64url
 from protocols.payload import encode_payload
 from tests.collector.helpers import T0, Signer
+from tests.support.stores import BACKENDS, fresh_url
 
 SITE, AGENT = "smelter-1", "agent-a"
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteEvidenceStore]:
-    with SqliteEvidenceStore(tmp_path / "evidence.sqlite") as s:
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EvidenceStore]:
+    with open_store(fresh_url(request, tmp_path, request.param)) as s:
         yield s
 
 
 @pytest.fixture
-def signer(store: SqliteEvidenceStore) -> Signer:
+def signer(store: EvidenceStore) -> Signer:
     s = Signer(SITE, AGENT)
     store.enroll_key(SITE, AGENT, s.jwk)
     return s
 
 
-def ingest(
-    store: SqliteEvidenceStore, topic: str, raw: bytes, *, max_bytes: int = 1 << 20
-) -> Decision:
+def ingest(store: EvidenceStore, topic: str, raw: bytes, *, max_bytes: int = 1 << 20) -> Decision:
     pipeline = VerificationPipeline(max_envelope_bytes=max_bytes)
     with store.ingest() as tx:
         d = pipeline.decide(topic, raw, tx)
@@ -57,9 +56,7 @@ def reason(d: Decision) -> str:
     return d.reason
 
 
-def test_valid_batch_accepted_and_stored_byte_exact(
-    store: SqliteEvidenceStore, signer: Signer
-) -> None:
+def test_valid_batch_accepted_and_stored_byte_exact(store: EvidenceStore, signer: Signer) -> None:
     env = signer.next(5)
     d = ingest(store, signer.topic, env)
     assert isinstance(d, Accepted) and d.seq == 1 and d.prev is None
@@ -70,12 +67,12 @@ def test_valid_batch_accepted_and_stored_byte_exact(
     )
 
 
-def test_bad_topic(store: SqliteEvidenceStore, signer: Signer) -> None:
+def test_bad_topic(store: EvidenceStore, signer: Signer) -> None:
     assert reason(ingest(store, "mrv/v1/bad site/x/data", signer.next())) == "topic"
     assert reason(ingest(store, f"mrv/v1/{SITE}/{AGENT}/status", signer.next())) == "topic"
 
 
-def test_too_large(store: SqliteEvidenceStore, signer: Signer) -> None:
+def test_too_large(store: EvidenceStore, signer: Signer) -> None:
     assert reason(ingest(store, signer.topic, signer.next(200), max_bytes=2000)) == "too_large"
 
 
@@ -88,11 +85,11 @@ def test_too_large(store: SqliteEvidenceStore, signer: Signer) -> None:
         b'{"protected":"!!","payload":"","signature":""}',
     ],
 )
-def test_malformed(store: SqliteEvidenceStore, signer: Signer, raw: bytes) -> None:
+def test_malformed(store: EvidenceStore, signer: Signer, raw: bytes) -> None:
     assert reason(ingest(store, signer.topic, raw)) == "malformed"
 
 
-def test_bad_alg(store: SqliteEvidenceStore, signer: Signer) -> None:
+def test_bad_alg(store: EvidenceStore, signer: Signer) -> None:
     header = b64url(json.dumps({"alg": "HS256", "kid": signer.kid}).encode())
     raw = json.dumps(
         {"protected": header, "payload": b64url(b"{}"), "signature": b64url(b"x" * 32)}
@@ -100,12 +97,12 @@ def test_bad_alg(store: SqliteEvidenceStore, signer: Signer) -> None:
     assert reason(ingest(store, signer.topic, raw)) == "bad_alg"
 
 
-def test_unknown_kid(store: SqliteEvidenceStore) -> None:
+def test_unknown_kid(store: EvidenceStore) -> None:
     stranger = Signer(SITE, AGENT)  # never enrolled
     assert reason(ingest(store, stranger.topic, stranger.next())) == "unknown_kid"
 
 
-def test_enrolled_key_on_another_agents_topic(store: SqliteEvidenceStore, signer: Signer) -> None:
+def test_enrolled_key_on_another_agents_topic(store: EvidenceStore, signer: Signer) -> None:
     other = Signer(SITE, "agent-b")
     store.enroll_key(SITE, "agent-b", other.jwk)
     # agent-a's key, agent-a's payload, published on agent-b's topic
@@ -115,7 +112,7 @@ def test_enrolled_key_on_another_agents_topic(store: SqliteEvidenceStore, signer
     assert reason(ingest(store, signer.topic, forged)) == "kid_mismatch"
 
 
-def test_revoked_key(store: SqliteEvidenceStore, signer: Signer) -> None:
+def test_revoked_key(store: EvidenceStore, signer: Signer) -> None:
     assert isinstance(ingest(store, signer.topic, signer.next()), Accepted)
     store.revoke_key(signer.kid)
     assert reason(ingest(store, signer.topic, signer.next())) == "key_revoked"
@@ -123,7 +120,7 @@ def test_revoked_key(store: SqliteEvidenceStore, signer: Signer) -> None:
         store.enroll_key(SITE, AGENT, signer.jwk)
 
 
-def test_key_validity_period(store: SqliteEvidenceStore) -> None:
+def test_key_validity_period(store: EvidenceStore) -> None:
     s = Signer(SITE, "agent-v")
     store.enroll_key(SITE, "agent-v", s.jwk, valid_from=T0, valid_to=T0 + 60_000)
     assert isinstance(ingest(store, s.topic, s.next(10)), Accepted)  # created T0+10 s
@@ -131,13 +128,13 @@ def test_key_validity_period(store: SqliteEvidenceStore) -> None:
     assert reason(ingest(store, s.topic, s.sign(late))) == "key_expired"
 
 
-def test_bad_signature(store: SqliteEvidenceStore, signer: Signer) -> None:
+def test_bad_signature(store: EvidenceStore, signer: Signer) -> None:
     env = json.loads(signer.next())
     env["payload"] = b64url(encode_payload(signer.payload(3)))  # payload swapped after signing
     assert reason(ingest(store, signer.topic, json.dumps(env).encode())) == "bad_signature"
 
 
-def test_schema(store: SqliteEvidenceStore, signer: Signer) -> None:
+def test_schema(store: EvidenceStore, signer: Signer) -> None:
     bad = signer.payload(2)
     bad["readings"][0]["quality"] = "excellent"
     d = ingest(store, signer.topic, signer.sign(bad))
@@ -146,9 +143,7 @@ def test_schema(store: SqliteEvidenceStore, signer: Signer) -> None:
     assert reason(ingest(store, signer.topic, signer.sign(b"not json"))) == "malformed"
 
 
-def test_duplicate_is_acknowledged_not_stored_twice(
-    store: SqliteEvidenceStore, signer: Signer
-) -> None:
+def test_duplicate_is_acknowledged_not_stored_twice(store: EvidenceStore, signer: Signer) -> None:
     env = signer.next()
     ingest(store, signer.topic, env)
     assert isinstance(ingest(store, signer.topic, env), Duplicate)
@@ -156,7 +151,7 @@ def test_duplicate_is_acknowledged_not_stored_twice(
     assert store.quarantine_entries() == []
 
 
-def test_equivocation(store: SqliteEvidenceStore, signer: Signer) -> None:
+def test_equivocation(store: EvidenceStore, signer: Signer) -> None:
     ingest(store, signer.topic, signer.next())
     ingest(store, signer.topic, signer.next())
     other = signer.payload(4, seq=2, prev=signer.payloads[2]["prev"])
@@ -166,7 +161,7 @@ def test_equivocation(store: SqliteEvidenceStore, signer: Signer) -> None:
     assert st is not None and st.equivocations == 1 and st.contiguous_through == 2
 
 
-def test_chain_wrong_prev(store: SqliteEvidenceStore, signer: Signer) -> None:
+def test_chain_wrong_prev(store: EvidenceStore, signer: Signer) -> None:
     ingest(store, signer.topic, signer.next())
     broken = signer.payload(seq=2, prev="0" * 64)
     assert reason(ingest(store, signer.topic, signer.sign(broken))) == "chain"
@@ -181,9 +176,7 @@ def test_chain_wrong_prev(store: SqliteEvidenceStore, signer: Signer) -> None:
     assert isinstance(ingest(store, s2.topic, b2), Accepted)
 
 
-def test_out_of_order_heals_and_gaps_are_reported(
-    store: SqliteEvidenceStore, signer: Signer
-) -> None:
+def test_out_of_order_heals_and_gaps_are_reported(store: EvidenceStore, signer: Signer) -> None:
     envs = [signer.next() for _ in range(6)]
     for i in (0, 2, 5):
         assert isinstance(ingest(store, signer.topic, envs[i]), Accepted)
@@ -196,14 +189,18 @@ def test_out_of_order_heals_and_gaps_are_reported(
     assert st.head_hash == payload_hash(encode_payload(signer.payloads[6]))
 
 
-def test_chain_state_survives_reopen(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_chain_state_survives_reopen(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+) -> None:
     s = Signer(SITE, AGENT)
-    with SqliteEvidenceStore(tmp_path / "e.sqlite") as store:
+    url = fresh_url(request, tmp_path, backend)
+    with open_store(url) as store:
         store.enroll_key(SITE, AGENT, s.jwk)
         envs = [s.next() for _ in range(4)]
         ingest(store, s.topic, envs[0])
         ingest(store, s.topic, envs[2])
-    with SqliteEvidenceStore(tmp_path / "e.sqlite") as store:
+    with open_store(url) as store:
         ingest(store, s.topic, envs[1])
         ingest(store, s.topic, envs[3])
         st = store.agent_state(SITE, AGENT)
@@ -224,7 +221,7 @@ def test_every_reason_is_documented() -> None:
     }
 
 
-def test_events_and_time_queries(store: SqliteEvidenceStore, signer: Signer) -> None:
+def test_events_and_time_queries(store: EvidenceStore, signer: Signer) -> None:
     ae = {"type": "anode_effect", "cell": 17, "start": T0 + 2000, "end": T0 + 62000, "peak_v": 31.5}
     ingest(store, signer.topic, signer.next(10, events=[ae]))
     ingest(store, signer.topic, signer.next(10))
