@@ -57,6 +57,10 @@ app.add_typer(token_app, name="token")
 from collector.records.month_cli import month_app, year  # noqa: E402  (issue 18)
 
 app.add_typer(month_app, name="month")
+
+from collector.store.cli import store_app  # noqa: E402  (issue 19)
+
+app.add_typer(store_app, name="store")
 app.command("year")(year)
 
 

@@ -75,6 +75,7 @@ class EvidenceStore(Protocol):
         *,
         valid_from: int | None = None,
         valid_to: int | None = None,
+        enrolled_at: int | None = None,
     ) -> EnrolledKey: ...
 
     def revoke_key(self, kid: str, *, at: int | None = None) -> EnrolledKey: ...
@@ -251,6 +252,10 @@ class TokenTable(Protocol):
 
     def by_hash(self, token_hash: str) -> tuple[str, TokenInfo] | None:
         """(stored hash, info) for a token hash, revoked or not."""
+        ...
+
+    def stored_hash(self, token_id: int) -> str | None:
+        """The SHA-256 kept for a token (``store copy`` moves it; the token stays unknown)."""
         ...
 
     def revoke(self, token_id: int, at: int) -> TokenInfo | None:

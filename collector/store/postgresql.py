@@ -26,6 +26,8 @@ from psycopg_pool import ConnectionPool
 from collector.models import (
     AgentState,
     EnrolledKey,
+    MonthEvent,
+    MonthEventKind,
     QuarantineEntry,
     RecordVersion,
     SeriesBucket,
@@ -158,6 +160,24 @@ BEGIN RAISE EXCEPTION 'record versions are never changed or deleted'; END $$;
 DROP TRIGGER IF EXISTS records_no_change ON records;
 CREATE TRIGGER records_no_change BEFORE UPDATE OR DELETE ON records
 FOR EACH ROW EXECUTE FUNCTION records_append_only();
+CREATE TABLE IF NOT EXISTS month_events (
+    id BIGSERIAL PRIMARY KEY,
+    site TEXT NOT NULL,
+    month TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('sealed', 'submitted')),
+    version BIGINT NOT NULL,
+    record_sha256 TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    by TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    receipt TEXT
+);
+CREATE INDEX IF NOT EXISTS month_events_site_month ON month_events (site, month, kind, id);
+CREATE OR REPLACE FUNCTION month_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'month events are never changed or deleted'; END $$;
+DROP TRIGGER IF EXISTS month_events_no_change ON month_events;
+CREATE TRIGGER month_events_no_change BEFORE UPDATE OR DELETE ON month_events
+FOR EACH ROW EXECUTE FUNCTION month_events_append_only();
 CREATE TABLE IF NOT EXISTS web_tokens (
     id BIGSERIAL PRIMARY KEY,
     name TEXT NOT NULL,
@@ -351,6 +371,7 @@ class PostgresEvidenceStore:
         self._series_ids: dict[tuple[int, str], int] = {}
         self.records = _PgRecords(self)
         self.tokens = _PgTokens(self)
+        self.month_events = _PgMonthEvents(self)
         self._closed = False
 
     def close(self) -> None:
@@ -464,6 +485,7 @@ class PostgresEvidenceStore:
         *,
         valid_from: int | None = None,
         valid_to: int | None = None,
+        enrolled_at: int | None = None,
     ) -> EnrolledKey:
         validate_id(site, "site id")
         validate_id(agent, "agent id")
@@ -494,7 +516,15 @@ class PostgresEvidenceStore:
             else:
                 db.execute(
                     "INSERT INTO keys VALUES (%s,%s,%s,%s,%s,%s,NULL,%s)",
-                    (kid, site, agent, json.dumps(clean), valid_from, valid_to, now_ms()),
+                    (
+                        kid,
+                        site,
+                        agent,
+                        json.dumps(clean),
+                        valid_from,
+                        valid_to,
+                        enrolled_at or now_ms(),
+                    ),
                 )
             self._agent_id(db, site, agent)
         key = self.key(kid)
@@ -901,6 +931,42 @@ class _PgRecords:
         return None if row is None else (bytes(row[0]), bytes(row[1]))
 
 
+_MONTH_EVENT_COLS = "site, month, kind, version, record_sha256, at, by, reason, receipt"
+
+
+class _PgMonthEvents:
+    """``MonthEventLog`` in ``month_events`` (a trigger forbids UPDATE and DELETE)."""
+
+    def __init__(self, store: PostgresEvidenceStore) -> None:
+        self._store = store
+
+    def add(self, e: MonthEvent) -> None:
+        with self._store._transaction() as db:
+            db.execute(
+                f"INSERT INTO month_events ({_MONTH_EVENT_COLS}) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (e.site, e.month, e.kind, e.version, e.record_sha256, e.at, e.by, e.reason,
+                 e.receipt),
+            )  # fmt: skip
+
+    def list(self, site: str | None = None, month: str | None = None) -> list[MonthEvent]:
+        rows = self._store._rows(
+            f"SELECT {_MONTH_EVENT_COLS} FROM month_events "
+            "WHERE (%(s)s::text IS NULL OR site = %(s)s) "
+            "AND (%(m)s::text IS NULL OR month = %(m)s) ORDER BY site, month, id",
+            {"s": site, "m": month},
+        )
+        return [MonthEvent(*r) for r in rows]
+
+    def latest(self, site: str, month: str, kind: MonthEventKind) -> MonthEvent | None:
+        row = self._store._row(
+            f"SELECT {_MONTH_EVENT_COLS} FROM month_events WHERE site = %s AND month = %s "
+            "AND kind = %s ORDER BY id DESC LIMIT 1",
+            (site, month, kind),
+        )
+        return None if row is None else MonthEvent(*row)
+
+
 _TOKEN_COLS = "id, name, role, sites, hint, created_at, revoked_at, last_used_at"
 
 
@@ -950,6 +1016,10 @@ class _PgTokens:
             (token_hash,),
         )
         return None if row is None else (row[0], _token(row[1:]))
+
+    def stored_hash(self, token_id: int) -> str | None:
+        row = self._store._row("SELECT token_hash FROM web_tokens WHERE id = %s", (token_id,))
+        return None if row is None else str(row[0])
 
     def revoke(self, token_id: int, at: int) -> TokenInfo | None:
         with self._store._transaction() as db:

@@ -511,6 +511,7 @@ class SqliteEvidenceStore:
         *,
         valid_from: int | None = None,
         valid_to: int | None = None,
+        enrolled_at: int | None = None,
     ) -> EnrolledKey:
         """Bind a public key to exactly one site and agent; re-enrolling updates its period."""
         validate_id(site, "site id")
@@ -548,7 +549,15 @@ class SqliteEvidenceStore:
             else:
                 db.execute(
                     "INSERT INTO keys VALUES (?,?,?,?,?,?,NULL,?)",
-                    (kid, site, agent, json.dumps(clean), valid_from, valid_to, now_ms()),
+                    (
+                        kid,
+                        site,
+                        agent,
+                        json.dumps(clean),
+                        valid_from,
+                        valid_to,
+                        enrolled_at or now_ms(),
+                    ),
                 )
             self._agent_id(site, agent)
         key = self.key(kid)
@@ -1074,6 +1083,12 @@ class _SqliteTokens:
             (token_hash,),
         ).fetchone()
         return None if row is None else (row[0], _token(row[1:]))
+
+    def stored_hash(self, token_id: int) -> str | None:
+        row = self._store._read.execute(
+            "SELECT token_hash FROM web_tokens WHERE id = ?", (token_id,)
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     def revoke(self, token_id: int, at: int) -> TokenInfo | None:
         with self._store._transaction() as db:
