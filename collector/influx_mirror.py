@@ -141,8 +141,19 @@ class InfluxMirror:
         cursor = self.cursor = await asyncio.to_thread(self.store.mirror_cursor, CURSOR)
         await self._notify()
         delay = self.config.retry_initial_s
+        leading = True
         while True:
             self.wake.clear()
+            # Several collectors on one store: exactly one mirrors; the others wait and take
+            # over (from the stored cursor) when it dies.
+            if not await asyncio.to_thread(self.store.try_lead, "influx-mirror"):
+                leading = False
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), timeout=5)
+                continue
+            if not leading:
+                leading = True
+                cursor = self.cursor = await asyncio.to_thread(self.store.mirror_cursor, CURSOR)
             last, lines = await asyncio.to_thread(self._next_chunk, cursor)
             if last == cursor:
                 # Woken after each ingest commit; the timeout covers writes by other processes.

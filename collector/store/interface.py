@@ -142,6 +142,12 @@ class EvidenceStore(Protocol):
 
     def set_mirror_cursor(self, name: str, envelope_id: int) -> None: ...
 
+    def try_lead(self, role: str) -> bool:
+        """True while this store instance holds ``role`` (e.g. the InfluxDB mirror) among all
+        collectors sharing the store; asked again each round. A holder that dies releases
+        it (its database session ends), so another collector takes over."""
+        ...
+
     # -- time-series reads the web UI needs (aggregated inside the database) ----------
     def series_names(self, site: str) -> list[tuple[str, str]]:
         """(agent, param) of every stored series of a site, by agent then param."""

@@ -17,6 +17,7 @@ import builtins
 import contextlib
 import hashlib
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -49,6 +50,8 @@ from protocols.keys import jwk_thumbprint, public_key_from_jwk
 
 #: pg_advisory_xact_lock key held by every ingest transaction ("MRV1" as an int)
 INGEST_LOCK = 0x4D525631
+#: first key of the two-key advisory locks that elect one collector per role ("MRVL")
+LEAD_LOCKS = 0x4D52564C
 
 SCHEMA_VERSION = "1"
 
@@ -373,10 +376,18 @@ class PostgresEvidenceStore:
         self.tokens = _PgTokens(self)
         self.month_events = _PgMonthEvents(self)
         self._closed = False
+        self._lead_lock = threading.Lock()
+        self._lead_db: psycopg.Connection[Any] | None = None
+        self._leading: set[str] = set()
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            with self._lead_lock:
+                if self._lead_db is not None:
+                    with contextlib.suppress(psycopg.Error):
+                        self._lead_db.close()
+                    self._lead_db = None
             self.pool.close()
 
     def __enter__(self) -> PostgresEvidenceStore:
@@ -770,6 +781,32 @@ class PostgresEvidenceStore:
     def mirror_cursor(self, name: str) -> int:
         row = self._row("SELECT envelope_id FROM mirror_cursor WHERE name = %s", (name,))
         return 0 if row is None else int(row[0])
+
+    def try_lead(self, role: str) -> bool:
+        """A session-level advisory lock on a connection of its own (outside the pool):
+        held until this process closes the store or dies."""
+        with self._lead_lock:
+            if self._lead_db is not None:
+                try:
+                    self._lead_db.execute("SELECT 1")
+                except psycopg.Error:  # the server restarted: the lock is gone with it
+                    with contextlib.suppress(psycopg.Error):
+                        self._lead_db.close()
+                    self._lead_db, self._leading = None, set()
+            if role in self._leading:
+                return True
+            try:
+                if self._lead_db is None:
+                    self._lead_db = psycopg.connect(self.url, autocommit=True)
+                row = self._lead_db.execute(
+                    "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (LEAD_LOCKS, role)
+                ).fetchone()
+            except psycopg.Error:
+                return False
+            if row is not None and row[0]:
+                self._leading.add(role)
+                return True
+            return False
 
     def set_mirror_cursor(self, name: str, envelope_id: int) -> None:
         with self._transaction() as db:

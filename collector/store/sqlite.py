@@ -812,6 +812,10 @@ class SqliteEvidenceStore:
         ).fetchone()
         return 0 if row is None else int(row[0])
 
+    def try_lead(self, role: str) -> bool:
+        """One collector writes a SQLite store: it leads every role."""
+        return True
+
     def set_mirror_cursor(self, name: str, envelope_id: int) -> None:
         with self._transaction() as db:
             db.execute(

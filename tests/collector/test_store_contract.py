@@ -254,3 +254,17 @@ def test_cli_store_copy(request: pytest.FixtureRequest, tmp_path: Path) -> None:
     r = cli("--from", str(tmp_path / "x.sqlite"), "--to", dst_url)  # a path, not a URL
     assert r.returncode == 2 and "sqlite:///PATH" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_one_leader_per_role_and_takeover(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    url = fresh_url(request, tmp_path, "postgresql")
+    a, b = open_store(url), open_store(url)
+    try:
+        assert a.try_lead("influx-mirror") and a.try_lead("influx-mirror")
+        assert not b.try_lead("influx-mirror")
+        assert b.try_lead("other-role")
+        a.close()  # the leader goes away: its session, and the lock, end
+        assert b.try_lead("influx-mirror")
+    finally:
+        a.close()
+        b.close()
