@@ -79,11 +79,15 @@ async def run(points: int, rounds: int, workdir: Path) -> dict[str, object]:
             stdout=subprocess.DEVNULL,
             cwd=ROOT,
         )
+        from protocols.keys import write_key_pair  # the collector's key: acks are signed
+
+        write_key_pair(workdir / "collector-keys", name="collector")
         cfg = parse_config(
             {
                 "site": "bench",
                 "agent": "pipeline",
                 "key_file": str(workdir / "keys/agent.key"),
+                "collector_key": str(workdir / "collector-keys/collector.pub.jwk"),
                 "data_dir": str(workdir / "data"),
                 "broker": {"host": "127.0.0.1", "port": broker.port},
                 # Long intervals: the scheduled loops stay idle; the bench drives rounds itself.
@@ -186,8 +190,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--points", type=int, default=5000)
     ap.add_argument("--rounds", type=int, default=40)
+    ap.add_argument("--payload", type=int, choices=(1, 2), default=None, help="payload v")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args()
+    if args.payload is not None:  # the agent has no setting for it: its builder's default
+        from agent.batch import BatchSigner
+
+        BatchSigner.__init__.__kwdefaults__["version"] = args.payload
     with tempfile.TemporaryDirectory(prefix="mrv-bench-") as tmp:
         result = asyncio.run(run(args.points, args.rounds, Path(tmp)))
     cmd = f".venv/bin/python bench/agent_pipeline.py --points {args.points} --rounds {args.rounds}"

@@ -90,8 +90,18 @@ def test_v2_carries_exactly_the_v1_readings_and_is_smaller() -> None:
     assert len(b2.payload) * 2 < len(b1.payload)
 
 
+def test_a_batch_of_single_readings_stays_v1() -> None:
+    """One reading per parameter: v1 (as small, cheaper to encode); more: v2."""
+    _, v2 = _signers()
+    single = [(f"p{i}", T, 1.5, "good", None, None) for i in range(10)]
+    assert json.loads(v2.build(1, None, 9, {}, single).payload)["v"] == 1
+    double = single + [(f"p{i}", T + 1, 2.5, "good", None, None) for i in range(10)]
+    assert json.loads(v2.build(1, None, 9, {}, double).payload)["v"] == 2
+
+
 def test_readings_that_fit_no_series_stay_v1_readings() -> None:
     _, v2 = _signers()
+    v2.v2_min_per_param = 0
     ev = {"submission": "s1", "documents": []}
     rs: list[Any] = [
         ("coke_c", T, 0.85, "good", None, {"origin": "lab", "evidence": ev}),
