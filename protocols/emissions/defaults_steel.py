@@ -70,7 +70,14 @@ STEEL_CARBON: dict[str, Factor] = {
         True,
         "integer atomic masses; with IUPAC masses 72.066/78.114 = 0.9226 (0.05 % lower)",
     ),
-    "natural_gas": _g(389.31, 15.3, "天然气"),
+    "natural_gas": _g(
+        389.31,
+        15.3,
+        "天然气",
+        "one reproduction gives 0.01532 t C/GJ (15.32) instead of 15.3",
+        "as reproduced by unattributed public apps' Chinese fuel tables (389.31 GJ/10^4 Nm3, "
+        "15.3 t C/TJ); guideline text not opened",
+    ),
     "coke_oven_gas": _g(
         179.81,
         13.58,
