@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -92,6 +93,21 @@ async def test_agent_cannot_publish_as_another(
             await pub_b.follow_acks(SITE, "agent-b")
             await pub_b.publish(b.topic, b.batches[1])
             await pub_b.wait_ack(SITE, "agent-b", 1)
+
+        # Documents: agent-a may write its own document topic (the collector reads it and,
+        # as no batch references these bytes, quarantines them), never agent-b's.
+        doc = b"%PDF-1.4 not referenced"
+        sha = hashlib.sha256(doc).hexdigest()
+        async with Publisher(
+            broker.port, "agent-a", username="agent-a", password=creds["agent-a"]
+        ) as pub_a:
+            await pub_a.follow_acks(SITE, "agent-a")
+            await pub_a.publish(f"mrv/v1/{SITE}/agent-b/document/{sha}", doc)
+            await pub_a.publish(f"mrv/v1/{SITE}/agent-a/document/{sha}", doc)
+            await pub_a.publish(a.topic, a.next())
+            await pub_a.wait_ack(SITE, "agent-a", 3)
+        (q,) = c.store.quarantine_entries()
+        assert q.reason == "document_unreferenced" and q.topic.endswith(f"agent-a/document/{sha}")
 
 
 async def test_anonymous_and_wrong_password_are_refused(

@@ -243,3 +243,57 @@ async def test_csv_of_1000_rows_is_one_submission(tmp_path: Path, mosquitto: Mos
         readings = [r for p in _payloads(c) for r in p["readings"]]
         assert len(readings) == 1000
         assert readings[999]["evidence"]["report_no"] == "Q-999"
+
+
+async def test_submit_next_to_a_running_agent_extends_its_chain(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    """``mrv-agent run`` holds the data dir: submit commits to the same chain and the
+    running agent publishes it (one writer at a time, nothing lost or reused)."""
+    import asyncio
+    import sys
+
+    cfg = lab_agent(tmp_path, mosquitto.port)
+    ccfg = config_for(tmp_path, mosquitto.port, sites={SITE: {"industry": "cement"}})
+    async with Collector(ccfg) as c:
+        c.store.enroll_key(SITE, AGENT, load_public_jwk(tmp_path / "keys/agent.pub.jwk"))
+        await c.connected.wait()
+        log = (tmp_path / "run.log").open("wb")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "agent.cli", "run", "-c", str(cfg), stdout=log, stderr=log
+        )
+        try:
+            await c.wait_until(
+                lambda: (st := c.store.agent_state(SITE, AGENT)) is not None and st.online,
+                timeout=60,
+            )
+            rc, out, err = await submit(
+                cfg,
+                "--param",
+                "clinker_mgo_fraction",
+                "--value",
+                "0.021",
+                "--period",
+                "2026-10",
+                "--json",
+            )
+            assert rc == 0, err
+            res = json.loads(out)
+            assert res["delivery"] == "handed_to_running_agent"
+            rc, out, err = await submit(cfg, "--csv", str(_one_row_csv(tmp_path)), "--json")
+            assert rc == 0, err
+
+            def through() -> int:
+                st = c.store.agent_state(SITE, AGENT)
+                return st.contiguous_through if st else 0
+
+            await c.wait_until(lambda: through() >= 2, timeout=60)
+            assert [p["seq"] for p in _payloads(c)] == [1, 2]
+            assert [p["readings"][0]["id"] for p in _payloads(c)] == [
+                "clinker_mgo_fraction",
+                "clinker_cao_fraction",
+            ]
+        finally:
+            proc.terminate()
+            await proc.wait()
+            log.close()
