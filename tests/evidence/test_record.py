@@ -254,7 +254,8 @@ async def test_record_page_lists_submissions_and_downloads_documents(
         await c.post(
             "/login",
             content=f"token={token}&next=/".encode(),
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            # a browser sends its page's Origin; cross-origin logins are refused
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": "http://t"},
         )
 
     async with client() as c:
