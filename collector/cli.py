@@ -173,6 +173,23 @@ async def _run(cfg: Any) -> int:
 
 
 @app.command()
+def key(
+    config: ConfigOpt = None,
+) -> None:
+    """Print the collector's public JWK (every agent's ``collector_key``: acks are signed)."""
+    from collector.config import ConfigError
+    from collector.identity import collector_key
+    from protocols.keys import public_jwk
+
+    cfg = _config(config)
+    try:
+        k = collector_key(cfg)
+    except ConfigError as exc:
+        fail(str(exc))
+    typer.echo(json.dumps(public_jwk(k), indent=2))
+
+
+@app.command()
 def enroll(
     site: Annotated[str, typer.Option("--site", help="Site id")],
     agent: Annotated[str, typer.Option("--agent", help="Agent id")],

@@ -61,3 +61,16 @@ def test_yaml_syntax_error_and_empty_config(tmp_path: Path) -> None:
     empty = tmp_path / "empty.yaml"
     empty.write_text("")
     _one_line_exit_2(_cli("status", "-c", str(empty)), "config is empty", "data_dir")
+
+
+def test_collector_key_prints_the_public_jwk_agents_need(tmp_path: Path) -> None:
+    import json
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"data_dir: {tmp_path / 'd'}\n" + BASE)
+    res = _cli("key", "-c", str(cfg))
+    assert res.returncode == 0, res.stderr
+    jwk = json.loads(res.stdout)
+    assert jwk["kty"] == "OKP" and "d" not in jwk
+    written = json.loads((tmp_path / "d" / "collector.pub.jwk").read_text())
+    assert written == jwk  # the same file the agent's collector_key points at
