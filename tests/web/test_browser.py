@@ -87,6 +87,16 @@ def test_parameter_chart_renders_points_and_gap(
     # Anode effects are site events: marked on every parameter's chart of the potline.
     assert int(chart.get_attribute("data-anode-effects") or 0) == len(env.filled.anode_effects)
     assert page.evaluate("window.mrvChart.downsampled") is True
+    # Drawn by the vendored uPlot: one plot, x + mean/min/max/flagged series, its canvas.
+    assert page.locator("#chart .uplot").count() == 1
+    assert page.locator("#chart .uplot canvas").count() == 1
+    assert page.evaluate("window.mrvChart.uplot.series.length") == 5
+    assert page.evaluate("window.mrvChart.uplot.series.map(s => s.label)")[1:] == [
+        "均值 mean",
+        "最小 min",
+        "最大 max",
+        "标记 flagged",
+    ]
     subs = int(chart.get_attribute("data-substitutions") or 0)
     assert subs >= 1
     assert page.locator("#chart .chart-overlay .sub").count() == subs
@@ -98,7 +108,7 @@ def test_parameter_chart_renders_points_and_gap(
     full_span = int(chart.get_attribute("data-view-end") or 0) - int(
         chart.get_attribute("data-view-start") or 0
     )
-    box = page.locator("#chart canvas").bounding_box()
+    box = page.locator("#chart .u-over").bounding_box()
     assert box is not None
     page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] / 2)
     for _ in range(12):
@@ -131,6 +141,20 @@ def test_parameter_chart_renders_points_and_gap(
         " return c.dataset.state === 'ready' && (+c.dataset.viewEnd - +c.dataset.viewStart) === full; }",
         arg=full_span,
     )
+    assert "from=" not in page.url
+    # uPlot's own drag-select zooms too, and that zoom goes into the URL as well.
+    page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+    page.wait_for_function(
+        "(full) => { const c = document.getElementById('chart');"
+        " return c.dataset.state === 'ready' && (+c.dataset.viewEnd - +c.dataset.viewStart) < full / 5; }",
+        arg=full_span,
+    )
+    selected = (chart.get_attribute("data-view-start"), chart.get_attribute("data-view-end"))
+    assert f"from={selected[0]}" in page.url and f"to={selected[1]}" in page.url
+    assert errors == []
 
     # The voltage chart shows the spikes inside the min/max band, and the markers.
     page.goto(served.url + f"/sites/{SITE}/parameters/cell_voltage_avg_v?month={MONTH}")

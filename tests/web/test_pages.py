@@ -70,10 +70,15 @@ async def test_pages_render(env: Env, client: httpx.AsyncClient) -> None:
     assert r.status_code == 200
     assert 'data-url="/api/v1/sites/smelter-a/parameters/line_current_ka/series"' in r.text
     assert '<script src="/static/chart.js"></script>' in r.text
+    assert '<script src="/static/vendor/uplot/uPlot.iife.min.js"></script>' in r.text
+    assert 'href="/static/vendor/uplot/uPlot.min.css"' in r.text
     r = await client.get(f"/sites/{SITE}/quarantine")
     assert r.status_code == 200 and "malformed" in r.text and "/raw" in r.text
     r = await client.get("/static/chart.js")
     assert r.status_code == 200 and "mrvChart" in r.text
+    for vendored in ("uPlot.iife.min.js", "uPlot.min.css", "LICENSE"):
+        r = await client.get(f"/static/vendor/uplot/{vendored}")
+        assert r.status_code == 200 and len(r.content) > 500, vendored
 
 
 async def test_empty_states(env: Env, client: httpx.AsyncClient) -> None:

@@ -1,20 +1,25 @@
-/* Plant MRV time-series chart: canvas line + min/max band, gaps shaded, flags and anode
- * effects marked, wheel/drag zoom, shift-drag pan, tooltip. No dependencies, works offline.
+/* Plant MRV time-series chart, drawn by uPlot (vendored in static/vendor/uplot, loaded
+ * before this file): mean line + min/max band, flagged readings as points, and DOM markers
+ * over the plot for gaps, substitutions, anode effects, counter steps and clock jumps
+ * (drawn from a uPlot "draw" hook so they can be hovered and counted). Drag to select a
+ * range, wheel to zoom, shift-drag to pan, double-click / 0 / Esc to reset. Works offline.
  *
  * The server downsamples (min/max/mean per bucket); on every zoom the chart asks again for
  * about one bucket per pixel so detail appears as you zoom in. After each draw the chart
  * element carries data-state="ready", data-points (points drawn), data-gaps (gap shades),
- * and window.mrvChart exposes the same, so tests and users can check what is shown.
+ * and window.mrvChart exposes the same (and the uPlot instance), so tests and users can
+ * check what is shown.
  */
 (function () {
   "use strict";
 
   var root = document.getElementById("chart");
-  if (!root) return;
+  if (!root || typeof window.uPlot !== "function") return;
+  var uPlot = window.uPlot;
 
-  var canvas = root.querySelector("canvas");
-  var overlay = root.querySelector(".chart-overlay");
-  var tooltip = root.querySelector(".chart-tooltip");
+  var plotEl = root.querySelector(".chart-plot");
+  var overlay = document.createElement("div");
+  overlay.className = "chart-overlay";
   var statusEl = root.querySelector(".chart-status");
   var info = document.getElementById("chart-info");
   var resetBtn = document.getElementById("chart-reset");
@@ -31,8 +36,8 @@
     rollover: "计数器回绕 rollover", reset: "表计复位 reset", replacement: "换表 replacement",
     suspect: "可疑读数 suspect", glitch: "错误读数 glitch", rebaseline: "计数器跳变 rebaseline",
   };
-  var PAD = { left: 64, right: 16, top: 12, bottom: 34 };
   var MIN_SPAN = 10 * 60 * 1000;
+  var HEIGHT = 380;
 
   var view = { start: fullStart, end: fullEnd };
   // Zoom is kept in the URL (?from=MS&to=MS): a link or a reload shows the same range.
@@ -47,27 +52,19 @@
   var drawn = 0;
   var pending = null;
   var seq = 0;
-  var drag = null;
+  var loading = true;
+  var applying = false; // true while the chart itself sets uPlot's x scale
+  var pan = null;
 
   var fmtDateTime = new Intl.DateTimeFormat("zh-CN", {
     timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit",
     hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
   });
+
   var fmtDay = new Intl.DateTimeFormat("zh-CN", { timeZone: tz, month: "2-digit", day: "2-digit" });
   var fmtTime = new Intl.DateTimeFormat("zh-CN", {
-    timeZone: tz, hour: "2-digit", minute: "2-digit", hour12: false,
+    timeZone: tz, hour: "2-digit", minute: "2-digit", hourCycle: "h23",
   });
-
-  function tzOffsetMs(t) {
-    // Offset of the site's zone at t: format t in the zone and read it back as UTC.
-    var parts = {};
-    new Intl.DateTimeFormat("en-US", {
-      timeZone: tz, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
-      hour: "2-digit", minute: "2-digit", second: "2-digit",
-    }).formatToParts(new Date(t)).forEach(function (p) { parts[p.type] = p.value; });
-    var asUtc = Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour, +parts.minute, +parts.second);
-    return asUtc - Math.floor(t / 1000) * 1000;
-  }
 
   function fmtNum(v) {
     if (v === null || v === undefined || !isFinite(v)) return "—";
@@ -84,26 +81,96 @@
     return (s / 86400).toFixed(1) + " d";
   }
 
-  function size() {
-    var rect = canvas.getBoundingClientRect();
-    var dpr = window.devicePixelRatio || 1;
-    var w = Math.max(200, Math.round(rect.width));
-    var h = Math.max(160, Math.round(rect.height));
-    if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
-      canvas.width = Math.round(w * dpr);
-      canvas.height = Math.round(h * dpr);
-    }
-    return { w: w, h: h, dpr: dpr };
+  // -- the uPlot instance --------------------------------------------------------------------
+  function chartWidth() { return Math.max(300, Math.round(root.getBoundingClientRect().width)); }
+
+  var u = new uPlot({
+    width: chartWidth(),
+    height: HEIGHT,
+    ms: 1, // timestamps are epoch milliseconds, as the series API gives them
+    tzDate: function (ts) { return uPlot.tzDate(new Date(ts), tz); },
+    scales: { x: { time: true, auto: false, min: view.start, max: view.end } },
+    cursor: {
+      drag: { x: true, y: false, setScale: true },
+      bind: { dblclick: function () { return function () { setView(fullStart, fullEnd); return null; }; } },
+    },
+    legend: { live: true },
+    axes: [
+      {
+        stroke: "#5b6472", grid: { stroke: "#eef1f5" }, ticks: { stroke: "#e3e7ed" }, size: 44,
+        // ticks in the site's local time, 24-hour, the date under each local midnight
+        values: function (self, splits, axisIdx, space, incr) {
+          return splits.map(function (v) {
+            var d = new Date(v);
+            if (incr >= 86400e3) return fmtDay.format(d);
+            var hm = fmtTime.format(d);
+            return hm === "00:00" ? hm + "\n" + fmtDay.format(d) : hm;
+          });
+        },
+      },
+      {
+        stroke: "#5b6472", grid: { stroke: "#e3e7ed" }, ticks: { stroke: "#e3e7ed" }, size: 72,
+        label: unit, labelSize: 18,
+        values: function (self, splits) { return splits.map(function (v) { return fmtNum(Number(v.toPrecision(10))); }); },
+      },
+    ],
+    series: [
+      { label: "时间 time", value: function (self, v) { return v === null ? "—" : fmtDateTime.format(new Date(v)); } },
+      { label: "均值 mean", stroke: "#1d4ed8", width: 1.4, value: function (s, v) { return fmtNum(v) + (v === null ? "" : " " + unit); } },
+      { label: "最小 min", stroke: "rgba(37, 99, 235, 0.35)", width: 1, value: function (s, v) { return fmtNum(v); } },
+      { label: "最大 max", stroke: "rgba(37, 99, 235, 0.35)", width: 1, value: function (s, v) { return fmtNum(v); } },
+      {
+        label: "标记 flagged", stroke: "#d97706", fill: "#d97706", width: 0,
+        paths: function () { return null; },
+        points: { show: true, size: 6, stroke: "#d97706", fill: "#d97706" },
+        value: function (s, v) { return v === null ? "" : "⚑"; },
+      },
+    ],
+    bands: [{ series: [3, 2], fill: "rgba(37, 99, 235, 0.18)" }],
+    hooks: {
+      setScale: [function (self, key) {
+        // a drag-select (uPlot's own zoom) goes through the same path as wheel and buttons
+        if (key !== "x" || applying) return;
+        var mn = self.scales.x.min, mx = self.scales.x.max;
+        if (mn === null || mx === null) return;
+        // hooks may run after applyView returns: the chart's own value is not a new view
+        if (Math.abs(mn - view.start) < 1 && Math.abs(mx - view.end) < 1) return;
+        setView(mn, mx);
+      }],
+      draw: [function () { drawMarkers(); }],
+    },
+  }, [[], [], [], [], []], plotEl);
+  u.over.appendChild(overlay);
+
+  function applyView() {
+    applying = true;
+    try { u.setScale("x", { min: view.start, max: view.end }); } finally { applying = false; }
   }
 
-  function plotWidth() {
-    return Math.max(50, canvas.getBoundingClientRect().width - PAD.left - PAD.right);
+  // uPlot joins consecutive non-null points: a null between two buckets further apart than
+  // 1.5 steps breaks the line (and band) at a gap, as the record sees it.
+  function plotData(body) {
+    var step0 = Math.max(body.bucket_ms || 0, body.interval_ms || 60000);
+    var breakAfter = step0 * 1.5;
+    var xs = [], mean = [], mn = [], mx = [], fl = [];
+    for (var i = 0; i < body.t.length; i++) {
+      if (i > 0 && body.t[i] - body.t[i - 1] > breakAfter) {
+        xs.push((body.t[i] + body.t[i - 1]) / 2); mean.push(null); mn.push(null); mx.push(null); fl.push(null);
+      }
+      xs.push(body.t[i]);
+      mean.push(body.mean[i]);
+      mn.push(body.downsampled ? body.min[i] : null);
+      mx.push(body.downsampled ? body.max[i] : null);
+      fl.push(body.flagged[i] && body.mean[i] !== null ? body.mean[i] : null);
+    }
+    return [xs, mean, mn, mx, fl];
   }
 
   function load() {
     var mySeq = ++seq;
-    var buckets = Math.min(5000, Math.max(50, Math.round(plotWidth())));
+    var buckets = Math.min(5000, Math.max(50, Math.round(u.bbox.width / (window.devicePixelRatio || 1))));
     var q = "?start=" + Math.floor(view.start) + "&end=" + Math.ceil(view.end) + "&buckets=" + buckets;
+    loading = true;
     root.dataset.state = "loading";
     statusEl.hidden = false;
     statusEl.textContent = "加载中… Loading…";
@@ -117,7 +184,9 @@
       .then(function (body) {
         if (mySeq !== seq) return; // a newer view was asked for meanwhile
         data = body;
-        draw();
+        loading = false;
+        u.setData(plotData(body), false);
+        applyView();
         fillTable();
       })
       .catch(function (err) {
@@ -129,37 +198,10 @@
   }
 
   function scheduleLoad() {
+    loading = true;
+    root.dataset.state = "loading";
     if (pending) clearTimeout(pending);
     pending = setTimeout(function () { pending = null; load(); }, 150);
-  }
-
-  function niceStep(range, count) {
-    var raw = range / Math.max(1, count);
-    var mag = Math.pow(10, Math.floor(Math.log10(raw)));
-    var norm = raw / mag;
-    var step = norm < 1.5 ? 1 : norm < 3 ? 2 : norm < 7 ? 5 : 10;
-    return step * mag;
-  }
-
-  var TIME_STEPS = [60e3, 5 * 60e3, 15 * 60e3, 30 * 60e3, 3600e3, 3 * 3600e3, 6 * 3600e3,
-    12 * 3600e3, 86400e3, 2 * 86400e3, 7 * 86400e3];
-
-  function yRange() {
-    var lo = Infinity, hi = -Infinity;
-    for (var i = 0; i < data.t.length; i++) {
-      if (data.t[i] < view.start || data.t[i] > view.end) continue;
-      var a = data.min[i], b = data.max[i];
-      if (a !== null && a < lo) lo = a;
-      if (b !== null && b > hi) hi = b;
-    }
-    if (!isFinite(lo)) { lo = 0; hi = 1; }
-    if (lo === hi) { lo -= Math.abs(lo) * 0.05 || 1; hi += Math.abs(hi) * 0.05 || 1; }
-    var pad = (hi - lo) * 0.06;
-    return { lo: lo - pad, hi: hi + pad };
-  }
-
-  function clearOverlay() {
-    while (overlay.firstChild) overlay.removeChild(overlay.firstChild);
   }
 
   function addBox(cls, x0, x1, title) {
@@ -167,75 +209,23 @@
     el.className = cls;
     el.style.left = x0 + "px";
     el.style.width = Math.max(2, x1 - x0) + "px";
-    el.style.top = PAD.top + "px";
-    el.style.bottom = PAD.bottom + "px";
     if (title) el.title = title;
     overlay.appendChild(el);
     return el;
   }
 
-  function draw() {
+  // Markers over the plot area (u.over), in CSS pixels from uPlot's x scale.
+  function drawMarkers() {
+    while (overlay.firstChild) overlay.removeChild(overlay.firstChild);
     if (!data) return;
-    var s = size();
-    var ctx = canvas.getContext("2d");
-    ctx.setTransform(s.dpr, 0, 0, s.dpr, 0, 0);
-    ctx.clearRect(0, 0, s.w, s.h);
-    clearOverlay();
-    tooltip.hidden = true; // it described the previous view
+    var pw = u.over.clientWidth;
+    function X(t) { return u.valToPos(t, "x"); }
+    function clampBox(cls, a, b, title) { return addBox(cls, Math.max(0, X(a)), Math.min(pw, X(b)), title); }
 
-    var pw = s.w - PAD.left - PAD.right;
-    var ph = s.h - PAD.top - PAD.bottom;
-    var span = view.end - view.start;
-    var yr = yRange();
-    function X(t) { return PAD.left + (t - view.start) / span * pw; }
-    function Y(v) { return PAD.top + (1 - (v - yr.lo) / (yr.hi - yr.lo)) * ph; }
-
-    // grid and y axis
-    ctx.font = "11px system-ui, sans-serif";
-    ctx.fillStyle = "#5b6472";
-    ctx.strokeStyle = "#e3e7ed";
-    ctx.lineWidth = 1;
-    var ys = niceStep(yr.hi - yr.lo, Math.max(2, Math.floor(ph / 40)));
-    ctx.textAlign = "right";
-    ctx.textBaseline = "middle";
-    for (var yv = Math.ceil(yr.lo / ys) * ys; yv <= yr.hi; yv += ys) {
-      var yy = Math.round(Y(yv)) + 0.5;
-      ctx.beginPath(); ctx.moveTo(PAD.left, yy); ctx.lineTo(PAD.left + pw, yy); ctx.stroke();
-      ctx.fillText(fmtNum(Number(yv.toPrecision(10))), PAD.left - 6, yy);
-    }
-    if (unit) {
-      ctx.save(); ctx.textAlign = "left"; ctx.textBaseline = "top";
-      ctx.fillText(unit, 4, 2); ctx.restore();
-    }
-
-    // x axis: ticks aligned to the site's local time
-    var want = Math.max(2, Math.floor(pw / 110));
-    var step = TIME_STEPS[TIME_STEPS.length - 1];
-    for (var k = 0; k < TIME_STEPS.length; k++) {
-      if (span / TIME_STEPS[k] <= want) { step = TIME_STEPS[k]; break; }
-    }
-    var off = tzOffsetMs(view.start);
-    ctx.textAlign = "center";
-    ctx.textBaseline = "top";
-    var first = Math.ceil((view.start + off) / step) * step - off;
-    for (var tx = first; tx <= view.end; tx += step) {
-      var xx = Math.round(X(tx)) + 0.5;
-      ctx.strokeStyle = "#eef1f5";
-      ctx.beginPath(); ctx.moveTo(xx, PAD.top); ctx.lineTo(xx, PAD.top + ph); ctx.stroke();
-      var d = new Date(tx);
-      var label = step >= 86400e3 ? fmtDay.format(d) : fmtTime.format(d);
-      ctx.fillText(label, xx, PAD.top + ph + 6);
-      if (step < 86400e3 && ((tx + off) % 86400e3 === 0)) ctx.fillText(fmtDay.format(d), xx, PAD.top + ph + 19);
-    }
-    ctx.strokeStyle = "#9aa3b0";
-    ctx.strokeRect(PAD.left + 0.5, PAD.top + 0.5, pw, ph);
-
-    // gaps (DOM elements, so they can be hovered and counted)
     var gapCount = 0;
     (data.gaps || []).forEach(function (g) {
       if (g[1] < view.start || g[0] > view.end) return;
-      var x0 = Math.max(PAD.left, X(g[0])), x1 = Math.min(PAD.left + pw, X(g[1]));
-      addBox("gap", x0, x1, "缺口 gap: " + fmtDateTime.format(new Date(g[0])) + " → " +
+      clampBox("gap", g[0], g[1], "缺口 gap: " + fmtDateTime.format(new Date(g[0])) + " → " +
         fmtDateTime.format(new Date(g[1])) + " (" + fmtSpan(g[1] - g[0]) + ")");
       gapCount++;
     });
@@ -244,83 +234,19 @@
     var subCount = 0;
     (data.substitutions || []).forEach(function (sb) {
       if (sb.end < view.start || sb.start > view.end) return;
-      var el = addBox("sub", Math.max(PAD.left, X(sb.start)), Math.min(PAD.left + pw, X(sb.end)),
+      clampBox("sub", sb.start, sb.end,
         "替代 substituted (record v" + sb.record_version + "): " + sb.rule + " = " + fmtNum(sb.value) +
         " · " + fmtDateTime.format(new Date(sb.start)) + " → " + fmtDateTime.format(new Date(sb.end)));
-      el.style.top = "auto";
-      el.style.height = "6px";
       subCount++;
     });
-
-    // the series: band, then mean line broken at gaps
-    var t = data.t, mean = data.mean, mn = data.min, mx = data.max;
-    var step0 = Math.max(data.bucket_ms || 0, data.interval_ms || 60000);
-    var breakAfter = step0 * 1.5;
-    ctx.save();
-    ctx.beginPath(); ctx.rect(PAD.left, PAD.top, pw, ph); ctx.clip();
-    if (data.downsampled) {
-      ctx.fillStyle = "rgba(37, 99, 235, 0.18)";
-      var seg = [];
-      var flush = function () {
-        if (!seg.length) return;
-        ctx.beginPath();
-        for (var a = 0; a < seg.length; a++) {
-          var p = seg[a];
-          if (a === 0) ctx.moveTo(X(t[p]), Y(mx[p])); else ctx.lineTo(X(t[p]), Y(mx[p]));
-        }
-        for (var b = seg.length - 1; b >= 0; b--) ctx.lineTo(X(t[seg[b]]), Y(mn[seg[b]]));
-        ctx.closePath(); ctx.fill();
-        // each bucket's min-max as a vertical stroke: a one-bucket spike stays visible
-        ctx.strokeStyle = "rgba(37, 99, 235, 0.45)";
-        ctx.lineWidth = 1;
-        ctx.beginPath();
-        for (var c = 0; c < seg.length; c++) {
-          var xq = Math.round(X(t[seg[c]])) + 0.5;
-          ctx.moveTo(xq, Y(mx[seg[c]])); ctx.lineTo(xq, Y(mn[seg[c]]) + 0.5);
-        }
-        ctx.stroke();
-        seg = [];
-      };
-      for (var i = 0; i < t.length; i++) {
-        if (mn[i] === null) { flush(); continue; }
-        if (seg.length && t[i] - t[seg[seg.length - 1]] > breakAfter) flush();
-        seg.push(i);
-      }
-      flush();
-    }
-    ctx.strokeStyle = "#1d4ed8";
-    ctx.lineWidth = 1.4;
-    ctx.beginPath();
-    var prevT = null;
-    drawn = 0;
-    for (var j = 0; j < t.length; j++) {
-      if (mean[j] === null) { prevT = null; continue; }
-      var px = X(t[j]), py = Y(mean[j]);
-      if (prevT === null || t[j] - prevT > breakAfter) ctx.moveTo(px, py); else ctx.lineTo(px, py);
-      prevT = t[j];
-      if (t[j] >= view.start && t[j] <= view.end) drawn++;
-    }
-    ctx.stroke();
-    // flagged readings (substituted / uncertain / bad): orange ticks on the line
-    ctx.fillStyle = "#d97706";
-    var flaggedDrawn = 0;
-    for (var f = 0; f < t.length; f++) {
-      if (!data.flagged[f] || mean[f] === null) continue;
-      ctx.beginPath(); ctx.arc(X(t[f]), Y(mean[f]), 3, 0, Math.PI * 2); ctx.fill();
-      flaggedDrawn++;
-    }
-    ctx.restore();
 
     // anode effects: red markers along the top
     var aeCount = 0;
     (data.anode_effects || []).forEach(function (e) {
       if (e.end < view.start || e.start > view.end) return;
-      var x0 = X(e.start), x1 = Math.max(x0 + 2, X(e.end));
-      var el = addBox("ae", Math.max(PAD.left, x0), Math.min(PAD.left + pw, x1),
+      clampBox("ae", e.start, e.end,
         "阳极效应 anode effect · cell " + e.cell + " · " + fmtDateTime.format(new Date(e.start)) +
         " · " + fmtSpan(e.end - e.start) + " · peak " + fmtNum(e.peak_v) + " V");
-      el.style.bottom = "auto";
-      el.style.height = "8px";
       aeCount++;
     });
 
@@ -346,6 +272,14 @@
       jumpCount++;
     });
 
+    drawn = 0;
+    var flaggedDrawn = 0;
+    for (var i = 0; i < data.t.length; i++) {
+      if (data.mean[i] === null || data.t[i] < view.start || data.t[i] > view.end) continue;
+      drawn++;
+      if (data.flagged[i]) flaggedDrawn++;
+    }
+
     statusEl.hidden = drawn > 0;
     if (!drawn) statusEl.textContent = "此区间无数据 · No data in this range";
     info.textContent =
@@ -363,10 +297,11 @@
     root.dataset.clockJumps = String(jumpCount);
     root.dataset.viewStart = String(Math.round(view.start));
     root.dataset.viewEnd = String(Math.round(view.end));
-    root.dataset.state = "ready";
+    if (!loading) root.dataset.state = "ready";
     window.mrvChart = {
       points: drawn, gaps: gapCount, flagged: flaggedDrawn, anodeEffects: aeCount,
       downsampled: data.downsampled, bucketMs: data.bucket_ms, view: { start: view.start, end: view.end },
+      uplot: u, series: u.series.length,
     };
   }
 
@@ -426,10 +361,8 @@
 
   // -- interaction ---------------------------------------------------------------------------
   function tAt(clientX) {
-    var rect = canvas.getBoundingClientRect();
-    var x = clientX - rect.left - PAD.left;
-    var pw = rect.width - PAD.left - PAD.right;
-    return view.start + Math.min(1, Math.max(0, x / pw)) * (view.end - view.start);
+    var rect = u.over.getBoundingClientRect();
+    return view.start + Math.min(1, Math.max(0, (clientX - rect.left) / rect.width)) * (view.end - view.start);
   }
 
   function setView(start, end) {
@@ -443,8 +376,8 @@
     }
     view.start = start; view.end = end;
     keepInUrl();
-    draw();
     scheduleLoad();
+    applyView();
   }
 
   function keepInUrl() {
@@ -481,50 +414,27 @@
     setTimeout(function () { URL.revokeObjectURL(a.href); }, 1000);
   });
 
-  canvas.addEventListener("wheel", function (ev) {
+  u.over.addEventListener("wheel", function (ev) {
     ev.preventDefault();
     var at = tAt(ev.clientX);
     var factor = ev.deltaY < 0 ? 1 / 1.25 : 1.25;
     setView(at - (at - view.start) * factor, at + (view.end - at) * factor);
   }, { passive: false });
 
-  canvas.addEventListener("mousedown", function (ev) {
-    if (ev.button !== 0) return;
-    var rect = root.getBoundingClientRect();
-    drag = { x: ev.clientX, t: tAt(ev.clientX), pan: ev.shiftKey, view: { start: view.start, end: view.end }, box: null, left: rect.left };
+  // Shift-drag pans; caught before uPlot's own drag-select sees the mousedown.
+  u.over.addEventListener("mousedown", function (ev) {
+    if (ev.button !== 0 || !ev.shiftKey) return;
+    pan = { x: ev.clientX, view: { start: view.start, end: view.end } };
+    ev.stopPropagation();
     ev.preventDefault();
-  });
-
+  }, true);
   window.addEventListener("mousemove", function (ev) {
-    if (drag) {
-      if (drag.pan) {
-        var rect = canvas.getBoundingClientRect();
-        var pw = rect.width - PAD.left - PAD.right;
-        var dt = (ev.clientX - drag.x) / pw * (drag.view.end - drag.view.start);
-        setView(drag.view.start - dt, drag.view.end - dt);
-      } else {
-        if (!drag.box) { drag.box = document.createElement("div"); drag.box.className = "selection"; overlay.appendChild(drag.box); }
-        var a = Math.min(drag.x, ev.clientX) - drag.left, b = Math.max(drag.x, ev.clientX) - drag.left;
-        drag.box.style.left = a + "px"; drag.box.style.width = (b - a) + "px";
-        drag.box.style.top = PAD.top + "px"; drag.box.style.bottom = PAD.bottom + "px";
-      }
-      return;
-    }
-    tip(ev);
+    if (!pan) return;
+    var dt = (ev.clientX - pan.x) / u.over.getBoundingClientRect().width * (pan.view.end - pan.view.start);
+    setView(pan.view.start - dt, pan.view.end - dt);
   });
+  window.addEventListener("mouseup", function () { pan = null; });
 
-  window.addEventListener("mouseup", function (ev) {
-    if (!drag) return;
-    var d = drag; drag = null;
-    if (d.box && d.box.parentNode) d.box.parentNode.removeChild(d.box);
-    if (!d.pan && Math.abs(ev.clientX - d.x) > 4) {
-      var t2 = tAt(ev.clientX);
-      setView(Math.min(d.t, t2), Math.max(d.t, t2));
-    }
-  });
-
-  canvas.addEventListener("dblclick", function () { setView(fullStart, fullEnd); });
-  canvas.addEventListener("mouseleave", function () { tooltip.hidden = true; });
   if (resetBtn) resetBtn.addEventListener("click", function () { setView(fullStart, fullEnd); });
 
   root.tabIndex = 0;
@@ -537,40 +447,10 @@
     else if (ev.key === "0" || ev.key === "Escape") setView(fullStart, fullEnd);
   });
 
-  function tip(ev) {
-    if (!data || !data.t.length) return;
-    var rect = canvas.getBoundingClientRect();
-    if (ev.clientX < rect.left + PAD.left || ev.clientX > rect.right - PAD.right ||
-        ev.clientY < rect.top || ev.clientY > rect.bottom) { tooltip.hidden = true; return; }
-    var t0 = tAt(ev.clientX);
-    var lo = 0, hi = data.t.length - 1;
-    while (lo < hi) { var mid = (lo + hi) >> 1; if (data.t[mid] < t0) lo = mid + 1; else hi = mid; }
-    if (lo > 0 && Math.abs(data.t[lo - 1] - t0) < Math.abs(data.t[lo] - t0)) lo--;
-    var i = lo;
-    var lines = [fmtDateTime.format(new Date(data.t[i]))];
-    if (data.downsampled) {
-      lines.push("均值 mean " + fmtNum(data.mean[i]) + " " + unit);
-      lines.push("最小 min " + fmtNum(data.min[i]) + " · 最大 max " + fmtNum(data.max[i]));
-      lines.push(data.n[i] + " 读数 readings / " + fmtSpan(data.bucket_ms));
-    } else {
-      lines.push(fmtNum(data.mean[i]) + " " + unit);
-    }
-    if (data.flagged[i]) lines.push("⚑ " + data.flagged[i] + " 标记 flagged");
-    (data.gaps || []).forEach(function (g) {
-      if (t0 >= g[0] && t0 <= g[1]) lines.push("缺口 gap " + fmtSpan(g[1] - g[0]));
-    });
-    tooltip.textContent = lines.join("\n");
-    tooltip.hidden = false;
-    var rr = root.getBoundingClientRect();
-    var x = ev.clientX - rr.left + 14, y = ev.clientY - rr.top + 14;
-    if (x + 230 > rr.width) x -= 250;
-    tooltip.style.left = x + "px"; tooltip.style.top = y + "px";
-  }
-
   var resizeTimer = null;
   window.addEventListener("resize", function () {
     if (resizeTimer) clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(function () { draw(); scheduleLoad(); }, 200);
+    resizeTimer = setTimeout(function () { u.setSize({ width: chartWidth(), height: HEIGHT }); scheduleLoad(); }, 200);
   });
 
   load();
