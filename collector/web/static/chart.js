@@ -109,7 +109,13 @@
         },
       },
       {
-        stroke: "#5b6472", grid: { stroke: "#e3e7ed" }, ticks: { stroke: "#e3e7ed" }, size: 72,
+        stroke: "#5b6472", grid: { stroke: "#e3e7ed" }, ticks: { stroke: "#e3e7ed" },
+        // wide enough for the longest tick label (counters reach millions), so it never
+        // runs into the unit label
+        size: function (self, values) {
+          var longest = (values || []).reduce(function (m, v) { return Math.max(m, String(v).length); }, 4);
+          return 30 + longest * 7;
+        },
         label: unit, labelSize: 18,
         values: function (self, splits) { return splits.map(function (v) { return fmtNum(Number(v.toPrecision(10))); }); },
       },
