@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from protocols.compact import encode_series
 from protocols.envelope import payload_hash, sign_envelope
 from protocols.keys import Ed25519PrivateKey, generate_private_key, public_jwk
 from protocols.payload import encode_payload
@@ -31,6 +33,7 @@ class FakeAgent:
     seq: int = 0
     prev: str | None = None
     envelopes: list[bytes] = field(default_factory=list)
+    version: int = 1  # 2: the compact form (protocols.compact), as agents emit it
 
     @property
     def jwk(self) -> dict[str, str]:
@@ -64,6 +67,8 @@ class FakeAgent:
                 "events": list(events),
             }
         )
+        if self.version == 2:
+            payload = _as_v2(payload)
         self.prev = payload_hash(payload)
         env = sign_envelope(payload, self.key, self.kid)
         self.envelopes.append(env)
@@ -75,3 +80,20 @@ class FakeAgent:
             self.batch(readings[i : i + per_batch], **kw)
             for i in range(0, len(readings), per_batch)
         ]
+
+
+def _as_v2(payload: bytes) -> bytes:
+    """The same batch as payload v2: every reading in a series (none here needs v1)."""
+    p = json.loads(payload)
+    tuples = [
+        (
+            r["id"], r["ts"], r["value"], r["quality"], r.get("reason"),
+            {k: r[k] for k in ("count", "expected", "min", "max") if k in r} or None,
+        )
+        for r in p.pop("readings")
+    ]  # fmt: skip
+    body, rest = encode_series(tuples)
+    assert not rest
+    p["v"] = 2
+    head = json.dumps(p, separators=(",", ":"), ensure_ascii=False)[:-1]
+    return f'{head},"series":[{body.decode()}]}}'.encode()

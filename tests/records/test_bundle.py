@@ -38,9 +38,10 @@ def _ingest(store: SqliteEvidenceStore, envs: list[bytes], agent: str) -> None:
 
 
 def _fill(store: SqliteEvidenceStore, settings: RecordSettings) -> list[FakeAgent]:
-    """Two agents: a potline (hourly aggregates, one AE) and a meter (cumulative energy)."""
+    """Two agents: a potline (hourly aggregates, one AE) and a meter (cumulative energy),
+    the meter's batches in payload v2: one bundle mixes both versions."""
     start = settings.window.start_ms
-    pot, meter = FakeAgent(SITE, "pot1"), FakeAgent(SITE, "meter1")
+    pot, meter = FakeAgent(SITE, "pot1"), FakeAgent(SITE, "meter1", version=2)
     for a in (pot, meter):
         store.enroll_key(SITE, a.agent, a.jwk)
     # a little before and after the month, to test selection and boundary readings
@@ -158,6 +159,9 @@ def test_bundle_files_and_record_format(built: dict) -> None:
 
 
 def test_untouched_bundle_verifies(built: dict) -> None:
+    lines = (built["res"].bundle_dir / "batches.jsonl").read_bytes().splitlines()
+    versions = {json.loads(parse_envelope(ln).payload)["v"] for ln in lines if ln.strip()}
+    assert versions == {1, 2}  # a bundle mixing payload versions verifies
     rep = verify_bundle(built["res"].bundle_dir, workers=1)
     assert rep.ok, rep.problems
     assert all(v.startswith("ok") for v in rep.checks.values())
