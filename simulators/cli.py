@@ -294,6 +294,16 @@ def demo(
             "--json", help='print {"bundles": [...], "verified": BOOL} on stdout (progress: stderr)'
         ),
     ] = False,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            help="evidence store: 'postgresql' starts Debian's PostgreSQL in the data dir; "
+            "or a postgresql:// URL (default: SQLite)"
+        ),
+    ] = None,
+    collectors: Annotated[
+        int, typer.Option(help="collectors in one shared-subscription group (needs --database)")
+    ] = 1,
 ) -> None:
     """Simulated plants → agents → broker → collector → a month's verified records + web UI."""
     from .demo import DemoOptions, run_demo
@@ -308,6 +318,8 @@ def demo(
             seed=seed,
             exit=exit_,
             json=as_json,
+            database=database,
+            collectors=collectors,
         )
     )
     raise typer.Exit(code)

@@ -223,6 +223,10 @@ class DemoOptions:
     seed: int = 1
     exit: bool = False
     json: bool = False
+    #: evidence store: None = SQLite in the data dir; "postgresql" = start Debian's
+    #: PostgreSQL in the data dir; or a postgresql:// URL of an existing database
+    database: str | None = None
+    collectors: int = 1
 
 
 @dataclass
@@ -268,6 +272,14 @@ class Demo:
             raise DemoError(f"--days must be in (0, {self.window.days:g}] for {self.month}")
         if opts.speed <= 0 or opts.speed > 100000:
             raise DemoError("--speed must be in (0, 100000]")
+        if opts.collectors < 1:
+            raise DemoError("--collectors must be at least 1")
+        if opts.database not in (None, "postgresql") and not str(opts.database).startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise DemoError("--database must be postgresql (start one) or a postgresql:// URL")
+        if opts.collectors > 1 and opts.database is None:
+            raise DemoError("--collectors N > 1 needs a shared store: add --database postgresql")
         self.period_ms = int((opts.days or self.window.days) * DAY_MS)
         self.period_end_ms = self.window.start_ms + self.period_ms
         self.data_dir = _check_data_dir(opts)
@@ -289,12 +301,25 @@ class Demo:
         st = self.stack
         broker = st.start_broker()
         self._say(f"[bold]broker[/]: {broker.kind} on {broker.address} (MQTT 3.1.1)")
-        col = st.add_collector({s.site: s.kind for s in SITES})
-        for s in SITES:
-            col.config["sites"][s.site]["records"] = s.records
-            col.config["sites"][s.site]["name"] = s.name
-        col.write_config()
-        col.start()  # connects while the agents are prepared
+        kinds = {s.site: s.kind for s in SITES}
+        if self.opts.database is not None and broker.kind == "amqtt":
+            raise DemoError("a collector group needs MQTT 5: install mosquitto (amqtt is 3.1.1)")
+        if self.opts.database is None:
+            group = [st.add_collector(kinds)]
+        else:
+            url = st.start_postgres() if self.opts.database == "postgresql" else self.opts.database
+            group = st.add_collector_group(self.opts.collectors, url, kinds)
+            self._say(
+                f"[bold]store[/]: PostgreSQL, {len(group)} collector(s) in one MQTT 5 "
+                "shared-subscription group"
+            )
+        col = group[0]
+        for c in group:
+            for s in SITES:
+                c.config["sites"][s.site]["records"] = s.records
+                c.config["sites"][s.site]["name"] = s.name
+            c.write_config()
+            c.start()  # connects while the agents are prepared
         self.token = col.add_token("admin", "demo")
         prepared = [st.prepare_agent(site=s.site, agent=s.agent) for s in SITES]
         for s in SITES:
@@ -328,7 +353,8 @@ class Demo:
                 raw_counters=run.spec.raw_counters,
             )
             run.agent.start()
-        col.wait_ready()
+        for c in group:
+            c.wait_ready()
         for run in self.sites:
             run.agent.wait_ready()
         self.timings["setup_s"] = time.monotonic() - t0

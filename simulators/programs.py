@@ -288,6 +288,7 @@ class CollectorProcess(ManagedProcess):
         http_port: int | None = None,
         protocol: str = "3.1.1",
         extra: dict[str, Any] | None = None,
+        name: str = "collector",
     ) -> None:
         self.dir = directory
         self.config_path = directory / "collector.yaml"
@@ -324,10 +325,12 @@ class CollectorProcess(ManagedProcess):
         self.write_config()
         if not self.signing_key.exists():
             run_cli("mrv-agent", "keygen", "--out", str(self.signing_key.parent))
+        if isinstance(self.config.get("database"), str):  # a shared store (PostgreSQL)
+            self.database_url = self.config["database"]
         super().__init__(
-            "collector",
+            name,
             [*command("mrv-collector"), "run", "-c", str(self.config_path)],
-            log_dir / "collector.log",
+            log_dir / f"{name}.log",
         )
 
     def write_config(self) -> None:

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from .agent_configs import agent_config
+from .postgres_server import PostgresServer
 from .processes import ManagedProcess, StackError, command, free_port, run_cli, wait_until
 from .programs import (
     AgentProcess,
@@ -90,6 +91,9 @@ class Stack:
         self._broker_prefer = broker_prefer
         self.broker: BrokerProcess | ExternalBroker | None = self._external
         self.collector: CollectorProcess | None = None
+        #: further collectors of the group (``add_collector_group``), sharing one store
+        self.more_collectors: list[CollectorProcess] = []
+        self.postgres: PostgresServer | None = None
         self.simulators: list[SimulatorProcess] = []
         self.agents: list[AgentProcess] = []
 
@@ -104,6 +108,7 @@ class Stack:
         procs: list[ManagedProcess] = [*self.agents, *self.simulators]
         if self.collector is not None:
             procs.append(self.collector)
+        procs += self.more_collectors
         if isinstance(self.broker, BrokerProcess):
             procs.append(self.broker)
         return procs
@@ -125,6 +130,44 @@ class Stack:
         if wait:
             self.broker.wait_ready(30)
         return self.broker
+
+    def start_postgres(self) -> str:
+        """Debian's PostgreSQL in DATA_DIR/postgres-*, on 127.0.0.1; the store's URL."""
+        if self.postgres is None:
+            self.postgres = PostgresServer(self.data_dir)
+            self.postgres.start()
+        return self.postgres.create_database("mrv")
+
+    def add_collector_group(
+        self, n: int, database: str, sites: dict[str, str], *, http: bool = True
+    ) -> list[CollectorProcess]:
+        """``n`` collectors (not started) on one store URL, in one MQTT 5 shared-subscription
+        group, signing acks and records with the first one's key (one key for the group)."""
+        group = {"protocol": "5", "shared_group": "collectors"}
+        first = self.add_collector(
+            sites, http=http, extra={"database": database, "broker": {**group,
+                                     "client_id": "mrv-collector-1"}},
+        )  # fmt: skip
+        b = self._broker()
+        self.more_collectors = [
+            CollectorProcess(
+                self.data_dir / f"collector-{i}",
+                self.log_dir,
+                broker_host=b.host,
+                broker_port=b.port,
+                sites=sites,
+                http=False,
+                protocol="5",
+                name=f"collector-{i}",
+                extra={
+                    "database": database,
+                    "signing_key": str(first.signing_key),
+                    "broker": {**group, "client_id": f"mrv-collector-{i}"},
+                },
+            )
+            for i in range(2, n + 1)
+        ]
+        return [first, *self.more_collectors]
 
     def _broker(self) -> BrokerProcess | ExternalBroker:
         if self.broker is None:
@@ -328,4 +371,9 @@ class Stack:
         if self.collector is not None:
             with contextlib.suppress(Exception):
                 self.collector.close_store()
+        if self.postgres is not None:
+            try:
+                self.postgres.stop()
+            except Exception as exc:  # teardown must go on
+                problems.append(f"postgres: {exc}")
         return problems
