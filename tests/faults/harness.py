@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from collector.store import open_store
 from simulators.stack import (
     AgentProcess,
     CollectorProcess,
@@ -249,24 +250,15 @@ class Plant:
         # The head first: the agent keeps committing, so a head read after the collector's
         # state could name a batch still on its way (the drained head is the bound to check).
         head = self.head()
-        db = sqlite3.connect(f"file:{self.collector.database}?mode=ro", uri=True, timeout=5)
-        try:
-            stored = {
-                int(seq): str(h)
-                for seq, h in db.execute(
-                    "SELECT e.seq, e.hash FROM envelopes e JOIN agents a ON a.id = e.agent_id"
-                    " WHERE a.agent = 'potline1'"
-                )
-            }
+        # through the store's own interface, as any reader of the evidence must
+        with open_store(self.collector.database_url, must_exist=True) as store:
+            site = self.agent.site
+            stored = {e.seq: e.hash for e in store.envelopes(site, "potline1")}
             quarantine = [
-                (q, str(r), str(m))
-                for q, r, m in db.execute("SELECT seq, reason, message FROM quarantine")
+                (q.seq, q.reason, q.message) for q in store.quarantine_entries(limit=1_000_000)
             ]
-            (contiguous,) = db.execute(
-                "SELECT contiguous_through FROM agents WHERE agent = 'potline1'"
-            ).fetchone()
-        finally:
-            db.close()
+            st = store.agent_state(site, "potline1")
+            contiguous = st.contiguous_through if st is not None else 0
         seen: dict[int, set[str]] = defaultdict(set)
         with self.monitor.lock:
             for (agent, seq), hashes in self.monitor.seen.items():

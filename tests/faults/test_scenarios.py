@@ -326,26 +326,19 @@ def test_device_faults_and_influx_outage(tmp_path: Path) -> None:
         assert "counter_rollover" in counter_flags["ac_energy_mwh"]
         assert "counter_rebaseline" in counter_flags["ac_energy_mwh"]
         # mirror caught up after the outage: every valued reading of a series is in VM
-        db_path = plant.collector.database
+        # read through the store's own interface
+        store = plant.collector.store()
+        assert store is not None
 
         def mirrored() -> bool:
-            db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-            try:
-                (cur,) = db.execute(
-                    "SELECT COALESCE(MAX(envelope_id), 0) FROM mirror_cursor"
-                ).fetchone()
-                (top,) = db.execute("SELECT MAX(id) FROM envelopes").fetchone()
-            finally:
-                db.close()
-            return bool(cur >= top)
+            return not store.envelopes_after(store.mirror_cursor("influx"), 1)
 
         wait_until(mirrored, timeout=60, what="InfluxDB mirror to catch up")
-        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-        (n_store,) = db.execute(
-            "SELECT count(*) FROM readings r JOIN series s ON s.id = r.series_id"
-            " WHERE s.param = 'operating_cells' AND r.value IS NOT NULL"
-        ).fetchone()
-        db.close()
+        n_store = sum(
+            1
+            for r in store.readings(plant.agent.site, param="operating_cells")
+            if r.value is not None
+        )
         exported = vm.export('{param="operating_cells",__name__=~".*_value"}')
         n_vm = sum(len(s["values"]) for s in exported)  # type: ignore[arg-type]
         assert n_vm == n_store
