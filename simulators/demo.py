@@ -358,9 +358,11 @@ class Demo:
         for run in self.sites:
             run.agent.wait_ready()
         self.timings["setup_s"] = time.monotonic() - t0
+        from collector.store import redact
+
         late = self.clock.now_ms() - (self.window.start_ms - HOUR_MS)
         self._say(
-            f"[bold]collector[/]: {col.url} · evidence {col.database}\n"
+            f"[bold]collector[/]: {col.url} · evidence {redact(col.database_url)}\n"
             f"[bold]web UI[/]: {col.url}  log in with token: {self.token}\n"
             f"[bold]plants[/]: {', '.join(f'{r.spec.kind} :{r.sim.port}' for r in self.sites)}"
             f" · agents {', '.join(r.spec.site + '/' + r.spec.agent for r in self.sites)}"
