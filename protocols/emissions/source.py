@@ -49,6 +49,8 @@ class BalanceFlow:
     source: str
     unit: str
     carbon_origin: str  # origin of the carbon fraction (``origin`` is the quantity's)
+    #: supporting documents of the quantity and carbon fraction (submitted lab reports)
+    documents: tuple[Any, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +61,7 @@ class BalanceFlow:
             "origin": self.origin,
             "carbon_origin": self.carbon_origin,
             "source": self.source,
+            "documents": [dict(d) for d in self.documents],
         }
 
 

@@ -164,6 +164,7 @@ def _balance(
                     f"quantity: {q.source}; carbon: {c.source}",
                     unit,
                     c.origin,
+                    (*q.documents, *c.documents),
                 )
             )
     co2 = carbon_balance_co2(

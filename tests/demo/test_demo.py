@@ -210,6 +210,7 @@ def test_each_site_has_its_emissions_table(demo_run: dict[str, Any]) -> None:
     lab = {"coke_purchased", "pci_coal"}  # carbon contents from the lab's reports
     assert all(f["carbon_origin"] == "measured" for f in ent["inputs"]["in"] if f["name"] in lab)
     assert all(f["carbon_origin"] == "default" for f in ent["inputs"]["in"] if f["name"] not in lab)
+    assert all(f["documents"] for f in ent["inputs"]["in"] if f["name"] in lab)  # the reports
     procs = steel["derived"]["carbon_balance_by_process"]
     assert set(procs) == {"coking", "sintering", "ironmaking", "steelmaking"}
     crude = _params(steel)["crude_steel_t"]["value"]
