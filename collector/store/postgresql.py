@@ -44,9 +44,9 @@ from collector.models import (
 )
 from collector.pipeline import Accepted, Quarantined
 from collector.store.interface import StoreError
+from collector.store.rules import enrolment, gaps_above
 from protocols.chain import ChainLink, ChainTracker
 from protocols.ids import validate_id
-from protocols.keys import jwk_thumbprint, public_key_from_jwk
 
 #: pg_advisory_xact_lock key held by every ingest transaction ("MRV1" as an int)
 INGEST_LOCK = 0x4D525631
@@ -498,17 +498,7 @@ class PostgresEvidenceStore:
         valid_to: int | None = None,
         enrolled_at: int | None = None,
     ) -> EnrolledKey:
-        validate_id(site, "site id")
-        validate_id(agent, "agent id")
-        try:
-            public_key_from_jwk(jwk)
-            kid = jwk_thumbprint(jwk)
-        except ValueError as exc:
-            raise StoreError(f"not an Ed25519 public JWK: {exc}") from None
-        if valid_from is not None and valid_to is not None and valid_to <= valid_from:
-            raise StoreError("key validity ends before it starts")
-        clean = {"kty": "OKP", "crv": "Ed25519", "x": jwk["x"], "kid": kid, "alg": "EdDSA",
-                 "use": "sig"}  # fmt: skip
+        kid, clean = enrolment(site, agent, jwk, valid_from, valid_to)
         with self._transaction() as db:
             row = db.execute(
                 "SELECT site, agent, revoked_at FROM keys WHERE kid = %s FOR UPDATE", (kid,)
@@ -590,12 +580,7 @@ class PostgresEvidenceStore:
                         (agent_id, through),
                     )
                 ]
-                gaps: list[tuple[int, int]] = []
-                cursor = through + 1
-                for s in seqs:
-                    if s > cursor:
-                        gaps.append((cursor, s - 1))
-                    cursor = s + 1
+                gaps = gaps_above(through, seqs)
                 (stored,) = db.execute(  # type: ignore[misc]
                     "SELECT count(*) FROM envelopes WHERE agent_id = %s", (agent_id,)
                 ).fetchone()

@@ -39,9 +39,9 @@ from collector.models import (
 )
 from collector.pipeline import Accepted, Quarantined
 from collector.store.interface import StoreError
+from collector.store.rules import enrolment, gaps_above
 from protocols.chain import ChainLink, ChainTracker
 from protocols.ids import validate_id
-from protocols.keys import jwk_thumbprint, public_key_from_jwk
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -514,23 +514,7 @@ class SqliteEvidenceStore:
         enrolled_at: int | None = None,
     ) -> EnrolledKey:
         """Bind a public key to exactly one site and agent; re-enrolling updates its period."""
-        validate_id(site, "site id")
-        validate_id(agent, "agent id")
-        try:
-            public_key_from_jwk(jwk)
-            kid = jwk_thumbprint(jwk)
-        except ValueError as exc:
-            raise StoreError(f"not an Ed25519 public JWK: {exc}") from None
-        if valid_from is not None and valid_to is not None and valid_to <= valid_from:
-            raise StoreError("key validity ends before it starts")
-        clean = {
-            "kty": "OKP",
-            "crv": "Ed25519",
-            "x": jwk["x"],
-            "kid": kid,
-            "alg": "EdDSA",
-            "use": "sig",
-        }
+        kid, clean = enrolment(site, agent, jwk, valid_from, valid_to)
         with self._transaction() as db:
             row = db.execute(
                 "SELECT site, agent, revoked_at FROM keys WHERE kid = ?", (kid,)
@@ -615,12 +599,7 @@ class SqliteEvidenceStore:
                 (agent_id, through),
             )
         ]
-        gaps: list[tuple[int, int]] = []
-        cursor = through + 1
-        for s in seqs:
-            if s > cursor:
-                gaps.append((cursor, s - 1))
-            cursor = s + 1
+        gaps = gaps_above(through, seqs)
         (stored,) = db.execute(
             "SELECT count(*) FROM envelopes WHERE agent_id = ?", (agent_id,)
         ).fetchone()

@@ -1,0 +1,46 @@
+"""What every backend decides alike, kept out of the SQL: the form of an enrolled key and
+the gaps above an agent's contiguous head."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from collector.store.interface import StoreError
+from protocols.ids import validate_id
+from protocols.keys import jwk_thumbprint, public_key_from_jwk
+
+
+def enrolment(
+    site: str, agent: str, jwk: dict[str, Any], valid_from: int | None, valid_to: int | None
+) -> tuple[str, dict[str, str]]:
+    """(kid, the JWK as stored) for a key to enroll; ``StoreError`` naming what is wrong."""
+    validate_id(site, "site id")
+    validate_id(agent, "agent id")
+    try:
+        public_key_from_jwk(jwk)
+        kid = jwk_thumbprint(jwk)
+    except ValueError as exc:
+        raise StoreError(f"not an Ed25519 public JWK: {exc}") from None
+    if valid_from is not None and valid_to is not None and valid_to <= valid_from:
+        raise StoreError("key validity ends before it starts")
+    clean = {
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "x": jwk["x"],
+        "kid": kid,
+        "alg": "EdDSA",
+        "use": "sig",
+    }
+    return kid, clean
+
+
+def gaps_above(through: int, seqs: Iterable[int]) -> list[tuple[int, int]]:
+    """Missing seq ranges between the contiguous head and the stored seqs (ascending)."""
+    gaps: list[tuple[int, int]] = []
+    cursor = through + 1
+    for s in seqs:
+        if s > cursor:
+            gaps.append((cursor, s - 1))
+        cursor = s + 1
+    return gaps
