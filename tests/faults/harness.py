@@ -186,7 +186,9 @@ class Plant:
         self.drained_through: int | None = None  # set by finish()
         self.agent.start()
         self.agent.wait_ready()
-        self.started_ms = self.clock.start_ms
+        # The observed window starts once the agent's readings are stored, not at the plant
+        # clock's start: on a busy machine the first polls come late (state, not plant time).
+        self.started_ms = max(self.clock.start_ms, self._wait_covered_after(self.clock.start_ms))
 
     @property
     def broker_port(self) -> int:
@@ -236,7 +238,22 @@ class Plant:
     def start_agent(self) -> None:
         self.agent.start()
         self.agent.wait_ready()
-        self.down.append((self.down_from, self.now_ms()))
+        # down until the restarted agent's readings reach the collector (a loaded machine
+        # may take a while to poll again); later gaps are faults of the scenario
+        self.down.append((self.down_from, self._wait_covered_after(self.down_from)))
+
+    def _wait_covered_after(self, plant_ms: int, timeout: float = 120) -> int:
+        """Until the collector holds contiguous readings past ``plant_ms``; their end."""
+
+        def covered() -> int | None:
+            p = self.stack.stored(self.agent)
+            c = None if p is None else p.covered_ms
+            return c if c is not None and c > plant_ms else None
+
+        got = wait_until(
+            covered, timeout=timeout, what="the agent's readings to be stored", watch=[self.agent]
+        )
+        return int(got)
 
     # -- the end of a scenario -----------------------------------------------------------
     def finish(self) -> int:
