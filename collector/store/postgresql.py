@@ -44,7 +44,7 @@ from collector.models import (
 )
 from collector.pipeline import Accepted, Quarantined
 from collector.store.interface import StoreError
-from collector.store.rules import enrolment, gaps_above
+from collector.store.rules import check_reenrolment, enrolment, gaps_above
 from protocols.chain import ChainLink, ChainTracker
 from protocols.ids import validate_id
 
@@ -504,12 +504,7 @@ class PostgresEvidenceStore:
                 "SELECT site, agent, revoked_at FROM keys WHERE kid = %s FOR UPDATE", (kid,)
             ).fetchone()
             if row is not None:
-                if (row[0], row[1]) != (site, agent):
-                    raise StoreError(f"kid {kid} is already enrolled for {row[0]}/{row[1]}")
-                if row[2] is not None:
-                    raise StoreError(
-                        f"kid {kid} was revoked; a revoked key cannot be enrolled again"
-                    )
+                check_reenrolment(kid, site, agent, row)
                 db.execute(
                     "UPDATE keys SET valid_from = %s, valid_to = %s WHERE kid = %s",
                     (valid_from, valid_to, kid),

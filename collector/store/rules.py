@@ -11,6 +11,17 @@ from protocols.ids import validate_id
 from protocols.keys import jwk_thumbprint, public_key_from_jwk
 
 
+def check_reenrolment(kid: str, site: str, agent: str, existing: Any) -> None:
+    """A kid already stored may be enrolled again only for its own agent and if not revoked.
+
+    ``existing`` is the stored ``(site, agent, revoked_at)`` row of ``kid``.
+    """
+    if (existing[0], existing[1]) != (site, agent):
+        raise StoreError(f"kid {kid} is already enrolled for {existing[0]}/{existing[1]}")
+    if existing[2] is not None:
+        raise StoreError(f"kid {kid} was revoked; a revoked key cannot be enrolled again")
+
+
 def enrolment(
     site: str, agent: str, jwk: dict[str, Any], valid_from: int | None, valid_to: int | None
 ) -> tuple[str, dict[str, str]]:

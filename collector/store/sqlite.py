@@ -39,7 +39,7 @@ from collector.models import (
 )
 from collector.pipeline import Accepted, Quarantined
 from collector.store.interface import StoreError
-from collector.store.rules import enrolment, gaps_above
+from collector.store.rules import check_reenrolment, enrolment, gaps_above
 from protocols.chain import ChainLink, ChainTracker
 from protocols.ids import validate_id
 
@@ -520,12 +520,7 @@ class SqliteEvidenceStore:
                 "SELECT site, agent, revoked_at FROM keys WHERE kid = ?", (kid,)
             ).fetchone()
             if row is not None:
-                if (row[0], row[1]) != (site, agent):
-                    raise StoreError(f"kid {kid} is already enrolled for {row[0]}/{row[1]}")
-                if row[2] is not None:
-                    raise StoreError(
-                        f"kid {kid} was revoked; a revoked key cannot be enrolled again"
-                    )
+                check_reenrolment(kid, site, agent, row)
                 db.execute(
                     "UPDATE keys SET valid_from = ?, valid_to = ? WHERE kid = ?",
                     (valid_from, valid_to, kid),
