@@ -107,6 +107,7 @@ class Agent:
         self.pollers: list[GroupPoller] = []
         self.batches_committed = 0
         self._published_health: tuple[tuple[str, Any], ...] = ()
+        self.health_checks = 0  # looks at device health so far (for tests)
         self.committed = asyncio.Condition()
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -400,6 +401,7 @@ class Agent:
         collector shows it and raises ``device_down`` without waiting for a reconnect."""
         while True:
             await asyncio.sleep(HEALTH_CHECK_S)
+            self.health_checks += 1
             now = tuple((d["name"], d["connected"]) for d in self.device_health())
             if now != self._published_health and self.publisher is not None:
                 await self.publisher.republish_status()
@@ -417,11 +419,10 @@ class Agent:
                 "industry": self.cfg.industry,
             }
         )
+        devices = self.device_health()
+        # what _health_watch compares with: republish only when a device's health changed
+        self._published_health = tuple((d["name"], d["connected"]) for d in devices)
         tail = encode_payload(
-            {
-                "clock": self.clock.state(),
-                "devices": self.device_health(),
-                "ts": self.clock.now_ms(),
-            }
+            {"clock": self.clock.state(), "devices": devices, "ts": self.clock.now_ms()}
         )
         return b"".join((head[:-1], b',"catalogue":', catalogue_json(self.cfg), b",", tail[1:]))

@@ -114,8 +114,10 @@ class ModbusLink:
                 coro = client.read_coils(address, count=count, device_id=unit)
             else:
                 coro = client.read_discrete_inputs(address, count=count, device_id=unit)
-            # pymodbus applies its own timeout; this outer bound only guards against hangs.
-            resp = await asyncio.wait_for(coro, self.timeout * 2 + 1.0)
+            # pymodbus applies its own timeout; this outer bound only guards against hangs
+            # (a timeout scope, not wait_for: no task per request)
+            async with asyncio.timeout(self.timeout * 2 + 1.0):
+                resp = await coro
         except (TimeoutError, ModbusIOException) as exc:
             # A late answer would be taken for the next request's: start a fresh connection.
             self.close()
