@@ -443,26 +443,55 @@ class OutboxHead:
     pending: int
 
 
+@contextlib.contextmanager
+def _read_only(path: Path) -> Iterator[sqlite3.Connection | None]:
+    """A read-only connection to a live outbox (None before the agent created it)."""
+    if not path.exists():
+        yield None
+        return
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+    except sqlite3.OperationalError:
+        yield None
+        return
+    try:
+        db.execute("PRAGMA query_only = 1")
+        yield db
+    finally:
+        db.close()
+
+
 def read_head(path: Path) -> OutboxHead | None:
     """Read a live outbox's head without writing to it (None before the agent created it).
 
     For observers in other processes (the demo stack, tests); the agent itself uses
     ``Outbox``.
     """
-    if not path.exists():
-        return None
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
-    except sqlite3.OperationalError:
-        return None
-    try:
-        db.execute("PRAGMA query_only = 1")
-        meta = dict(db.execute("SELECT k, v FROM meta").fetchall())
-        (pending,) = db.execute("SELECT count(*) FROM batches").fetchone()
-    except sqlite3.OperationalError:
-        return None
-    finally:
-        db.close()
+    with _read_only(path) as db:
+        if db is None:
+            return None
+        try:
+            meta = dict(db.execute("SELECT k, v FROM meta").fetchall())
+            (pending,) = db.execute("SELECT count(*) FROM batches").fetchone()
+        except sqlite3.OperationalError:
+            return None
     return OutboxHead(
         int(meta.get("head_seq") or 0), int(meta.get("acked_through") or 0), int(pending)
     )
+
+
+def read_held_hashes(path: Path) -> dict[int, str]:
+    """seq → payload hash of every batch a live outbox still holds (not yet acked), read
+    without writing to it; empty before the agent created it.
+
+    For observers in other processes: a fault test compares them with what the collector
+    stored, to prove no seq was ever signed twice with different contents.
+    """
+    with _read_only(path) as db:
+        if db is None:
+            return {}
+        try:
+            rows = db.execute("SELECT seq, hash FROM batches ORDER BY seq").fetchall()
+        except sqlite3.OperationalError:
+            return {}
+    return {int(seq): str(h) for seq, h in rows}

@@ -21,6 +21,9 @@ def collector_metrics(collector: Any) -> str:
             s.duplicates
         ),
         Metric("mrv_collector_readings_total", "Readings stored", "counter").add(s.readings),
+        Metric(
+            "mrv_collector_documents_stored_total", "Supporting documents stored", "counter"
+        ).add(s.documents),
         Metric("mrv_collector_groups_total", "Ingest transactions committed", "counter").add(
             s.groups
         ),

@@ -354,3 +354,28 @@ class SeriesPoint(NamedTuple):
     quality: str
     min: float | None  # the reading's own min (else its value); None without a value
     max: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRef:
+    """A signed batch's reference to a supporting document (lab report, settlement slip):
+    the digest, name, media type and size its submission reading names, and that reading's
+    timestamp (so a month's documents are found without parsing batches)."""
+
+    site: str
+    agent: str
+    seq: int
+    sha256: str
+    name: str
+    media_type: str
+    size: int
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDocument:
+    """A document's bytes as stored: content-addressed, once however many batches name it."""
+
+    sha256: str
+    size: int
+    stored_at: int

@@ -25,7 +25,7 @@ from typing import Any
 from collector import alarms as alarm_kinds
 from collector.alarms import AlarmNotifier, GapWatch
 from collector.config import CollectorConfig, ConfigError
-from collector.documents import DocumentStore, document_refs
+from collector.documents import document_refs, import_folder
 from collector.models import now_ms
 from collector.mqtt_adapter import (
     BrokerError,
@@ -35,7 +35,7 @@ from collector.mqtt_adapter import (
     connect,
 )
 from collector.pipeline import Accepted, Decision, Duplicate, Quarantined, VerificationPipeline
-from collector.store import EvidenceStore, store_for
+from collector.store import EvidenceStore, IngestTransaction, StoreError, store_for
 from protocols.ack import Ack, sign_ack
 from protocols.errors import EnvelopeError, InvalidId
 from protocols.payload import parse_status
@@ -150,8 +150,9 @@ class Collector:
         #: Signs every ack (agents trust only acks that verify with its public key).
         self.ack_key = collector_key(config)
         self.pipeline = VerificationPipeline(max_envelope_bytes=config.limits.max_envelope_bytes)
-        #: lab reports and settlement slips, content-addressed (collector/documents.py)
-        self.documents = DocumentStore(config.data_dir / "documents")
+        #: lab reports and settlement slips, in the store (collector/documents.py)
+        self.documents = self.store.documents
+        self._import_documents_folder()
         self.stats = IngestStats()
         self.alarms = AlarmNotifier(config.alarms)
         self._gaps = GapWatch(config.alarms.gap_after_s) if config.alarms.enabled else None
@@ -176,6 +177,13 @@ class Collector:
         self._http_server: Any = None
         self.mirror: Any = None
         self.http_port: int | None = None
+
+    def _import_documents_folder(self) -> None:
+        """A data dir from before documents moved into the store: import it once."""
+        try:
+            import_folder(self.config.data_dir / "documents", self.store)
+        except StoreError as exc:  # the folder stays; the next start tries again
+            log.error("old documents folder not imported", extra={"fields": {"error": str(exc)}})
 
     # -- lifecycle ---------------------------------------------------------------------
     async def __aenter__(self) -> Collector:
@@ -365,7 +373,7 @@ class Collector:
             return out
         with self.store.ingest() as tx:
             for st in states:
-                through = self.documents.ack_limit(st.site, st.agent, st.contiguous_through)
+                through = tx.ack_limit(st.site, st.agent, st.contiguous_through)
                 link = tx.stored_link(st.site, st.agent, through) if through > 0 else None
                 if link is not None:
                     out[(st.site, st.agent)] = (through, link.hash)
@@ -480,7 +488,7 @@ class Collector:
         wanted: set[tuple[str, str]] = set()
         with self.store.ingest() as tx:
             for msg in group:
-                doc = self._document_topic(msg)
+                doc = self._document_topic(msg, tx, received)
                 if doc is not None:
                     if isinstance(doc, Quarantined):
                         decisions.append(doc)
@@ -499,12 +507,17 @@ class Collector:
                 decision = self.pipeline.decide(msg.topic, msg.payload, tx)
                 decisions.append(decision)
                 if isinstance(decision, Accepted):
-                    # references first: the ack is held until every referenced document
-                    # is stored, even across a crash between these writes and the commit
-                    self.documents.add_refs(
-                        document_refs(decision.site, decision.agent, decision.payload)
-                    )
                     tx.store_batch(decision, received)
+                    refs = document_refs(decision.site, decision.agent, decision.payload)
+                    if refs:
+                        # the same transaction: the ack is held until every one is stored
+                        tx.reference_documents(refs)
+                        for sha in tx.documents_from_quarantine(refs, received):
+                            self.stats.documents += 1
+                            log.info(
+                                "document taken from its quarantined copy",
+                                extra={"fields": {"sha256": sha, "seq": decision.seq}},
+                            )
                     if self._gaps is not None:
                         for a in self._gaps.observe(
                             decision.site, decision.agent, decision.payload.readings
@@ -516,7 +529,7 @@ class Collector:
                     tx.seen(decision.site, decision.agent, received)
                     wanted.add((decision.site, decision.agent))
             for key in wanted:
-                through = self.documents.ack_limit(*key, tx.contiguous_through(*key))
+                through = tx.ack_limit(*key, tx.contiguous_through(*key))
                 link = tx.stored_link(*key, through) if through > 0 else None
                 if link is not None:
                     acks[key] = (through, link.hash)
@@ -528,7 +541,9 @@ class Collector:
         self._account(decisions)
         return acks
 
-    def _document_topic(self, msg: InboundMessage) -> tuple[str, str] | Quarantined | None:
+    def _document_topic(
+        self, msg: InboundMessage, tx: IngestTransaction, received: int
+    ) -> tuple[str, str] | Quarantined | None:
         """A document message: stored if a stored batch of that agent references its digest
         (then the agent's ack may move); otherwise quarantined with the reason. None for
         any other topic."""
@@ -547,11 +562,11 @@ class Collector:
             return reject("document_too_large", f"{len(msg.payload)} bytes > 20 MB")
         if hashlib.sha256(msg.payload).hexdigest() != sha:
             return reject("document_digest_mismatch", "bytes do not hash to the topic's digest")
-        if self.documents.referenced(site, agent, sha) is None:
+        if not tx.document_referenced(site, agent, sha):
             return reject(
                 "document_unreferenced", "no stored batch of this agent references the digest"
             )
-        if self.documents.put(sha, msg.payload, now_ms()):
+        if tx.store_document(sha, msg.payload, received):
             self.stats.documents += 1
         return (site, agent)
 

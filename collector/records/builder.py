@@ -123,7 +123,7 @@ def _write_batches(
 
 
 class DocumentSource(Protocol):
-    """Where the collector keeps submitted documents (collector/documents.py)."""
+    """Where the collector keeps submitted documents (``store.documents``)."""
 
     def read(self, sha256: str) -> bytes | None: ...
 

@@ -74,7 +74,6 @@ def build(
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from collector.documents import DocumentStore
     from collector.records.builder import build_record
     from collector.store import StoreError, store_for
     from protocols.errors import KeyFileError
@@ -148,7 +147,7 @@ def build(
                 reason=reason or "initial build",
                 workers=workers,
                 progress=progress,
-                documents=DocumentStore(cfg.data_dir / "documents"),
+                documents=store.documents,
             )
     except (RecordError, MethodError) as exc:
         _fail(str(exc), 1 if getattr(exc, "reason", "") == "batch" else 2)

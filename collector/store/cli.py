@@ -21,7 +21,7 @@ def copy(
     dst: Annotated[str, typer.Option("--to", help="Destination URL, an empty store")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Copy every key, envelope, quarantine entry, record, month event and token; exit 0
+    """Copy every key, envelope, document, quarantine entry, record, month event and token; exit 0
     only when both stores then give the same counts and the same SHA-256."""
     from collector.store import StoreError, open_store, redact
     from collector.store.copy import copy_store

@@ -3,9 +3,11 @@ backend (typically a SQLite file into PostgreSQL), then prove nothing changed.
 
 What is copied: enrolled keys (validity, revocation), every stored envelope byte-exact with
 its original receipt time (re-checked by the same verification pipeline the collector runs,
-so the destination's chain state is rebuilt rather than trusted), the quarantine, agent
-status and ack marks, record versions (the exact signed bytes), month events and web tokens
-(their hashes). Not copied: InfluxDB mirror cursors (envelope ids differ between stores; the
+so the destination's chain state is rebuilt rather than trusted), supporting documents
+(bytes, re-hashed on the way in) and which batches reference them, the quarantine (each
+entry as recorded: the size and digest of the message as received, the bytes the source
+kept), agent status and ack marks, record versions (the exact signed bytes), month events
+and web tokens (their hashes). Not copied: InfluxDB mirror cursors (envelope ids differ between stores; the
 mirror re-sends, and its writes are idempotent).
 
 The destination must be empty (no envelopes): copying into a live store would interleave
@@ -18,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from collector.pipeline import Accepted, Duplicate, Quarantined, VerificationPipeline
+from collector.pipeline import Accepted, Duplicate, VerificationPipeline
 from collector.store.interface import EvidenceStore, StoreError
 from protocols.envelope import MAX_ENVELOPE_BYTES
 
@@ -46,10 +48,14 @@ class CopyReport:
 
 
 def fingerprint(store: EvidenceStore) -> Fingerprint:
-    """Counts and one SHA-256 over keys, envelopes, quarantine, records, month events and
-    token hashes, each in an order every backend produces alike."""
+    """Counts and one SHA-256 over keys, envelopes, documents and their references,
+    quarantine, records, month events and token hashes, each in an order every backend
+    produces alike."""
     h = hashlib.sha256()
-    counts = {"keys": 0, "envelopes": 0, "quarantine": 0, "records": 0, "month_events": 0}
+    counts = {
+        "keys": 0, "envelopes": 0, "documents": 0, "document_refs": 0, "quarantine": 0,
+        "records": 0, "month_events": 0, "tokens": 0,
+    }  # fmt: skip
 
     def put(*parts: object) -> None:
         h.update(repr(parts).encode())
@@ -63,14 +69,25 @@ def fingerprint(store: EvidenceStore) -> Fingerprint:
         for e in store.envelopes(a.site, a.agent):
             counts["envelopes"] += 1
             put("env", e.site, e.agent, e.seq, e.hash, hashlib.sha256(e.envelope).hexdigest())
+    for d in store.documents.list():
+        counts["documents"] += 1
+        data = store.documents.read(d.sha256)
+        digest = None if data is None else hashlib.sha256(data).hexdigest()
+        put("doc", d.sha256, d.size, d.stored_at, digest)
+    for ref in store.documents.refs():
+        counts["document_refs"] += 1
+        put("ref", ref.site, ref.agent, ref.seq, ref.sha256, ref.name, ref.media_type, ref.size,
+            ref.ts)  # fmt: skip
     before: int | None = None
     entries = []
     while page := store.quarantine_entries(limit=1000, before_id=before):
         entries += page
         before = page[-1].id
-    for q in sorted(entries, key=lambda q: (q.received_at, q.sha256, q.reason, q.topic)):
+    for q in sorted(entries, key=lambda q: (q.received_at, q.sha256, q.reason, q.topic, q.id)):
         counts["quarantine"] += 1
-        put("q", q.received_at, q.topic, q.site, q.agent, q.seq, q.reason, q.sha256, q.size)
+        kept = hashlib.sha256(q.raw).hexdigest()
+        put("q", q.received_at, q.topic, q.site, q.agent, q.kid, q.seq, q.reason, q.message,
+            q.sha256, q.size, kept)  # fmt: skip
     for r in store.records.list():
         counts["records"] += 1
         files = store.records.files(r.site, r.month, r.version)
@@ -78,6 +95,10 @@ def fingerprint(store: EvidenceStore) -> Fingerprint:
     for m in store.month_events.list():
         counts["month_events"] += 1
         put("month", m.site, m.month, m.kind, m.version, m.record_sha256, m.at, m.by)
+    for t in sorted(store.tokens.list(), key=lambda t: (t.created_at, t.name, t.id)):
+        counts["tokens"] += 1
+        found = store.tokens.stored_hash(t.id)
+        put("token", t.name, t.role, t.sites, t.hint, t.created_at, t.revoked_at, found)
     return Fingerprint(counts, h.hexdigest())
 
 
@@ -110,6 +131,17 @@ def copy_store(src: EvidenceStore, dst: EvidenceStore, *, batch: int = 200) -> C
             dst.mark_acked(a.site, a.agent, a.acked_through)
         if a.status_at is not None:
             dst.record_status(a.site, a.agent, bool(a.online), a.status, a.status_at)
+    # documents before their references, so no reference ever waits for its bytes
+    for doc in src.documents.list():
+        data = src.documents.read(doc.sha256)
+        if data is None:
+            problems.append(f"document {doc.sha256}: listed but unreadable")
+            continue
+        try:
+            dst.documents.add(doc.sha256, data, doc.stored_at)
+        except StoreError as exc:
+            problems.append(str(exc))
+    dst.documents.add_refs(src.documents.refs())
     # revocations after the envelopes: a key revoked later still verified what it signed
     for k in src.keys():  # noqa: SIM118 (the store, not a dict)
         if k.revoked_at is not None:
@@ -121,10 +153,7 @@ def copy_store(src: EvidenceStore, dst: EvidenceStore, *, batch: int = 200) -> C
         before = page[-1].id
     with dst.ingest() as tx:
         for q in reversed(entries):  # oldest first, as they arrived
-            tx.quarantine(
-                Quarantined(q.reason, q.message, q.topic, q.raw, q.site, q.agent, q.kid, q.seq),
-                q.received_at,
-            )
+            tx.restore_quarantine(q)
     for r in src.records.list():
         files = src.records.files(r.site, r.month, r.version)
         assert files is not None

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Protocol, Self
 
 from collector.models import (
     AgentState,
+    DocumentRef,
     EnrolledKey,
     MonthEvent,
     MonthEventKind,
@@ -27,6 +28,7 @@ from collector.models import (
     SeriesInfo,
     SeriesPoint,
     StatusSummary,
+    StoredDocument,
     StoredEnvelope,
     StoredEvent,
     StoredReading,
@@ -47,9 +49,37 @@ class IngestTransaction(PipelineView, Protocol):
 
     def quarantine(self, rejected: Quarantined, received_at: int) -> None: ...
 
+    def restore_quarantine(self, entry: QuarantineEntry) -> None:
+        """Insert an entry copied from another store as it was recorded (``store copy``)."""
+        ...
+
     def seen(self, site: str, agent: str, at: int) -> None: ...
 
     def contiguous_through(self, site: str, agent: str) -> int: ...
+
+    # documents (collector.store.documents): decided inside the same transaction
+    def reference_documents(self, refs: Iterable[DocumentRef]) -> None:
+        """Record which documents a stored batch references (idempotent)."""
+        ...
+
+    def document_referenced(self, site: str, agent: str, sha256: str) -> bool:
+        """Whether a stored batch of that agent references the digest."""
+        ...
+
+    def store_document(self, sha256: str, data: bytes, at: int) -> bool:
+        """Store the bytes under their digest (``StoreError`` if they do not hash to it);
+        False if already stored."""
+        ...
+
+    def documents_from_quarantine(self, refs: Iterable[DocumentRef], at: int) -> list[str]:
+        """Store the referenced documents whose whole bytes were quarantined as
+        unreferenced (they beat their batch, e.g. to another collector of the group)."""
+        ...
+
+    def ack_limit(self, site: str, agent: str, through: int) -> int:
+        """``through`` lowered to just before the first batch whose documents are not all
+        stored: the ack never lets an agent delete what the store lacks."""
+        ...
 
 
 class EvidenceStore(Protocol):
@@ -204,6 +234,9 @@ class EvidenceStore(Protocol):
     @property
     def month_events(self) -> MonthEventLog: ...
 
+    @property
+    def documents(self) -> DocumentStore: ...
+
     def close(self) -> None: ...
 
     def __enter__(self) -> Self: ...
@@ -270,4 +303,39 @@ class TokenTable(Protocol):
 
     def touch(self, token_id: int, at: int) -> None:
         """Record use; best effort, never waits long for a busy store."""
+        ...
+
+
+class DocumentStore(Protocol):
+    """Supporting documents (lab reports, settlement slips) and the batches that reference
+    them, shared by every collector of the store (``collector.store.documents``)."""
+
+    def add(self, sha256: str, data: bytes, stored_at: int) -> bool:
+        """Store bytes under their digest, outside ingest (``store copy``, the one-time
+        import of a collector's old documents folder); ``StoreError`` if they do not hash
+        to it; False if already stored."""
+        ...
+
+    def add_refs(self, refs: Iterable[DocumentRef]) -> None:
+        """Record references outside ingest (``store copy``, the import); idempotent."""
+        ...
+
+    def read(self, sha256: str) -> bytes | None: ...
+
+    def info(self, sha256: str) -> StoredDocument | None: ...
+
+    def list(self) -> builtins.list[StoredDocument]:
+        """Every stored document, by digest."""
+        ...
+
+    def refs(
+        self,
+        site: str | None = None,
+        *,
+        agent: str | None = None,
+        start: int | None = None,
+        end: int | None = None,
+    ) -> builtins.list[DocumentRef]:
+        """References by site, agent, seq, digest; ``start``/``end`` bound the referencing
+        reading's ts (``[start, end)``, e.g. one month)."""
         ...

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import hashlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import psycopg
@@ -26,6 +25,7 @@ from psycopg_pool import ConnectionPool
 
 from collector.models import (
     AgentState,
+    DocumentRef,
     EnrolledKey,
     MonthEvent,
     MonthEventKind,
@@ -43,8 +43,17 @@ from collector.models import (
     now_ms,
 )
 from collector.pipeline import Accepted, Quarantined
+from collector.store.documents import DocumentSql, DocumentTable
+from collector.store.documents import schema as documents_schema
 from collector.store.interface import StoreError
-from collector.store.rules import check_reenrolment, enrolment, gaps_above
+from collector.store.rules import (
+    QUARANTINE_COLS,
+    check_reenrolment,
+    enrolment,
+    gaps_above,
+    quarantine_row,
+    restored_quarantine_row,
+)
 from protocols.chain import ChainLink, ChainTracker
 from protocols.ids import validate_id
 
@@ -198,7 +207,8 @@ _ENV_COLS = (
     "a.site, a.agent, e.seq, e.prev, e.hash, e.kid, e.received_at, e.created, "
     "e.n_readings, e.first_ts, e.last_ts, e.envelope, e.id"
 )
-_Q_COLS = "id, received_at, topic, site, agent, kid, seq, reason, message, size, sha256, raw"
+_Q_COLS = f"id, {QUARANTINE_COLS}"
+_DOCS = DocumentSql("%s")
 _KEY_COLS = "site, agent, kid, jwk, valid_from, valid_to, revoked_at, enrolled_at"
 _FAR = 2**62
 
@@ -324,23 +334,32 @@ class _PgIngest:
             )
 
     def quarantine(self, rejected: Quarantined, received_at: int) -> None:
-        raw = rejected.raw
         self.db.execute(
-            f"INSERT INTO quarantine ({_Q_COLS[4:]}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-            (
-                received_at,
-                rejected.topic,
-                rejected.site,
-                rejected.agent,
-                rejected.kid,
-                rejected.seq,
-                rejected.reason,
-                rejected.message,
-                len(raw),
-                hashlib.sha256(raw).hexdigest(),
-                raw[: self.store.quarantine_keep_bytes],
-            ),
+            f"INSERT INTO quarantine ({QUARANTINE_COLS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+            quarantine_row(rejected, received_at, self.store.quarantine_keep_bytes),
         )
+
+    def restore_quarantine(self, entry: QuarantineEntry) -> None:
+        self.db.execute(
+            f"INSERT INTO quarantine ({QUARANTINE_COLS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+            restored_quarantine_row(entry, self.store.quarantine_keep_bytes),
+        )
+
+    # -- documents (collector.store.documents), under the same ingest lock -------------
+    def reference_documents(self, refs: Iterable[DocumentRef]) -> None:
+        _DOCS.add_refs(self.db, refs)
+
+    def document_referenced(self, site: str, agent: str, sha256: str) -> bool:
+        return _DOCS.referenced(self.db, site, agent, sha256)
+
+    def store_document(self, sha256: str, data: bytes, at: int) -> bool:
+        return _DOCS.put(self.db, sha256, data, at)
+
+    def documents_from_quarantine(self, refs: Iterable[DocumentRef], at: int) -> list[str]:
+        return _DOCS.from_quarantine(self.db, refs, at)
+
+    def ack_limit(self, site: str, agent: str, through: int) -> int:
+        return _DOCS.ack_limit(self.db, site, agent, through)
 
 
 class PostgresEvidenceStore:
@@ -365,6 +384,7 @@ class PostgresEvidenceStore:
         with self.pool.connection() as db, db.transaction():
             db.execute("SELECT pg_advisory_xact_lock(%s)", (INGEST_LOCK,))  # one creator
             db.execute(_SCHEMA)
+            db.execute(documents_schema("BYTEA"))
             db.execute(
                 "INSERT INTO meta (key, value) VALUES ('schema_version', %s) "
                 "ON CONFLICT DO NOTHING",
@@ -375,6 +395,7 @@ class PostgresEvidenceStore:
         self.records = _PgRecords(self)
         self.tokens = _PgTokens(self)
         self.month_events = _PgMonthEvents(self)
+        self.documents = DocumentTable(_DOCS, self.pool.connection, self._transaction)
         self._closed = False
         self._lead_lock = threading.Lock()
         self._lead_db: psycopg.Connection[Any] | None = None

@@ -1,11 +1,14 @@
-"""What every backend decides alike, kept out of the SQL: the form of an enrolled key and
-the gaps above an agent's contiguous head."""
+"""What every backend decides alike, kept out of the SQL: the form of an enrolled key, the
+gaps above an agent's contiguous head, and the stored form of a quarantine entry."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from typing import Any
 
+from collector.models import QuarantineEntry
+from collector.pipeline import Quarantined
 from collector.store.interface import StoreError
 from protocols.ids import validate_id
 from protocols.keys import jwk_thumbprint, public_key_from_jwk
@@ -55,3 +58,28 @@ def gaps_above(through: int, seqs: Iterable[int]) -> list[tuple[int, int]]:
             gaps.append((cursor, s - 1))
         cursor = s + 1
     return gaps
+
+
+#: Columns of ``quarantine_row``, in order.
+QUARANTINE_COLS = "received_at, topic, site, agent, kid, seq, reason, message, size, sha256, raw"
+
+
+def quarantine_row(rejected: Quarantined, received_at: int, keep_bytes: int) -> tuple[Any, ...]:
+    """A rejected message as stored: the size and SHA-256 of all of its bytes, and only the
+    first ``keep_bytes`` of them (hostile input must not fill the disk)."""
+    raw = rejected.raw
+    return (
+        received_at, rejected.topic, rejected.site, rejected.agent, rejected.kid, rejected.seq,
+        rejected.reason, rejected.message, len(raw), hashlib.sha256(raw).hexdigest(),
+        raw[:keep_bytes],
+    )  # fmt: skip
+
+
+def restored_quarantine_row(q: QuarantineEntry, keep_bytes: int) -> tuple[Any, ...]:
+    """An entry copied from another store (``store copy``): size and digest stay those of
+    the message as received, not of the bytes the source kept (else a truncated entry
+    would look changed)."""
+    return (
+        q.received_at, q.topic, q.site, q.agent, q.kid, q.seq, q.reason, q.message, q.size,
+        q.sha256, q.raw[:keep_bytes],
+    )  # fmt: skip

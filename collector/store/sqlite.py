@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import hashlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from collector.models import (
     AgentState,
+    DocumentRef,
     EnrolledKey,
     MonthEvent,
     MonthEventKind,
@@ -38,8 +38,17 @@ from collector.models import (
     now_ms,
 )
 from collector.pipeline import Accepted, Quarantined
+from collector.store.documents import DocumentSql, DocumentTable
+from collector.store.documents import schema as documents_schema
 from collector.store.interface import StoreError
-from collector.store.rules import check_reenrolment, enrolment, gaps_above
+from collector.store.rules import (
+    QUARANTINE_COLS,
+    check_reenrolment,
+    enrolment,
+    gaps_above,
+    quarantine_row,
+    restored_quarantine_row,
+)
 from protocols.chain import ChainLink, ChainTracker
 from protocols.ids import validate_id
 
@@ -186,7 +195,8 @@ _ENV_COLS = (
     "a.site, a.agent, e.seq, e.prev, e.hash, e.kid, e.received_at, e.created, "
     "e.n_readings, e.first_ts, e.last_ts, e.envelope, e.id"
 )
-_Q_COLS = "id, received_at, topic, site, agent, kid, seq, reason, message, size, sha256, raw"
+_Q_COLS = f"id, {QUARANTINE_COLS}"
+_DOCS = DocumentSql("?")
 
 
 def _key_from_row(row: sqlite3.Row | tuple[Any, ...]) -> EnrolledKey:
@@ -314,23 +324,32 @@ class _SqliteIngest:
             )
 
     def quarantine(self, rejected: Quarantined, received_at: int) -> None:
-        raw = rejected.raw
         self.db.execute(
-            f"INSERT INTO quarantine ({_Q_COLS[4:]}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                received_at,
-                rejected.topic,
-                rejected.site,
-                rejected.agent,
-                rejected.kid,
-                rejected.seq,
-                rejected.reason,
-                rejected.message,
-                len(raw),
-                hashlib.sha256(raw).hexdigest(),
-                raw[: self.keep_bytes],
-            ),
+            f"INSERT INTO quarantine ({QUARANTINE_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            quarantine_row(rejected, received_at, self.keep_bytes),
         )
+
+    def restore_quarantine(self, entry: QuarantineEntry) -> None:
+        self.db.execute(
+            f"INSERT INTO quarantine ({QUARANTINE_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            restored_quarantine_row(entry, self.keep_bytes),
+        )
+
+    # -- documents (collector.store.documents) -----------------------------------------
+    def reference_documents(self, refs: Iterable[DocumentRef]) -> None:
+        _DOCS.add_refs(self.db, refs)
+
+    def document_referenced(self, site: str, agent: str, sha256: str) -> bool:
+        return _DOCS.referenced(self.db, site, agent, sha256)
+
+    def store_document(self, sha256: str, data: bytes, at: int) -> bool:
+        return _DOCS.put(self.db, sha256, data, at)
+
+    def documents_from_quarantine(self, refs: Iterable[DocumentRef], at: int) -> list[str]:
+        return _DOCS.from_quarantine(self.db, refs, at)
+
+    def ack_limit(self, site: str, agent: str, through: int) -> int:
+        return _DOCS.ack_limit(self.db, site, agent, through)
 
 
 class SqliteEvidenceStore:
@@ -347,6 +366,7 @@ class SqliteEvidenceStore:
         self._write.execute("PRAGMA journal_mode = WAL")
         with self._lock:
             self._write.executescript(_SCHEMA)  # idempotent: CREATE ... IF NOT EXISTS
+            self._write.executescript(documents_schema("BLOB"))
             self._write.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (SCHEMA_VERSION,),
@@ -360,6 +380,9 @@ class SqliteEvidenceStore:
         self.records = _SqliteRecords(self)
         self.tokens = _SqliteTokens(self)
         self.month_events = _SqliteMonthEvents(self)
+        self.documents = DocumentTable(
+            _DOCS, lambda: contextlib.nullcontext(self._read), self._transaction
+        )
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)

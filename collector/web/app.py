@@ -134,10 +134,10 @@ def collector_app(collector: Any) -> FastAPI:
             cfg.sites,
             records_dir,
             cfg.signing_key,
-            documents=collector.documents,
+            documents=collector.store.documents,
         ),
     )
-    app.state.documents = collector.documents
+    app.state.documents = collector.store.documents
     from collector.metrics import collector_metrics
     from protocols.prom import CONTENT_TYPE
 

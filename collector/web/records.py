@@ -263,7 +263,7 @@ def record_builder(
             signing_key=key,
             out_dir=Path(out_dir),
             reason=reason or ("initial build" if prev is None else ""),
-            documents=documents,
+            documents=documents if documents is not None else store.documents,
         )
         return {
             "site": site,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from agent.batch import BatchSigner
-from agent.outbox import BatchRow, Outbox, OutboxError
+from agent.outbox import BatchRow, Outbox, OutboxError, read_head, read_held_hashes
 from protocols.chain import ChainLink, check_chain
 from protocols.envelope import verify_envelope
 from protocols.keys import generate_private_key, public_jwk
@@ -68,6 +68,24 @@ def test_ack_deletes_only_what_it_covers(tmp_path: Path) -> None:
         assert ob.stats().batches == 0
         _append(ob, signer, 1)  # seq keeps counting after everything was acked
         assert ob.head_seq == 7 and [b.seq for b in ob.unacked()] == [7]
+
+
+def test_observers_read_a_live_outbox_without_writing(tmp_path: Path) -> None:
+    """Another process (the demo stack, a fault test) reads the head and the held batches'
+    hashes while the agent holds the outbox open; before the agent made it: nothing."""
+    path = tmp_path / "outbox.sqlite3"
+    assert read_held_hashes(path) == {} and read_head(path) is None
+    signer, _ = _signer()
+    with Outbox(path, site="plant1", agent="agent1") as ob:
+        _append(ob, signer, 4)
+        ob.ack(1)
+        held = {b.seq: b.hash for b in ob.unacked()}
+        assert read_held_hashes(path) == held and sorted(held) == [2, 3, 4]
+        head = read_head(path)
+        assert head is not None and (head.head_seq, head.acked_through, head.pending) == (4, 1, 3)
+        _append(ob, signer, 1)  # the reader left no lock behind
+    assert sorted(read_held_hashes(path)) == [2, 3, 4, 5]
+    assert not path.with_name("outbox.sqlite3-journal").exists()
 
 
 def test_refuses_to_break_or_fork_the_chain(tmp_path: Path) -> None:

@@ -182,7 +182,8 @@ def test_copy_sqlite_into_postgres_and_verify(
         report = copy_store(src, dst)
         assert report.ok, report
         assert report.source.counts == {
-            "keys": 1, "envelopes": 6, "quarantine": 1, "records": 1, "month_events": 0,
+            "keys": 1, "envelopes": 6, "documents": 0, "document_refs": 0, "quarantine": 1,
+            "records": 1, "month_events": 0, "tokens": 1,
         }  # fmt: skip
         assert [t.name for t in dst.tokens.list()] == ["ops"]
         with pytest.raises(StoreError, match="already holds evidence"):

@@ -12,7 +12,7 @@ import pytest
 
 from agent.config import load_config
 from agent.outbox import Outbox, outbox_path
-from collector.documents import DocumentStore, document_refs
+from collector.documents import document_refs
 from collector.pipeline import Accepted, VerificationPipeline
 from collector.records.builder import build_record
 from collector.store.sqlite import SqliteEvidenceStore
@@ -26,14 +26,14 @@ MONTH = "2026-10"
 H = 3_600_000
 
 
-def _ingest(store: SqliteEvidenceStore, docs: DocumentStore, agent: str, envs: list[bytes]) -> None:
+def _ingest(store: SqliteEvidenceStore, agent: str, envs: list[bytes]) -> None:
     pipe = VerificationPipeline()
     with store.ingest() as tx:
         for e in envs:
             d = pipe.decide(f"mrv/v1/{SITE}/{agent}/data", e, tx)
             assert isinstance(d, Accepted), d
-            docs.add_refs(document_refs(d.site, d.agent, d.payload))
             tx.store_batch(d, 0)
+            tx.reference_documents(document_refs(d.site, d.agent, d.payload))
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +85,8 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     cfg = load_config(cfg_path)
     settings = RecordSettings(site=SITE, month=MONTH, industry="cement", interval_s=3600)
     start = settings.window.start_ms
-    docs = DocumentStore(tmp / "collector-documents")
     store = SqliteEvidenceStore(tmp / "evidence.sqlite")
+    docs = store.documents
     meter = FakeAgent(SITE, "kiln")
     store.enroll_key(SITE, "kiln", meter.jwk)
     store.enroll_key(SITE, AGENT, load_public_jwk(tmp / "keys/agent.pub.jwk"))
@@ -96,13 +96,13 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         rs.append(reading("clinker_t", t, 1000.0 + 200.0 * (k + 1)))
         rs.append(reading("kiln_coal_t", t, 50.0 + 7.0 * (k + 1)))
         rs.append(reading("clinker_cao_fraction", t, 0.64))  # an online analyser
-    _ingest(store, docs, "kiln", meter.publish(rs, 500))
+    _ingest(store, "kiln", meter.publish(rs, 500))
     with Outbox(outbox_path(cfg.data_dir), site=SITE, agent=AGENT) as ob:
         envs = [b.envelope for b in ob.iter_all()]
         agent_docs = ob.documents_dir
-    _ingest(store, docs, AGENT, envs)
+    _ingest(store, AGENT, envs)
     for f in agent_docs.iterdir():
-        docs.put(f.name, f.read_bytes(), 0)
+        docs.add(f.name, f.read_bytes(), 0)
     key = generate_private_key()
     versions = store.records
     res = build_record(
@@ -182,10 +182,11 @@ def test_missing_document_is_flagged_and_plan_can_prefer_the_meter(
 ) -> None:
     """A document the collector never received: document_missing (and the bundle still
     verifies: the record says so). A plan with primary meter keeps a metered value."""
-    docs = DocumentStore(tmp_path / "docs")
+    only_one = SqliteEvidenceStore(tmp_path / "one-document.sqlite")  # a store missing the rest
+    docs = only_one.documents
     rec0 = month["res"].record
     keep = _param(rec0, "clinker_cao_fraction")["documents"][0]["sha256"]
-    docs.put(keep, month["docs"].read(keep), 0)
+    docs.add(keep, month["docs"].read(keep), 0)
     settings = RecordSettings(
         site=SITE,
         month=MONTH,

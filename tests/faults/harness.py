@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import sqlite3
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
@@ -32,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from agent.outbox import outbox_path, read_held_hashes
 from collector.store import open_store
 from simulators.stack import (
     AgentProcess,
@@ -97,15 +97,9 @@ class Monitor:
 
 
 def outbox_batches(ag: AgentProcess) -> dict[int, str]:
-    """seq → payload hash of the batches the agent still holds (read-only)."""
-    path = ag.data_dir / "outbox.sqlite3"
-    if not path.exists():
-        return {}
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-    try:
-        return {int(s): str(h) for s, h in db.execute("SELECT seq, hash FROM batches")}
-    finally:
-        db.close()
+    """seq → payload hash of the batches the agent still holds (read-only, through
+    ``agent.outbox``)."""
+    return read_held_hashes(outbox_path(ag.data_dir))
 
 
 @dataclass
