@@ -86,13 +86,8 @@ def check_tree(obj: Any, *, max_depth: int = MAX_DEPTH) -> None:
                 push((v, depth + 1))
 
 
-def loads(data: bytes | str, *, max_bytes: int | None = None, max_depth: int = MAX_DEPTH) -> Any:
-    """Parse ``data`` under the contract's rules; raise a ``StrictJsonError`` on the first fault.
-
-    ``max_bytes`` bounds the input before parsing (reason ``too_large``).
-    """
-    if max_bytes is not None and len(data) > max_bytes:
-        raise JsonTooLarge(f"{len(data)} bytes exceed the {max_bytes} byte limit")
+def _strict_loads(data: bytes | str, max_depth: int) -> Any:
+    """The full check: a hook on every object, then a walk over every value."""
     try:
         obj = json.loads(data, object_pairs_hook=_pairs, parse_constant=_constant)
     except StrictJsonError:
@@ -108,4 +103,98 @@ def loads(data: bytes | str, *, max_bytes: int | None = None, max_depth: int = M
     except Exception as exc:  # anything else the parser may raise is still a bad message
         raise JsonSyntaxError(f"not JSON: {type(exc).__name__}") from None
     check_tree(obj, max_depth=max_depth)
+    return obj
+
+
+#: Bytes of a number's text kept apart (digits "0", exponent "e", sign "+"), the rest " ".
+_NUMBER_TEXT = bytes(
+    ord("0") if 48 <= b <= 57 else ord("e") if b in b"eE" else ord("+") if b in b"+-" else ord(" ")
+    for b in range(256)
+)
+#: An integer beyond ±(2^64 - 1) has 20 digits or more (2^64 = 18446744073709551616).
+_LONG_DIGITS = b"0" * 20
+#: A finite literal overflows a double (1e400) only with an exponent of three digits or more.
+_LONG_EXPONENTS = (b"e000", b"e+000")
+_QUOTE_SPACE = (b'" ', b'"\t', b'"\n', b'"\r')
+_CONTAINERS = frozenset({dict, list})
+_INF, _NEG_INF = float("inf"), float("-inf")
+_DOUBT = object()
+
+
+def _members_if_within(obj: Any, max_depth: int, floats: bool) -> int | None:
+    """The number of members of all objects in ``obj``; None if it nests too deep or (with
+    ``floats``) holds an infinite float. Walks the containers only, a level at a time; their
+    scalars are looked at in C (``map(type)``, ``in``)."""
+    members, depth, level = 0, 1, [obj]
+    while level:
+        if depth > max_depth:
+            return None
+        deeper: list[Any] = []
+        for x in level:
+            if type(x) is dict:
+                members += len(x)
+                vals: Any = x.values()
+            else:
+                vals = x
+            types = set(map(type, vals))
+            if floats and float in types and (_INF in vals or _NEG_INF in vals):
+                return None
+            if dict in types or list in types:
+                if types <= _CONTAINERS:
+                    deeper.extend(vals)
+                else:
+                    deeper.extend([v for v in vals if type(v) is dict or type(v) is list])
+        level, depth = deeper, depth + 1
+    return members
+
+
+def _fast_loads(data: bytes | str, max_depth: int) -> Any:
+    """``data`` parsed when it is certainly within every rule, else ``_DOUBT``.
+
+    The plain C parser (no hook per object), then checks that prove the full check would
+    pass: no run of 20 digits (so no integer beyond ±(2^64 - 1)), no infinite float (looked
+    for only when the text has a long exponent: a hash's hex can look like one), nesting
+    within bounds, and as many ``:`` (or ``":`` with no blank after a quote) as the objects
+    have members: every member name is followed by its own colon, so equal counts mean no
+    name was given twice. Anything else, a fault or a mere doubt, goes to the full check,
+    which then decides, with the same reason as ever."""
+    if type(data) is str:
+        raw = data.encode("utf-8", "surrogatepass")
+    elif json.detect_encoding(data) == "utf-8":
+        raw = data
+    else:
+        return _DOUBT
+    digits = raw.translate(_NUMBER_TEXT)
+    if _LONG_DIGITS in digits:
+        return _DOUBT
+    floats = any(e in digits for e in _LONG_EXPONENTS)
+    try:
+        obj = json.loads(data, parse_constant=_constant)
+    except Exception:
+        return _DOUBT
+    t = type(obj)
+    if t is not dict and t is not list:
+        return obj if t is not float or obj - obj == 0 else _DOUBT
+    members = _members_if_within(obj, max_depth, floats)
+    if members is None:
+        return _DOUBT
+    if members == raw.count(b":"):
+        return obj
+    if members == raw.count(b'":') and not any(q in raw for q in _QUOTE_SPACE):
+        return obj
+    return _DOUBT
+
+
+def loads(data: bytes | str, *, max_bytes: int | None = None, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse ``data`` under the contract's rules; raise a ``StrictJsonError`` on the first fault.
+
+    ``max_bytes`` bounds the input before parsing (reason ``too_large``). A message that
+    is certainly clean takes a fast path; every other one gets the full check, so a
+    rejection and its reason never depend on which path ran.
+    """
+    if max_bytes is not None and len(data) > max_bytes:
+        raise JsonTooLarge(f"{len(data)} bytes exceed the {max_bytes} byte limit")
+    obj = _fast_loads(data, max_depth)
+    if obj is _DOUBT:
+        return _strict_loads(data, max_depth)
     return obj
