@@ -158,7 +158,7 @@ def _fast_loads(data: bytes | str, max_depth: int) -> Any:
     have members: every member name is followed by its own colon, so equal counts mean no
     name was given twice. Anything else, a fault or a mere doubt, goes to the full check,
     which then decides, with the same reason as ever."""
-    if type(data) is str:
+    if isinstance(data, str):
         raw = data.encode("utf-8", "surrogatepass")
     elif json.detect_encoding(data) == "utf-8":
         raw = data
