@@ -30,11 +30,11 @@ import json
 import math
 import re
 from array import array
-from collections.abc import Sequence
-from itertools import accumulate, repeat
+from collections.abc import Iterator, Sequence
+from itertools import accumulate, permutations, repeat
 from operator import eq, sub
 from struct import Struct
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 from protocols.errors import FieldOutOfRange, PayloadInvalid, WrongType
 
@@ -42,10 +42,13 @@ __all__ = [
     "AGGREGATES",
     "MAX_EPOCH_MS",
     "PARAM_ID_PATTERN",
+    "BatchReadings",
+    "SeriesColumns",
     "SeriesReading",
     "batch_readings",
     "encode_series",
     "f32_repr",
+    "series_columns",
     "series_readings",
 ]
 
@@ -79,6 +82,26 @@ class SeriesReading(NamedTuple):
     unit: str | None = None
     period: str | None = None
     evidence: Any = None
+
+
+class SeriesColumns(NamedTuple):
+    """One validated v2 series as columns, ``n`` entries each (no object per reading)."""
+
+    id: str
+    ts: Sequence[int]  # a range when the series has a step
+    value: list[float | None]
+    quality: list[str]
+    reason: list[str | None]
+    count: list[int | None]  # type: ignore[assignment]  # shadows tuple.count
+    expected: list[int | None]
+    min: list[float | None]
+    max: list[float | None]
+    earliest: int  # the least timestamp
+    latest: int  # the greatest
+
+    def readings(self) -> list[SeriesReading]:
+        """The series' readings one by one."""
+        return list(map(SeriesReading, repeat(self.id, len(self.value)), *self[1:9]))
 
 
 #: The aggregate members a v2 series carries as parallel arrays, in this order.
@@ -363,13 +386,13 @@ def batch_readings(p: dict[str, Any]) -> list[Any]:
     return out
 
 
-def _numbers(col: list[Any], where: str) -> list[Any]:
-    """``col`` checked to hold numbers or null, integers as floats (as the models' ``float``
-    fields give them)."""
+def _numbers(col: list[Any], where: str, member: str = "") -> list[Any]:
+    """``col`` (at ``where`` + ``member``) checked to hold numbers or null, integers as floats
+    (as the models' ``float`` fields give them)."""
     types = set(map(type, col))
     if not _NUMBER_TYPES.issuperset(types):
         for i, x in enumerate(col):
-            _number(x, f"{where}.{i}")
+            _number(x, f"{where}{member}.{i}")
     if int in types:
         return [float(x) if type(x) is int else x for x in col]
     return col
@@ -394,21 +417,30 @@ def _f32_columns(s: dict[str, Any], where: str) -> frozenset[str]:
 
 def _as_f32(col: list[Any], where: str) -> list[Any]:
     """Each number rounded to float32 and widened again: the agent's float32, exactly."""
-    f = array("f", [0.0 if x is None else x for x in col]).tolist()
+    gaps = None in col
+    f = array("f", [0.0 if x is None else x for x in col] if gaps else col).tolist()
     if not all(map(math.isfinite, f)):
         raise _fail(where, "a value is beyond float32")
-    if None in col:
+    if gaps:
         return [None if x is None else y for x, y in zip(col, f, strict=True)]
     return f
 
 
-def _validated(s: Any, where: str) -> list[SeriesReading]:
-    """One series checked column by column under the rules of a v1 reading (id pattern,
-    timestamp range, numbers, counts, qualities with reasons) and returned as tuples."""
+#: Every valid ``f32`` list, as a tuple, and the columns it names.
+_F32_SPECS = {spec: frozenset(spec) for k in range(1, 4) for spec in permutations(_F32_COLUMNS, k)}
+_COUNTS = ("count", "expected")
+
+
+def _validated(s: Any, j: int) -> SeriesColumns:
+    """Series ``j`` checked column by column under the rules of a v1 reading (id pattern,
+    timestamp range, numbers, counts, qualities with reasons) and returned as columns.
+
+    Where a fault is (``series.3.count``) is spelled out only once there is one."""
+    where = f"series.{j}"
     if type(s) is not dict:
         raise _fail(where, "a series is not an object", True)
-    extra = set(s) - _SERIES_KEYS
-    if extra:
+    if not _SERIES_KEYS.issuperset(s):
+        extra = set(s) - _SERIES_KEYS
         raise _fail(where, f"unexpected members {', '.join(sorted(extra))}")
     if "id" not in s or "t" not in s or "v" not in s:
         raise _fail(where, "a series needs id, t and v")
@@ -417,21 +449,29 @@ def _validated(s: Any, where: str) -> list[SeriesReading]:
         raise _fail(f"{where}.id", "is not a string", True)
     if not _PARAM_ID.fullmatch(rid):
         raise _fail(f"{where}.id", f"{rid[:64]!r} is not a parameter id ({PARAM_ID_PATTERN})")
-    values = _list(s["v"], f"{where}.v")
+    values = s["v"]
+    if type(values) is not list:
+        _list(values, f"{where}.v")
     n = len(values)
     if n == 0:
         raise _fail(f"{where}.v", "a series has at least one value")
-    values = _numbers(values, f"{where}.v")
-    t = _int(s["t"], f"{where}.t")
-    if "step" in s and "dt" in s:
-        raise _fail(where, "a series has step or dt, not both")
+    values = _numbers(values, where, ".v")
+    t = s["t"]
+    if type(t) is not int:
+        _int(t, f"{where}.t")
     ts: Any
     if "step" in s:
-        step = _int(s["step"], f"{where}.step")
-        ts = range(t, t + n * step, step) if step else repeat(t, n)
-        lo, hi = min(t, t + (n - 1) * step), max(t, t + (n - 1) * step)
+        if "dt" in s:
+            raise _fail(where, "a series has step or dt, not both")
+        step = s["step"]
+        if type(step) is not int:
+            _int(step, f"{where}.step")
+        ts = range(t, t + n * step, step) if step else [t] * n
+        lo, hi = (t, t + (n - 1) * step) if step >= 0 else (t + (n - 1) * step, t)
     elif "dt" in s:
-        dts = _list(s["dt"], f"{where}.dt", n - 1)
+        dts = s["dt"]
+        if type(dts) is not list or len(dts) != n - 1:
+            _list(dts, f"{where}.dt", n - 1)
         if not {int}.issuperset(map(type, dts)):
             for i, d in enumerate(dts):
                 _int(d, f"{where}.dt.{i}")
@@ -445,30 +485,41 @@ def _validated(s: Any, where: str) -> list[SeriesReading]:
         raise FieldOutOfRange(
             f"payload invalid at {where}.t: timestamps {lo}..{hi} leave 0..{MAX_EPOCH_MS}"
         )
-    f32 = _f32_columns(s, where)
+    spec = s.get("f32")
+    if spec is None:
+        f32: frozenset[str] = frozenset()
+    elif type(spec) is list and all(type(c) is str for c in spec) and tuple(spec) in _F32_SPECS:
+        f32 = _F32_SPECS[tuple(spec)]
+    else:
+        f32 = _f32_columns(s, where)
     if "v" in f32:
         values = _as_f32(values, f"{where}.v")
     cols: list[Any] = []
+    nones: list[Any] | None = None
     for k in AGGREGATES:
-        if k not in s:
-            cols.append(repeat(None, n))
+        col: Any = s.get(k)
+        if col is None and k not in s:
+            if nones is None:
+                nones = [None] * n
+            cols.append(nones)
             continue
-        col = _list(s[k], f"{where}.{k}", n)
-        if k in ("count", "expected"):
+        if type(col) is not list or len(col) != n:
+            _list(col, f"{where}.{k}", n)
+        if k in _COUNTS:
             if not _COUNT_TYPES.issuperset(map(type, col)):
                 raise _fail(f"{where}.{k}", "holds integers or null", True)
-            present = [x for x in col if x is not None]
+            present = [x for x in col if x is not None] if None in col else col
             if present and (min(present) < 0 or max(present) > _MAX_COUNT):
                 raise FieldOutOfRange(f"payload invalid at {where}.{k}: a count leaves 0..2^53-1")
         else:
-            col = _numbers(col, f"{where}.{k}")
+            col = _numbers(col, where, f".{k}")
             if k in f32:
                 col = _as_f32(col, f"{where}.{k}")
         cols.append(col)
-    quality: Any = repeat("good", n)
-    reason: Any = repeat(None, n)
+    quality: list[str] = ["good"] * n
+    reason: list[str | None] = nones if nones is not None else [None] * n
     if "q" in s:
-        quality, reason = ["good"] * n, [None] * n
+        reason = [None] * n
         last = -1
         for j, e in enumerate(_list(s["q"], f"{where}.q")):
             at = f"{where}.q.{j}"
@@ -484,13 +535,74 @@ def _validated(s: Any, where: str) -> list[SeriesReading]:
                 raise _fail(f"{at}.2", "a reading that is not good needs a reason (≤ 500)")
             last = i
             quality[i], reason[i] = e[1], r
-    return list(map(SeriesReading, repeat(rid, n), ts, values, quality, reason, *cols))
+    count, expected, low, high = cols
+    return SeriesColumns(rid, ts, values, quality, reason, count, expected, low, high, lo, hi)
+
+
+def series_columns(p: dict[str, Any]) -> list[SeriesColumns]:
+    """The series of a v2 payload, validated, as columns (raises ``PayloadInvalid`` or a
+    subclass naming the member, e.g. ``series.3.count``)."""
+    return [_validated(s, j) for j, s in enumerate(_list(p.get("series", []), "series"))]
 
 
 def series_readings(p: dict[str, Any]) -> list[SeriesReading]:
     """The readings of a v2 payload's ``series``, validated (raises ``PayloadInvalid`` or a
     subclass naming the member, e.g. ``series.3.count``)."""
     out: list[SeriesReading] = []
-    for j, s in enumerate(_list(p.get("series", []), "series")):
-        out.extend(_validated(s, f"series.{j}"))
+    for c in series_columns(p):
+        out.extend(c.readings())
     return out
+
+
+class BatchReadings(Sequence[Any]):
+    """A batch's readings, read as one sequence: its v2 series (kept as columns until a
+    reader asks for readings one by one) and then its v1 readings (``rest``).
+
+    The collector's store builds its rows from ``series`` directly, a column at a time;
+    every other reader sees ``SeriesReading`` tuples and the v1 reading models, as before."""
+
+    __slots__ = ("_all", "_len", "rest", "series")
+
+    def __init__(self, series: list[SeriesColumns], rest: list[Any]) -> None:
+        self.series = series
+        self.rest = rest
+        self._len = sum(len(c.value) for c in series) + len(rest)
+        self._all: list[Any] | None = None
+
+    def _readings(self) -> list[Any]:
+        if self._all is None:
+            out: list[Any] = []
+            for c in self.series:
+                out.extend(c.readings())
+            out.extend(self.rest)
+            self._all = out
+        return self._all
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._readings())
+
+    @overload
+    def __getitem__(self, i: int) -> Any: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Any]: ...
+    def __getitem__(self, i: int | slice) -> Any:
+        return self._readings()[i]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, BatchReadings | list):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"BatchReadings({len(self.series)} series, {len(self.rest)} v1, {self._len} in all)"
+
+    def ts_range(self) -> tuple[int, int] | None:
+        """The least and greatest timestamp, from the series' bounds (no pass over readings)."""
+        los = [c.earliest for c in self.series] + [r.ts for r in self.rest]
+        his = [c.latest for c in self.series] + [r.ts for r in self.rest]
+        return (min(los), max(his)) if los else None

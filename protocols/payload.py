@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from protocols import strict_json
-from protocols.compact import MAX_EPOCH_MS, PARAM_ID_PATTERN, series_readings
+from protocols.compact import MAX_EPOCH_MS, PARAM_ID_PATTERN, BatchReadings, series_columns
 from protocols.errors import FieldOutOfRange, PayloadInvalid, WrongType
 from protocols.ids import ID_PATTERN
 from protocols.wire import PAYLOAD_VERSION, encode_payload
@@ -191,7 +191,7 @@ def validate_payload(obj: Any) -> BatchPayload:
         raise WrongType(f"payload invalid at v: {obj.get('v')!r} is not the integer 1 or 2")
     series = None
     if obj["v"] == 2:  # the compact form: series checked column by column, under v1's rules
-        series = series_readings(obj)
+        series = series_columns(obj)
         obj = {k: x for k, x in obj.items() if k != "series"}
         obj.setdefault("readings", [])
     try:
@@ -199,10 +199,10 @@ def validate_payload(obj: Any) -> BatchPayload:
     except ValidationError as exc:
         raise _invalid(exc, "payload") from None
     if series:
-        # The series' readings as tuples (validated above) ahead of the v1 ones; no model
-        # object per reading (the collector's ingest builds its rows from these).
+        # The series (validated above, kept as columns) ahead of the v1 readings; no object
+        # per reading (the collector's ingest builds its rows from the columns).
         fields = dict(payload)
-        fields["readings"] = series + list(payload.readings)
+        fields["readings"] = BatchReadings(series, list(payload.readings))
         payload = BatchPayload.model_construct(**fields)
     return payload
 

@@ -15,6 +15,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ from collector.store.rules import (
     restored_quarantine_row,
 )
 from protocols.chain import ChainLink, ChainTracker
+from protocols.compact import BatchReadings
 from protocols.ids import validate_id
 
 _SCHEMA = """
@@ -255,8 +257,12 @@ class _SqliteIngest:
         agent_id = store._agent_id(batch.site, batch.agent)
         p = batch.payload
         readings = p.readings
-        first_ts = min((r.ts for r in readings), default=None)
-        last_ts = max((r.ts for r in readings), default=None)
+        columns = readings if isinstance(readings, BatchReadings) else None
+        if columns is not None:
+            first_ts, last_ts = columns.ts_range() or (None, None)
+        else:
+            first_ts = min((r.ts for r in readings), default=None)
+            last_ts = max((r.ts for r in readings), default=None)
         cur = self.db.execute(
             "INSERT INTO envelopes (agent_id, seq, prev, hash, kid, received_at, created, "
             "n_readings, first_ts, last_ts, envelope) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -279,6 +285,28 @@ class _SqliteIngest:
         seq = batch.seq
         rows: list[Any] = []
         append = rows.append
+        if columns is not None:  # a v2 batch: rows a column at a time, no object per reading
+            for c in columns.series:
+                sid = series_ids.get((agent_id, c.id))
+                if sid is None:
+                    sid = store._series_id(agent_id, c.id)
+                n = len(c.value)
+                rows.extend(
+                    zip(
+                        repeat(sid, n),
+                        c.ts,
+                        repeat(seq, n),
+                        c.value,
+                        c.quality,
+                        c.reason,
+                        c.count,
+                        c.expected,
+                        c.min,
+                        c.max,
+                        strict=True,
+                    )
+                )
+            readings = columns.rest
         for r in readings:
             sid = series_ids.get((agent_id, r.id))
             if sid is None:

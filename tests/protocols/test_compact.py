@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import random
 import struct
+from itertools import repeat
 from typing import Any
 
 import pytest
 
 from agent.batch import BatchSigner
-from protocols.compact import batch_readings, encode_series, f32_repr
+from protocols.compact import BatchReadings, batch_readings, encode_series, f32_repr
 from protocols.envelope import parse_envelope
 from protocols.errors import PayloadInvalid
 from protocols.keys import generate_private_key, public_jwk
@@ -165,6 +166,207 @@ def _payload(series: list[Any]) -> bytes:
 def test_malformed_series_are_rejected_naming_the_field(series: Any, where: str) -> None:
     with pytest.raises(PayloadInvalid, match=where.replace(".", r"\.")):
         parse_payload(_payload([series]))
+
+
+_BASE_SERIES: dict[str, Any] = {
+    "id": "x", "t": 1_760_000_000_000, "step": 1000, "v": [1.5, 2, None],
+    "count": [1, None, 3], "expected": [3, 3, 3], "min": [1, 2.5, None],
+    "max": [1.25, 2, None], "q": [[0, "bad", "r"], [2, "uncertain", "s"]], "f32": ["max"],
+}  # fmt: skip
+
+
+def _edit(change: dict[str, Any], drop: str | None = None) -> list[Any]:
+    s = _BASE_SERIES | change
+    if drop is not None:
+        del s[drop]
+    return [s]
+
+
+#: One hostile series per kind of fault, with the reason and message the collector has
+#: always given it (pinned from the implementation before the columnar validator).
+_PINNED = [
+    (_edit({"id": None}), "wrong_type", "payload invalid at series.0.id: is not a string"),
+    (
+        _edit({"id": "x y"}),
+        "schema",
+        "payload invalid at series.0.id: 'x y' is not a parameter id (^[A-Za-z0-9_.:-]{1,128}$)",
+    ),
+    (_edit({}, drop="id"), "schema", "payload invalid at series.0: a series needs id, t and v"),
+    (_edit({"t": None}), "wrong_type", "payload invalid at series.0.t: None is not an integer"),
+    (
+        _edit({"t": -1}),
+        "number_range",
+        "payload invalid at series.0.t: timestamps -1..1999 leave 0..32503680000000",
+    ),
+    (
+        _edit({"t": {"a": 1}}),
+        "wrong_type",
+        "payload invalid at series.0.t: {'a': 1} is not an integer",
+    ),
+    (
+        _edit({"t": -1760000000000}),
+        "number_range",
+        "payload invalid at series.0.t: timestamps -1760000000000..-1759999998000 leave 0..32503680000000",
+    ),
+    (
+        _edit({"step": None}),
+        "wrong_type",
+        "payload invalid at series.0.step: None is not an integer",
+    ),
+    (
+        _edit({"step": {"a": 1}}),
+        "wrong_type",
+        "payload invalid at series.0.step: {'a': 1} is not an integer",
+    ),
+    (_edit({}, drop="step"), "schema", "payload invalid at series.0: 3 values need step or dt"),
+    (_edit({"v": None}), "wrong_type", "payload invalid at series.0.v: is not an array"),
+    (
+        _edit({"v": [1]}),
+        "schema",
+        "payload invalid at series.0.count: has 3 entries, the series has 1 values",
+    ),
+    (
+        _edit({"v": [[1]]}),
+        "wrong_type",
+        "payload invalid at series.0.v.0: [1] is not a number or null",
+    ),
+    (_edit({"count": None}), "wrong_type", "payload invalid at series.0.count: is not an array"),
+    (
+        _edit({"count": [1e39, 1, 1]}),
+        "wrong_type",
+        "payload invalid at series.0.count: holds integers or null",
+    ),
+    (
+        _edit({"count": [-1, 0, 1]}),
+        "number_range",
+        "payload invalid at series.0.count: a count leaves 0..2^53-1",
+    ),
+    (
+        _edit({"expected": None}),
+        "wrong_type",
+        "payload invalid at series.0.expected: is not an array",
+    ),
+    (
+        _edit({"expected": []}),
+        "schema",
+        "payload invalid at series.0.expected: has 0 entries, the series has 3 values",
+    ),
+    (
+        _edit({"expected": [1e39, 1, 1]}),
+        "wrong_type",
+        "payload invalid at series.0.expected: holds integers or null",
+    ),
+    (
+        _edit({"expected": [-1, 0, 1]}),
+        "number_range",
+        "payload invalid at series.0.expected: a count leaves 0..2^53-1",
+    ),
+    (_edit({"min": None}), "wrong_type", "payload invalid at series.0.min: is not an array"),
+    (
+        _edit({"min": []}),
+        "schema",
+        "payload invalid at series.0.min: has 0 entries, the series has 3 values",
+    ),
+    (
+        _edit({"min": ["1", 1, 1]}),
+        "wrong_type",
+        "payload invalid at series.0.min.0: '1' is not a number or null",
+    ),
+    (_edit({"max": None}), "wrong_type", "payload invalid at series.0.max: is not an array"),
+    (
+        _edit({"max": []}),
+        "schema",
+        "payload invalid at series.0.max: has 0 entries, the series has 3 values",
+    ),
+    (
+        _edit({"max": [1e39, 1, 1]}),
+        "schema",
+        "payload invalid at series.0.max: a value is beyond float32",
+    ),
+    (
+        _edit({"max": ["1", 1, 1]}),
+        "wrong_type",
+        "payload invalid at series.0.max.0: '1' is not a number or null",
+    ),
+    (_edit({"q": None}), "wrong_type", "payload invalid at series.0.q: is not an array"),
+    (
+        _edit({"q": [1]}),
+        "wrong_type",
+        "payload invalid at series.0.q.0: is not [index, quality, reason]",
+    ),
+    (
+        _edit({"q": [[0, "good", "r"]]}),
+        "schema",
+        "payload invalid at series.0.q.0.1: only readings that are uncertain or bad are listed",
+    ),
+    (
+        _edit({"q": [[3, "bad", "r"]]}),
+        "schema",
+        "payload invalid at series.0.q.0.0: index 3 is not ascending within 0..2",
+    ),
+    (
+        _edit({"q": [[1, "bad", "r"], [0, "bad", "r"]]}),
+        "schema",
+        "payload invalid at series.0.q.1.0: index 0 is not ascending within 0..2",
+    ),
+    (
+        _edit({"q": [[0, "bad", ""]]}),
+        "schema",
+        "payload invalid at series.0.q.0.2: a reading that is not good needs a reason (≤ 500)",
+    ),
+    (
+        _edit({"q": [[0.0, "bad", "r"]]}),
+        "wrong_type",
+        "payload invalid at series.0.q.0.0: 0.0 is not an integer",
+    ),
+    (
+        _edit({"f32": True}),
+        "schema",
+        'payload invalid at series.0.f32: is a list of distinct columns among "v", "min", "max"',
+    ),
+    (
+        _edit({"dt": None}),
+        "schema",
+        "payload invalid at series.0: a series has step or dt, not both",
+    ),
+    (_edit({"unit": None}), "schema", "payload invalid at series.0: unexpected members unit"),
+    ([1], "wrong_type", "payload invalid at series.0: a series is not an object"),
+    ("x", "wrong_type", "payload invalid at series: is not an array"),
+]
+
+
+@pytest.mark.parametrize(("series", "reason", "message"), _PINNED)
+def test_each_malformed_series_keeps_its_reason_and_message(
+    series: Any, reason: str, message: str
+) -> None:
+    with pytest.raises(PayloadInvalid) as info:
+        parse_payload(_payload(series))
+    assert (info.value.reason, str(info.value)) == (reason, message)
+
+
+@pytest.mark.parametrize(
+    "f32",
+    [None, 1, ["v"], ["min"], ["max", "min"], ["v", "min", "max"], ["max", "v"]],
+)
+def test_a_series_reads_the_same_as_columns_and_as_readings(f32: Any) -> None:
+    """The store's columns and the readers' tuples hold the same readings."""
+    s = _BASE_SERIES | {"f32": f32, "v": [1.5, 2.25, None], "min": [1, 2.5, None]}
+    if f32 is None:
+        del s["f32"]
+    p = parse_payload(_payload([s, {"id": "y", "t": 5, "dt": [3, -1], "v": [1, 2, 3]}]))
+    readings = p.readings
+    assert isinstance(readings, BatchReadings)
+    from_columns = [
+        r for c in readings.series for r in zip(
+            repeat(c.id), c.ts, c.value, c.quality, c.reason, c.count, c.expected, c.min,
+            c.max,
+        )
+    ]  # fmt: skip
+    assert [tuple(r)[:9] for r in readings] == from_columns
+    assert from_columns[0] == ("x", 1_760_000_000_000, 1.5, "bad", "r", 1, 3, 1.0, 1.25)
+    assert from_columns[4] == ("y", 8, 2.0, "good", None, None, None, None, None)
+    assert readings.ts_range() == (5, 1_760_000_002_000)
+    assert len(readings) == 6 and readings[5].ts == 7
 
 
 def _as_v2(payload: bytes) -> bytes:
