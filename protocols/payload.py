@@ -211,7 +211,9 @@ def parse_payload(data: bytes, *, max_bytes: int | None = None) -> BatchPayload:
     """Strictly parse and validate payload bytes; raise an ``EnvelopeError`` whose ``reason``
     names the fault (``malformed``, ``too_deep``, ``duplicate_member``, ``non_finite``,
     ``number_range``, ``wrong_type``, ``schema``)."""
-    return validate_payload(strict_json.loads(data, max_bytes=max_bytes))
+    return strict_json.loads_validated(
+        data, validate_payload, columns_in="series", max_bytes=max_bytes
+    )
 
 
 def parse_status(data: bytes, *, max_bytes: int | None = None) -> tuple[Status, dict[str, Any]]:

@@ -16,7 +16,8 @@ interpreter's recursion (``[`` × 200,000) is caught and reported as ``too_deep`
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from protocols.errors import (
     DuplicateMember,
@@ -35,6 +36,7 @@ __all__ = [
     "StrictJsonError",
     "check_tree",
     "loads",
+    "loads_validated",
 ]
 
 #: Deepest nesting of arrays/objects accepted (the top-level value is depth 1).
@@ -113,19 +115,23 @@ _NUMBER_TEXT = bytes(
 )
 #: An integer beyond ±(2^64 - 1) has 20 digits or more (2^64 = 18446744073709551616).
 _LONG_DIGITS = b"0" * 20
-#: A finite literal overflows a double (1e400) only with an exponent of three digits or more.
-_LONG_EXPONENTS = (b"e000", b"e+000")
+#: A finite literal overflows a double (1e400) only with an exponent of three digits or
+#: more, and JSON puts a digit before every exponent.
+_LONG_EXPONENTS = (b"0e000", b"0e+000")
 _QUOTE_SPACE = (b'" ', b'"\t', b'"\n', b'"\r')
 _CONTAINERS = frozenset({dict, list})
 _INF, _NEG_INF = float("inf"), float("-inf")
 _DOUBT = object()
+T = TypeVar("T")
 
 
-def _members_if_within(obj: Any, max_depth: int, floats: bool) -> int | None:
-    """The number of members of all objects in ``obj``; None if it nests too deep or (with
-    ``floats``) holds an infinite float. Walks the containers only, a level at a time; their
-    scalars are looked at in C (``map(type)``, ``in``)."""
-    members, depth, level = 0, 1, [obj]
+def _members_if_within(
+    level: list[Any], depth: int, max_depth: int, floats: bool, members: int = 0
+) -> int | None:
+    """``members`` plus the number of members of all objects in the containers of
+    ``level`` (at ``depth``) and below; None if they nest too deep or (with ``floats``) hold
+    an infinite float. Walks the containers only, a level at a time; their scalars are
+    looked at in C (``map(type)``, ``in``)."""
     while level:
         if depth > max_depth:
             return None
@@ -148,16 +154,38 @@ def _members_if_within(obj: Any, max_depth: int, floats: bool) -> int | None:
     return members
 
 
-def _fast_loads(data: bytes | str, max_depth: int) -> Any:
+def _long_exponent(raw: bytes, digits: bytes) -> bool:
+    """Whether a number outside strings may have an exponent of three digits or more (a
+    hash's hex, ``"…4e500…"``, often looks like one: the quotes before it tell them apart,
+    for the first few; past those, or with escapes in the text, it is taken as a number)."""
+    if b"\\" in raw:  # an escaped quote would spoil the count
+        return any(p in digits for p in _LONG_EXPONENTS)
+    for pattern in _LONG_EXPONENTS:
+        at, quotes, counted = digits.find(pattern), 0, 0
+        for _ in range(8):
+            if at < 0:
+                break
+            quotes += raw.count(b'"', counted, at)
+            if quotes % 2 == 0:
+                return True
+            counted = at
+            at = digits.find(pattern, at + 1)
+        else:
+            if at >= 0:
+                return True
+    return False
+
+
+def _fast_loads(data: bytes | str, max_depth: int, columns_in: str | None = None) -> Any:
     """``data`` parsed when it is certainly within every rule, else ``_DOUBT``.
 
     The plain C parser (no hook per object), then checks that prove the full check would
     pass: no run of 20 digits (so no integer beyond ±(2^64 - 1)), no infinite float (looked
-    for only when the text has a long exponent: a hash's hex can look like one), nesting
-    within bounds, and as many ``:`` (or ``":`` with no blank after a quote) as the objects
-    have members: every member name is followed by its own colon, so equal counts mean no
-    name was given twice. Anything else, a fault or a mere doubt, goes to the full check,
-    which then decides, with the same reason as ever."""
+    for only when a number has a long exponent), nesting within bounds, and as many ``:``
+    (or ``":`` with no blank after a quote) as the objects have members: every member name
+    is followed by its own colon, so equal counts mean no name was given twice. Anything
+    else, a fault or a mere doubt, goes to the full check, which then decides, with the
+    same reason as ever. ``columns_in``: see ``loads_validated``."""
     if isinstance(data, str):
         raw = data.encode("utf-8", "surrogatepass")
     elif json.detect_encoding(data) == "utf-8":
@@ -167,7 +195,7 @@ def _fast_loads(data: bytes | str, max_depth: int) -> Any:
     digits = raw.translate(_NUMBER_TEXT)
     if _LONG_DIGITS in digits:
         return _DOUBT
-    floats = any(e in digits for e in _LONG_EXPONENTS)
+    floats = _long_exponent(raw, digits)
     try:
         obj = json.loads(data, parse_constant=_constant)
     except Exception:
@@ -175,7 +203,17 @@ def _fast_loads(data: bytes | str, max_depth: int) -> Any:
     t = type(obj)
     if t is not dict and t is not list:
         return obj if t is not float or obj - obj == 0 else _DOUBT
-    members = _members_if_within(obj, max_depth, floats)
+    series = obj.get(columns_in) if columns_in is not None and t is dict else None
+    if type(series) is list and not floats:
+        # the arrays of the objects in obj[columns_in] are left to the caller's schema
+        top = [v for k, v in obj.items() if k != columns_in and type(v) in _CONTAINERS]
+        members = _members_if_within(top, 2, max_depth, False, len(obj))
+        for x in series:
+            if members is None or type(x) is not dict or dict in map(type, x.values()):
+                return _DOUBT  # not a series the schema could take: the full check decides
+            members += len(x)
+    else:
+        members = _members_if_within([obj], 1, max_depth, floats)
     if members is None:
         return _DOUBT
     if members == raw.count(b":"):
@@ -198,3 +236,24 @@ def loads(data: bytes | str, *, max_bytes: int | None = None, max_depth: int = M
     if obj is _DOUBT:
         return _strict_loads(data, max_depth)
     return obj
+
+
+def loads_validated(
+    data: bytes, validate: Callable[[Any], T], *, columns_in: str, max_bytes: int | None = None
+) -> T:
+    """``validate(loads(data))``, sparing the walk over the arrays of the objects listed in
+    the top-level member ``columns_in`` (a v2 payload's series: most of its values).
+
+    ``validate`` must reject the message unless those arrays hold only scalars or arrays
+    of scalars; then the walk could not have found a fault there. When ``validate`` raises,
+    the full check runs first, so a fault the walk would have found keeps its reason."""
+    if max_bytes is not None and len(data) > max_bytes:
+        raise JsonTooLarge(f"{len(data)} bytes exceed the {max_bytes} byte limit")
+    obj = _fast_loads(data, MAX_DEPTH, columns_in)
+    if obj is _DOUBT:
+        return validate(_strict_loads(data, MAX_DEPTH))
+    try:
+        return validate(obj)
+    except Exception:
+        _strict_loads(data, MAX_DEPTH)  # raises if the text breaks a rule of its own
+        raise

@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols import strict_json
-from protocols.errors import StrictJsonError
+from protocols.errors import EnvelopeError, StrictJsonError
+from protocols.payload import parse_payload, validate_payload
 from protocols.wire import encode_payload
 from tests.support.hostile import RAW, payload_edits
 
@@ -40,7 +41,7 @@ def _payload(**extra: Any) -> dict[str, Any]:
         "site": "s1",
         "agent": "a1",
         "seq": 7,
-        "prev": "4e500" + "ab" * 29 + "e123",  # hex that looks like a long exponent
+        "prev": "4e500" + "ab" * 27 + "e1234",  # hex that looks like a long exponent
         "created": 1_760_000_000_000,
         "clock": {"source": "system", "synced": True},
         "readings": [{"id": "x", "ts": 1_760_000_000_000, "value": 430.5, "quality": "good"}],
@@ -149,8 +150,97 @@ def test_a_clean_payload_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) ->
     readings[3] |= {"quality": "bad", "reason": "timeout: no answer"}
     data = encode_payload(_payload(readings=readings))
 
-    def full_check(*_: Any) -> Any:
-        raise AssertionError("took the full check")
-
-    monkeypatch.setattr(strict_json, "_strict_loads", full_check)
+    monkeypatch.setattr(strict_json, "_strict_loads", _refuse)
     assert strict_json.loads(data) == json.loads(data)
+
+
+def _old_parse_payload(data: bytes) -> Any:
+    """The payload parse as it was: the full check, then the schema."""
+    return validate_payload(strict_json._strict_loads(data, strict_json.MAX_DEPTH))
+
+
+def _payload_outcome(fn: Any, data: bytes) -> tuple[Any, ...]:
+    try:
+        p = fn(data)
+    except EnvelopeError as exc:
+        return ("error", exc.reason, str(exc))
+    return ("ok", p.seq, [tuple(r) if isinstance(r, tuple) else r for r in p.readings])
+
+
+def _v2(series: str, prev: str = '"4e500' + "ab" * 27 + 'e1234"') -> bytes:
+    return (
+        f'{{"v":2,"site":"s1","agent":"a1","seq":7,"prev":{prev},"created":1760000000000,'
+        f'"clock":{{"source":"system"}},"series":{series},"events":[]}}'
+    ).encode()
+
+
+_GOOD = '{"id":"x","t":1760000000000,"step":1000,"v":[1.5,2,null],"q":[[1,"bad","r"]]}'
+_V2_CASES = [
+    f"[{_GOOD}]",
+    f"[{_GOOD},{_GOOD}]",
+    "[]",
+    "{}",
+    "[1]",
+    "[[1]]",
+    '[{"id":{"a":1},"t":1,"v":[1]}]',
+    '[{"id":"x","id":"y","t":1,"v":[1]}]',
+    '[{"id":"x","t":1,"v":[{"a":1,"a":2}]}]',
+    '[{"id":"x","t":1,"v":[{"a":1}]}]',
+    '[{"id":"x","t":1,"v":[' + "[" * 40 + "]" * 40 + "]}]",
+    '[{"id":"x","t":1,"v":[1],"q":[[0,"bad",' + "[" * 40 + "]" * 40 + "]]}]",
+    '[{"id":"x","t":1,"v":[1e400]}]',
+    '[{"id":"x","t":1,"v":[-1e400]}]',
+    '[{"id":"x","t":1,"v":[1e300]}]',
+    '[{"id":"x","t":1,"v":[18446744073709551616]}]',
+    '[{"id":"x","t":1,"v":[1],"count":[18446744073709551616]}]',
+    '[{"id":"x","t":1,"v":[NaN]}]',
+    '[{"id":"x","t":1,"v":[1],"f32":[["v"]]}]',
+    '[{"id":"x","t":1,"v":[1],"f32":[{"v":1}]}]',
+    '[{"id":"x","t":1,"v":[1],"dt":[{"a":1}]}]',
+    '[{"id":"x","t":1,"v":[1]}],"series":[]',
+    '[{"id":"x","t":1,"v":[1]}],"events":[{"type":"x","d":' + "[" * 40 + "]" * 40 + "}]",
+]
+
+
+@pytest.mark.parametrize("series", _V2_CASES)
+@pytest.mark.parametrize(
+    "prev", ['"' + "ab" * 32 + '"', '"4e500' + "ab" * 27 + 'e1234"', '"\\u0061' + "b" * 63 + '"']
+)
+def test_v2_payloads_decide_as_before(series: str, prev: str) -> None:
+    """The series' arrays are left to the schema; its verdict, or the full check's when
+    the schema refuses, is the one the payload always had."""
+    data = _v2(series, prev)
+    assert _payload_outcome(parse_payload, data) == _payload_outcome(_old_parse_payload, data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_values, st.sampled_from(["id", "t", "v", "q", "count", "f32", "dt", "x"]))
+def test_random_series_members_decide_as_before(v: Any, member: str) -> None:
+    for series in (
+        f'[{{"id":"x","t":1,"step":1,"v":[1,2],"{member}":{_text(v, False)}}}]',
+        f'[{{"id":"x","t":1,"v":[1],"q":[[0,"bad",{_text(v, True)}]]}}]',
+    ):
+        data = _v2(series)
+        assert _payload_outcome(parse_payload, data) == _payload_outcome(_old_parse_payload, data)
+
+
+def test_a_v2_payload_leaves_its_series_arrays_to_the_schema(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The speed of v2 ingest rests on this: the walk never enters a series' arrays."""
+    seen: list[int] = []
+    walk = strict_json._members_if_within
+
+    def counting(level: list[Any], *args: Any) -> Any:
+        seen.extend(len(x) for x in level if isinstance(x, list))
+        return walk(level, *args)
+
+    monkeypatch.setattr(strict_json, "_members_if_within", counting)
+    monkeypatch.setattr(strict_json, "_strict_loads", _refuse)
+    long = '{"id":"x","t":1760000000000,"step":1000,"v":[' + ",".join(["1.5"] * 500) + "]}"
+    assert len(parse_payload(_v2(f"[{long}]")).readings) == 500
+    assert max(seen, default=0) < 500
+
+
+def _refuse(*_: Any) -> Any:
+    raise AssertionError("took the full check")
