@@ -32,6 +32,7 @@ from pathlib import Path
 
 from collector.models import DocumentRef
 from collector.store import EvidenceStore, StoreError
+from protocols.compact import BatchReadings
 from protocols.envelope import parse_envelope
 from protocols.errors import MrvError
 from protocols.payload import BatchPayload, parse_payload
@@ -48,7 +49,9 @@ def document_refs(site: str, agent: str, payload: BatchPayload) -> list[Document
     """The documents a batch's submission readings reference (the first reading naming a
     digest gives its name and ts)."""
     out: dict[str, DocumentRef] = {}
-    for r in payload.readings:
+    readings = payload.readings
+    # a v2 series never carries evidence: only its v1 readings are looked at
+    for r in readings.rest if isinstance(readings, BatchReadings) else readings:
         if r.evidence is None:
             continue
         for d in r.evidence.documents:
