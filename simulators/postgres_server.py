@@ -5,6 +5,10 @@ when we are root (the server refuses to run as root), listening only on 127.0.0.
 port, its unix socket in the data directory (not /var/run/postgresql), trust
 authentication for local connections only (``pg_hba.conf`` written here: host 127.0.0.1/32
 and the socket, nothing else). ``fsync`` stays on: the store's durability is what is tested.
+
+As root the server's directory must be reachable by ``postgres``: under a private
+directory (``/root``, pytest's ``/tmp/pytest-of-root``) it is made in the system temp
+directory instead (``moved_from`` names the one asked for).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import pwd
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -35,19 +40,42 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def reachable_by(path: Path, uid: int, gids: set[int]) -> bool:
+    """Whether a user may traverse every directory from ``/`` down to ``path``."""
+    for d in (path, *path.parents):
+        try:
+            st = d.stat()
+        except OSError:
+            return False
+        if st.st_uid == uid:
+            ok = st.st_mode & stat.S_IXUSR
+        elif st.st_gid in gids:
+            ok = st.st_mode & stat.S_IXGRP
+        else:
+            ok = st.st_mode & stat.S_IXOTH
+        if not ok:
+            return False
+    return True
+
+
 class PostgresServer:
     """One throw-away server; ``url(db)`` gives a ``postgresql://`` URL for a database."""
 
     def __init__(self, base: Path | None = None, *, port: int | None = None) -> None:
         if not postgres_available():
             raise RuntimeError(f"PostgreSQL not found in {PG_BIN} (apt-get install postgresql)")
+        self._as_postgres = os.geteuid() == 0
+        self.moved_from: Path | None = None
+        if self._as_postgres:
+            pw = pwd.getpwnam("postgres")
+            gids = {pw.pw_gid, *os.getgrouplist("postgres", pw.pw_gid)}
+            if base is not None and not reachable_by(Path(base).resolve(), pw.pw_uid, gids):
+                self.moved_from, base = Path(base), None
         self.dir = Path(tempfile.mkdtemp(prefix="mrv-pg-", dir=base))
         self.data = self.dir / "data"
         self.port = port or _free_port()
         self.proc: subprocess.Popen[bytes] | None = None
-        self._as_postgres = os.geteuid() == 0
         if self._as_postgres:
-            pw = pwd.getpwnam("postgres")
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
         self.log = self.dir / "postgres.log"
 
@@ -59,13 +87,17 @@ class PostgresServer:
 
     def start(self, timeout: float = 60.0) -> PostgresServer:
         if not self.data.exists():
-            subprocess.run(
+            done = subprocess.run(
                 self._argv(
                     str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres",
                     "-A", "trust", "-E", "UTF8", "--no-locale", "--no-instructions",
                 ),
-                check=True, capture_output=True, timeout=120,
+                capture_output=True, timeout=120,
             )  # fmt: skip
+            if done.returncode != 0:
+                why = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()
+                last = why[-1] if why else f"exit status {done.returncode}"
+                raise RuntimeError(f"initdb in {self.data} failed: {last}")
             (self.data / "pg_hba.conf").write_text(
                 "local all all trust\nhost all all 127.0.0.1/32 trust\n"
             )

@@ -134,8 +134,11 @@ class Stack:
     def start_postgres(self) -> str:
         """Debian's PostgreSQL in DATA_DIR/postgres-*, on 127.0.0.1; the store's URL."""
         if self.postgres is None:
-            self.postgres = PostgresServer(self.data_dir)
-            self.postgres.start()
+            try:
+                self.postgres = PostgresServer(self.data_dir)
+                self.postgres.start()
+            except (RuntimeError, OSError) as exc:
+                raise StackError(f"PostgreSQL did not start: {exc}") from None
         return self.postgres.create_database("mrv")
 
     def add_collector_group(
