@@ -24,12 +24,12 @@ import builtins
 import contextlib
 import hashlib
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from collector.models import DocumentRef, StoredDocument
 from collector.store.interface import StoreError
 
-__all__ = ["UNREFERENCED", "DocumentSql", "DocumentTable", "schema"]
+__all__ = ["UNREFERENCED", "DocumentIngest", "DocumentSql", "DocumentTable", "schema"]
 
 #: Quarantine reason of a document no stored batch of its agent referenced (yet).
 UNREFERENCED = "document_unreferenced"
@@ -183,6 +183,29 @@ class DocumentSql:
         ).fetchone()
         first_missing = None if row is None else row[0]
         return through if first_missing is None else min(through, int(first_missing) - 1)
+
+
+class DocumentIngest:
+    """The document writes and reads of an ingest transaction (``IngestTransaction``), for
+    a backend's transaction class that has ``db`` (its open connection) and sets ``docs``."""
+
+    db: Any
+    docs: ClassVar[DocumentSql]
+
+    def reference_documents(self, refs: Iterable[DocumentRef]) -> None:
+        self.docs.add_refs(self.db, refs)
+
+    def document_referenced(self, site: str, agent: str, sha256: str) -> bool:
+        return self.docs.referenced(self.db, site, agent, sha256)
+
+    def store_document(self, sha256: str, data: bytes, at: int) -> bool:
+        return self.docs.put(self.db, sha256, data, at)
+
+    def documents_from_quarantine(self, refs: Iterable[DocumentRef], at: int) -> builtins.list[str]:
+        return self.docs.from_quarantine(self.db, refs, at)
+
+    def ack_limit(self, site: str, agent: str, through: int) -> int:
+        return self.docs.ack_limit(self.db, site, agent, through)
 
 
 class DocumentTable:

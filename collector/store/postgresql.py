@@ -17,7 +17,7 @@ import builtins
 import contextlib
 import json
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -25,7 +25,6 @@ from psycopg_pool import ConnectionPool
 
 from collector.models import (
     AgentState,
-    DocumentRef,
     EnrolledKey,
     MonthEvent,
     MonthEventKind,
@@ -43,7 +42,7 @@ from collector.models import (
     now_ms,
 )
 from collector.pipeline import Accepted, Quarantined
-from collector.store.documents import DocumentSql, DocumentTable
+from collector.store.documents import DocumentIngest, DocumentSql, DocumentTable
 from collector.store.documents import schema as documents_schema
 from collector.store.interface import StoreError
 from collector.store.rules import (
@@ -222,8 +221,11 @@ def _envelope(row: tuple[Any, ...]) -> StoredEnvelope:
     return StoredEnvelope(*row[:11], envelope=bytes(row[11]), id=row[12])  # type: ignore[misc]
 
 
-class _PgIngest:
+class _PgIngest(DocumentIngest):
     """One open ingest transaction, holding the group-wide ingest lock."""
+
+    docs = _DOCS
+    db: psycopg.Connection[Any]
 
     def __init__(self, store: PostgresEvidenceStore, db: psycopg.Connection[Any]) -> None:
         self.store = store
@@ -344,22 +346,6 @@ class _PgIngest:
             f"INSERT INTO quarantine ({QUARANTINE_COLS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
             restored_quarantine_row(entry, self.store.quarantine_keep_bytes),
         )
-
-    # -- documents (collector.store.documents), under the same ingest lock -------------
-    def reference_documents(self, refs: Iterable[DocumentRef]) -> None:
-        _DOCS.add_refs(self.db, refs)
-
-    def document_referenced(self, site: str, agent: str, sha256: str) -> bool:
-        return _DOCS.referenced(self.db, site, agent, sha256)
-
-    def store_document(self, sha256: str, data: bytes, at: int) -> bool:
-        return _DOCS.put(self.db, sha256, data, at)
-
-    def documents_from_quarantine(self, refs: Iterable[DocumentRef], at: int) -> list[str]:
-        return _DOCS.from_quarantine(self.db, refs, at)
-
-    def ack_limit(self, site: str, agent: str, through: int) -> int:
-        return _DOCS.ack_limit(self.db, site, agent, through)
 
 
 class PostgresEvidenceStore:

@@ -14,14 +14,13 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 from collector.models import (
     AgentState,
-    DocumentRef,
     EnrolledKey,
     MonthEvent,
     MonthEventKind,
@@ -39,7 +38,7 @@ from collector.models import (
     now_ms,
 )
 from collector.pipeline import Accepted, Quarantined
-from collector.store.documents import DocumentSql, DocumentTable
+from collector.store.documents import DocumentIngest, DocumentSql, DocumentTable
 from collector.store.documents import schema as documents_schema
 from collector.store.interface import StoreError
 from collector.store.rules import (
@@ -210,8 +209,11 @@ def _envelope(row: tuple[Any, ...]) -> StoredEnvelope:
     return StoredEnvelope(*row[:11], envelope=bytes(row[11]), id=row[12])  # type: ignore[misc]
 
 
-class _SqliteIngest:
+class _SqliteIngest(DocumentIngest):
     """The open transaction of ``SqliteEvidenceStore.ingest``; holds the write lock."""
+
+    docs = _DOCS
+    db: sqlite3.Connection
 
     def __init__(self, store: SqliteEvidenceStore, keep_bytes: int) -> None:
         self.store = store
@@ -362,22 +364,6 @@ class _SqliteIngest:
             f"INSERT INTO quarantine ({QUARANTINE_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             restored_quarantine_row(entry, self.keep_bytes),
         )
-
-    # -- documents (collector.store.documents) -----------------------------------------
-    def reference_documents(self, refs: Iterable[DocumentRef]) -> None:
-        _DOCS.add_refs(self.db, refs)
-
-    def document_referenced(self, site: str, agent: str, sha256: str) -> bool:
-        return _DOCS.referenced(self.db, site, agent, sha256)
-
-    def store_document(self, sha256: str, data: bytes, at: int) -> bool:
-        return _DOCS.put(self.db, sha256, data, at)
-
-    def documents_from_quarantine(self, refs: Iterable[DocumentRef], at: int) -> list[str]:
-        return _DOCS.from_quarantine(self.db, refs, at)
-
-    def ack_limit(self, site: str, agent: str, through: int) -> int:
-        return _DOCS.ack_limit(self.db, site, agent, through)
 
 
 class SqliteEvidenceStore:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import yaml
 
 from collector.config import CollectorConfig, parse_config
 from protocols.envelope import parse_envelope, payload_hash, sign_envelope
@@ -17,6 +18,7 @@ from protocols.errors import EnvelopeError
 from protocols.keys import Ed25519PrivateKey, generate_private_key, public_jwk
 from protocols.payload import encode_payload
 from protocols.topics import ack_topic, data_topic
+from simulators.processes import ManagedProcess, command
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
@@ -165,3 +167,36 @@ class Publisher:
                 await self._ack_changed.wait_for(lambda: self.acks.get(topic, 0) >= through)
 
         await asyncio.wait_for(_w(), timeout)
+
+
+def group_collector(
+    tmp: Path,
+    i: int,
+    url: str,
+    key: Path,
+    port: int,
+    sites: dict[str, dict[str, Any]],
+    **over: Any,
+) -> ManagedProcess:
+    """``mrv-collector run`` number ``i`` of a shared-subscription group on store ``url``,
+    signing acks with the group's one ``key`` (``TMP/collector-I/collector.yaml``)."""
+    d = tmp / f"collector-{i}"
+    d.mkdir(parents=True)
+    cfg = {
+        "data_dir": str(d / "data"),
+        "database": url,
+        "signing_key": str(key),
+        "broker": {"host": "127.0.0.1", "port": port, "protocol": "5",
+                   "shared_group": "collectors", "client_id": f"collector-{i}",
+                   "reconnect_initial_s": 0.1, "reconnect_max_s": 1.0},
+        "sites": sites,
+        **over,
+    }  # fmt: skip
+    (d / "collector.yaml").write_text(yaml.safe_dump(cfg))
+    p = ManagedProcess(
+        f"collector-{i}",
+        [*command("mrv-collector"), "run", "-c", str(d / "collector.yaml")],
+        d / "collector.log",
+    )
+    p.ready_marker = "connected to broker"
+    return p

@@ -19,11 +19,11 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from collector.store import open_store
 from protocols.keys import load_public_jwk, write_key_pair
-from simulators.processes import ManagedProcess, command, free_port, run_cli
+from simulators.processes import command, free_port, run_cli
+from tests.collector.helpers import group_collector
 from tests.evidence.support import AGENT, SITE, lab_agent, pdf_bytes, submit
 from tests.support.stores import fresh_url
 
@@ -35,29 +35,6 @@ SUBMISSIONS = [
     ("coal_ncv_gj_per_t", "23.10", "lab", "C-10", "Coal analysis C-10: NCV 23.10 GJ/t"),
     ("coal_purchased_t", "5400", "invoice", "S-10", "Settlement slip S-10: 5,400 t"),
 ]
-
-
-def _collector(tmp: Path, i: int, url: str, key: Path, port: int, http_port: int) -> ManagedProcess:
-    d = tmp / f"collector-{i}"
-    d.mkdir(parents=True)
-    cfg = {
-        "data_dir": str(d / "data"),
-        "database": url,
-        "signing_key": str(key),
-        "broker": {"host": "127.0.0.1", "port": port, "protocol": "5",
-                   "shared_group": "collectors", "client_id": f"collector-{i}",
-                   "reconnect_initial_s": 0.1, "reconnect_max_s": 1.0},
-        "sites": {SITE: {"industry": "cement", "timezone": "Asia/Shanghai"}},
-        "http": {"enabled": True, "port": http_port},
-    }  # fmt: skip
-    (d / "collector.yaml").write_text(yaml.safe_dump(cfg))
-    p = ManagedProcess(
-        f"collector-{i}",
-        [*command("mrv-collector"), "run", "-c", str(d / "collector.yaml")],
-        d / "collector.log",
-    )
-    p.ready_marker = "connected to broker"
-    return p
 
 
 def _counters(port: int) -> dict[str, float]:
@@ -89,7 +66,12 @@ async def test_documents_reach_the_record_whichever_collector_gets_them(
     for name, data in docs.items():
         (tmp_path / f"{name}.pdf").write_bytes(data)
     ports = [free_port() for _ in range(2)]
-    cols = [_collector(tmp_path, i, url, key, mosquitto.port, ports[i]) for i in range(2)]
+    sites = {SITE: {"industry": "cement", "timezone": "Asia/Shanghai"}}
+    cols = [
+        group_collector(tmp_path, i, url, key, mosquitto.port, sites,
+                        http={"enabled": True, "port": ports[i]})
+        for i in range(2)
+    ]  # fmt: skip
     try:
         for c in cols:
             c.start()

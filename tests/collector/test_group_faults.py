@@ -18,37 +18,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from collector.store import open_store
 from protocols.keys import write_key_pair
 from simulators.postgres_server import PostgresServer
-from simulators.processes import ManagedProcess, command, run_cli
-from tests.collector.helpers import Publisher, Signer
+from simulators.processes import command, run_cli
+from tests.collector.helpers import Publisher, Signer, group_collector
 
 SITE, AGENTS, BATCHES = "smelter-1", 20, 12
-
-
-def _collector(tmp: Path, i: int, url: str, key: Path, port: int) -> ManagedProcess:
-    d = tmp / f"collector-{i}"
-    d.mkdir(parents=True)
-    cfg = {
-        "data_dir": str(d / "data"),
-        "database": url,
-        "signing_key": str(key),
-        "broker": {"host": "127.0.0.1", "port": port, "protocol": "5",
-                   "shared_group": "collectors", "client_id": f"collector-{i}",
-                   "reconnect_initial_s": 0.1, "reconnect_max_s": 1.0},
-        "sites": {SITE: {"industry": "aluminium", "timezone": "Asia/Shanghai"}},
-    }  # fmt: skip
-    (d / "collector.yaml").write_text(yaml.safe_dump(cfg))
-    p = ManagedProcess(
-        f"collector-{i}",
-        [*command("mrv-collector"), "run", "-c", str(d / "collector.yaml")],
-        d / "collector.log",
-    )
-    p.ready_marker = "connected to broker"
-    return p
 
 
 async def _agent(port: int, s: Signer, envs: list[bytes], sent: asyncio.Event) -> None:
@@ -78,7 +54,8 @@ async def test_kill_a_collector_and_restart_postgres_mid_stream(
             for s in signers:
                 store.enroll_key(SITE, s.agent, s.jwk)
         chains = {s.agent: [s.next(5) for _ in range(BATCHES)] for s in signers}
-        cols = [_collector(tmp_path, i, url, key, mosquitto.port) for i in range(3)]
+        sites = {SITE: {"industry": "aluminium", "timezone": "Asia/Shanghai"}}
+        cols = [group_collector(tmp_path, i, url, key, mosquitto.port, sites) for i in range(3)]
         restarts = 0
         try:
             for c in cols:
