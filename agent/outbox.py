@@ -6,9 +6,18 @@ but could lose the last commits on power loss, which would let a restarted agent
 it had already published — an equivocation). One commit per batch keeps the fsync cost small.
 
 What is stored: per batch its seq, prev, payload hash, creation time, number of readings and
-the envelope bytes exactly as published; the chain head (seq, hash) and the highest acked seq
-in ``meta``; and a snapshot of derived-parameter state, committed in the same transaction as
-the batch that reflects it, so a restart neither double-counts nor forgets a running total.
+the envelope, from which the bytes exactly as published come back; the chain head (seq, hash)
+and the highest acked seq in ``meta``; and a snapshot of derived-parameter state, committed in
+the same transaction as the batch that reflects it, so a restart neither double-counts nor
+forgets a running total.
+
+The outbox is the agent's own, so while batches pile up (an outage: ``PACK_BACKLOG``) an
+envelope is kept compact (``form`` 1): its protected header, its 64-byte signature and its
+payload bytes (not their base64) deflated with a dictionary, an earlier payload of this
+agent (``zdicts``: ids, keys and number prefixes then cost a few bits each). The envelope
+is rebuilt byte for byte from those parts (``_unpack``); one whose bytes would not come
+back so, and those committed while the collector keeps up, are kept as published
+(``form`` 0).
 
 Batches are deleted only by ``ack(through)``. Limits (``max_bytes``, ``max_age_days``, free
 disk) never silently drop evidence: with ``on_full: keep`` the agent alarms and keeps
@@ -24,11 +33,15 @@ import json
 import os
 import shutil
 import sqlite3
+import struct
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from protocols.keys import b64url_bytes, b64url_decode
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -42,6 +55,7 @@ CREATE TABLE IF NOT EXISTS batches (
     envelope BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS derived_state (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS zdicts (id INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
     sha256 TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -50,6 +64,94 @@ CREATE TABLE IF NOT EXISTS documents (
     PRIMARY KEY (sha256, seq)
 );
 """
+#: Columns added since the first schema (an outbox of an older agent gets them on open):
+#: how the envelope is stored (0 as published, 1 packed) and the dictionary it was packed
+#: with (None: none).
+_ADDED_COLUMNS = (
+    ("form", "INTEGER NOT NULL DEFAULT 0"),
+    ("zdict", "INTEGER"),
+)
+_COLUMNS = "seq, prev, hash, created_ms, committed_wall, readings, envelope, form, zdict"
+
+#: A packed envelope: its length, the length of its protected header, then the header,
+#: the 64 signature bytes and the deflated payload.
+_PACKED_HEAD = struct.Struct(">IH")
+_ENV_START = b'{"protected":"'
+_ENV_PAYLOAD = b'","payload":"'
+_ENV_SIGNATURE = b'","signature":"'
+_ENV_END = b'"}'
+#: Deflate's window: a dictionary longer than this only costs memory.
+_ZDICT_BYTES = 32 * 1024
+#: A new dictionary (the payload being packed) after this many batches with the current
+#: one, so one made before a configuration change does not stay forever.
+ZDICT_BATCHES = 1024
+#: Batches are packed once this many are unacked before them (an outage, a slow link).
+PACK_BACKLOG = 2
+
+
+def _split(envelope: bytes) -> tuple[bytes, bytes, bytes] | None:
+    """(protected header text, payload bytes, signature bytes) of a flattened JWS in the
+    form ``seal_pieces`` writes, if the envelope comes back byte for byte from them."""
+    if not envelope.startswith(_ENV_START) or not envelope.endswith(_ENV_END):
+        return None
+    a = len(_ENV_START)
+    b = envelope.find(_ENV_PAYLOAD, a)
+    c = envelope.find(_ENV_SIGNATURE, b + 1)
+    if b < 0 or c < 0:
+        return None
+    text = envelope[b + len(_ENV_PAYLOAD) : c]
+    sig_text = envelope[c + len(_ENV_SIGNATURE) : -len(_ENV_END)]
+    try:
+        payload = b64url_decode(text.decode("ascii"))
+        signature = b64url_decode(sig_text.decode("ascii"))
+    except ValueError:
+        return None
+    # Strict decoding leaves one way to differ: unused bits set in the last characters;
+    # the slices above are the envelope's own bytes, so encoding back the tails suffices.
+    tail = len(payload) % 3 or 3
+    if (
+        len(signature) != 64
+        or b64url_bytes(signature) != sig_text
+        or not text.endswith(b64url_bytes(payload[-tail:]))
+    ):
+        return None
+    return envelope[a:b], payload, signature
+
+
+def _join(protected: bytes, payload: bytes, signature: bytes) -> bytes:
+    return b"".join(
+        (
+            _ENV_START,
+            protected,
+            _ENV_PAYLOAD,
+            b64url_bytes(payload),
+            _ENV_SIGNATURE,
+            b64url_bytes(signature),
+            _ENV_END,
+        )
+    )
+
+
+def _pack(envelope: bytes, zdict: bytes | None) -> tuple[bytes, bytes] | None:
+    """The packed form of ``envelope`` and its payload (None: keep it as it is)."""
+    parts = _split(envelope)
+    if parts is None:
+        return None
+    protected, payload, signature = parts
+    z = zlib.compressobj(6, zdict=zdict) if zdict else zlib.compressobj(6)
+    body = z.compress(payload) + z.flush()
+    head = _PACKED_HEAD.pack(len(envelope), len(protected))
+    return b"".join((head, protected, signature, body)), payload
+
+
+def _unpack(packed: bytes, zdict: bytes | None) -> bytes:
+    """The envelope ``_pack`` packed, byte for byte."""
+    _, n = _PACKED_HEAD.unpack_from(packed)
+    at = _PACKED_HEAD.size
+    protected, signature = packed[at : at + n], packed[at + n : at + n + 64]
+    z = zlib.decompressobj(zdict=zdict) if zdict else zlib.decompressobj()
+    payload = z.decompress(packed[at + n + 64 :]) + z.flush()
+    return _join(protected, payload, signature)
 
 
 class OutboxError(Exception):
@@ -62,6 +164,9 @@ class StoredBatch:
     prev: str | None
     hash: str
     envelope: bytes
+    #: The documents the batch references (published right after it), when read by
+    #: ``unacked``.
+    documents: tuple[DocumentRow, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +221,10 @@ class Outbox:
         # the cache need not hold batches, and every page it holds is resident memory.
         self._db.execute("PRAGMA cache_size=-256")
         self._db.executescript(SCHEMA)
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(batches)")}
+        for name, decl in _ADDED_COLUMNS:
+            if name not in have:
+                self._db.execute(f"ALTER TABLE batches ADD COLUMN {name} {decl}")
         self._identity(site, agent)
         self.head_seq, self.head_hash = self._load_head()
         #: The head when this process opened the outbox: batches up to it were committed
@@ -124,6 +233,11 @@ class Outbox:
         self.acked_through = int(self._meta("acked_through") or 0)
         behind = self._meta("collector_ahead")
         self.collector_ahead: int | None = None if behind is None else int(behind)
+        self._zdicts: dict[int, bytes] = {}  # the dictionaries read so far, by id
+        #: The dictionary new batches are packed with (the newest; re-read under the write
+        #: lock, as ``mrv-agent submit`` may append too), and how many batches used it.
+        self._zdict: tuple[int, bytes] | None = None
+        self._zdict_uses = 0
 
     # -- identity and head ---------------------------------------------------------------
 
@@ -180,6 +294,7 @@ class Outbox:
         (``mrv-agent run`` and ``mrv-agent submit``) extend one chain, one writer at a time.
         ``documents`` (which ``build`` may fill) are committed in the same transaction."""
         db = self._db
+        zdict = self._zdict
         db.execute("BEGIN IMMEDIATE")
         try:
             self.head_seq, self.head_hash = self._load_head()
@@ -191,18 +306,8 @@ class Outbox:
                         f"batch seq {row.seq} does not extend the chain head {seq} ({head})"
                     )
                 seq, head = row.seq, row.hash
-            now = time.time()
-            for r in rows:
-                # The envelope goes into its row through incremental blob I/O: bound as a
-                # parameter, SQLite would copy it (~0.5 MB at 5,000 readings) and keep that
-                # copy in the cached statement until the next commit.
-                db.execute(
-                    "INSERT INTO batches VALUES (?,?,?,?,?,?,zeroblob(?))",
-                    (r.seq, r.prev, r.hash, r.created_ms, now, r.readings, len(r.envelope)),
-                )
-                if r.envelope:
-                    with db.blobopen("batches", "envelope", r.seq) as blob:
-                        blob.write(r.envelope)
+            self._newest_zdict()
+            self._insert(rows, time.time())
             db.execute("INSERT OR REPLACE INTO meta VALUES ('head_seq', ?)", (str(seq),))
             db.execute("INSERT OR REPLACE INTO meta VALUES ('head_hash', ?)", (head or "",))
             if derived_state is not None:
@@ -219,9 +324,83 @@ class Outbox:
         except BaseException:
             db.execute("ROLLBACK")
             self.head_seq, self.head_hash = self._load_head()
+            self._zdict = zdict  # a dictionary made in the rolled-back transaction is gone
             raise
         self.head_seq, self.head_hash = seq, head
         return rows
+
+    def _insert(self, rows: list[BatchRow], now: float) -> None:
+        """Insert ``rows`` (inside the caller's transaction), packed where they can be; a
+        payload becomes the next dictionary when there is none or the current one is old."""
+        db = self._db
+        for r in rows:
+            zd = self._zdict
+            # while batches are acked as they come (backlog below PACK_BACKLOG) packing
+            # would save no disk, only cost CPU (≈ 0.3 ms a batch of 1,000 readings)
+            backlog = r.seq - 1 - self.acked_through >= PACK_BACKLOG
+            packed = _pack(r.envelope, zd[1] if zd else None) if backlog else None
+            if packed is None:
+                blob, form, zid = r.envelope, 0, None
+            else:
+                blob, form, zid = packed[0], 1, zd[0] if zd else None
+                self._zdict_uses += 1
+                if zd is None or self._zdict_uses >= ZDICT_BATCHES:
+                    data = packed[1][-_ZDICT_BYTES:]
+                    cur = db.execute("INSERT INTO zdicts (data) VALUES (?)", (data,))
+                    assert cur.lastrowid is not None
+                    self._zdict, self._zdict_uses = (cur.lastrowid, data), 0
+            # The envelope goes into its row through incremental blob I/O: bound as a
+            # parameter, SQLite would copy it and keep that copy in the cached statement
+            # until the next commit.
+            db.execute(
+                f"INSERT INTO batches ({_COLUMNS}) VALUES (?,?,?,?,?,?,zeroblob(?),?,?)",
+                (r.seq, r.prev, r.hash, r.created_ms, now, r.readings, len(blob), form, zid),
+            )
+            if blob:
+                with db.blobopen("batches", "envelope", r.seq) as b:
+                    b.write(blob)
+
+    def _newest_zdict(self) -> None:
+        """Pack with the newest dictionary in the file (another process may have made it)."""
+        (zid,) = self._db.execute("SELECT MAX(id) FROM zdicts").fetchone()
+        if zid is None:
+            self._zdict = None
+        elif self._zdict is None or self._zdict[0] != zid:
+            data = self._zdict_data(zid)
+            assert data is not None
+            self._zdict, self._zdict_uses = (zid, data), 0
+
+    def _zdict_data(self, zid: int | None) -> bytes | None:
+        if zid is None:
+            return None
+        data = self._zdicts.get(zid)
+        if data is None:
+            row = self._db.execute("SELECT data FROM zdicts WHERE id=?", (zid,)).fetchone()
+            if row is None:
+                raise OutboxError(f"outbox {self.path}: dictionary {zid} of a batch is missing")
+            data = self._zdicts[zid] = bytes(row[0])
+        return data
+
+    def _envelope(self, blob: bytes, form: int, zid: int | None) -> bytes:
+        """The envelope exactly as published, from its stored form."""
+        return _unpack(blob, self._zdict_data(zid)) if form == 1 else blob
+
+    def _drop_unused_zdicts(self) -> None:
+        """Delete the dictionaries no batch needs any more (inside the caller's
+        transaction): batches use ever newer ones, so those older than the oldest batch's,
+        but never the current one."""
+        row = self._db.execute(
+            "SELECT zdict FROM batches WHERE zdict IS NOT NULL ORDER BY seq LIMIT 1"
+        ).fetchone()
+        (newest,) = self._db.execute("SELECT MAX(id) FROM zdicts").fetchone()
+        ids = [x for x in (row and row[0], newest) if x]
+        keep = min(ids) if ids else None
+        if keep is None:
+            self._db.execute("DELETE FROM zdicts")
+        else:
+            self._db.execute("DELETE FROM zdicts WHERE id < ?", (keep,))
+        for zid in [z for z in self._zdicts if keep is None or z < keep]:
+            del self._zdicts[zid]
 
     def refresh(self) -> bool:
         """Re-read head and ack state another process (``mrv-agent submit``) may have moved;
@@ -274,6 +453,7 @@ class Outbox:
             db.execute("DELETE FROM documents WHERE seq <= ?", (through,))
             keep = {r[0] for r in db.execute("SELECT DISTINCT sha256 FROM documents")}
             db.execute("INSERT OR REPLACE INTO meta VALUES ('acked_through', ?)", (str(through),))
+            self._drop_unused_zdicts()
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -284,6 +464,15 @@ class Outbox:
                 with contextlib.suppress(FileNotFoundError):
                     (self.documents_dir / sha).unlink()
         return cur.rowcount
+
+    def ack_if_held(self, through: int, hash_: str) -> int | None:
+        """``ack(through)`` if the batch this outbox holds at ``through`` (if any) has the
+        payload hash the collector's ack names; None, deleting nothing, if it has another
+        (one call on the outbox thread for what the publisher does with every ack)."""
+        held = self.batch_hash(through)
+        if held is not None and held != hash_:
+            return None
+        return self.ack(through)
 
     def mark_collector_ahead(self, through: int) -> None:
         """The collector holds batches up to ``through`` beyond this outbox's head: commits
@@ -323,14 +512,14 @@ class Outbox:
         if through <= self.head_seq:
             raise OutboxError(f"ack {through} is not beyond the head {self.head_seq}")
         rows = self._db.execute(
-            "SELECT seq, envelope FROM batches WHERE seq > ? ORDER BY seq",
+            "SELECT seq, envelope, form, zdict FROM batches WHERE seq > ? ORDER BY seq",
             (max(self.opened_head, self.acked_through),),
         ).fetchall()
         seq, head = through, hash_
         new: list[BatchRow] = []
         moved: list[tuple[int, int]] = []
-        for old_seq, envelope in rows:
-            row = resign(bytes(envelope), seq + 1, head)
+        for old_seq, blob, form, zid in rows:
+            row = resign(self._envelope(bytes(blob), form, zid), seq + 1, head)
             new.append(row)
             moved.append((old_seq, row.seq))
             seq, head = row.seq, row.hash
@@ -339,11 +528,7 @@ class Outbox:
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute("DELETE FROM batches")
-            for r in new:
-                db.execute(
-                    "INSERT INTO batches VALUES (?,?,?,?,?,?,?)",
-                    (r.seq, r.prev, r.hash, r.created_ms, now, r.readings, r.envelope),
-                )
+            self._insert(new, now)
             for k, v in (
                 ("head_seq", str(seq)),
                 ("head_hash", head),
@@ -351,6 +536,7 @@ class Outbox:
             ):
                 db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (k, v))
             db.execute("DELETE FROM meta WHERE k = 'collector_ahead'")
+            self._drop_unused_zdicts()
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -368,6 +554,7 @@ class Outbox:
             return None
         first, last = rows[0][0], rows[-1][0]
         self._db.execute("DELETE FROM batches WHERE seq BETWEEN ? AND ?", (first, last))
+        self._drop_unused_zdicts()
         return first, last
 
     # -- reading -------------------------------------------------------------------------
@@ -382,26 +569,46 @@ class Outbox:
         count limit alone would hold megabytes in memory while they are published one by one.
         """
         after = max(after, self.acked_through)
-        # Lengths first (length() does not load a blob), then each chosen envelope read
+        # Stored lengths first (length() does not load a blob), then each chosen blob read
         # straight into its bytes object: a SELECT of the blob would first load it into an
         # SQLite buffer and copy it from there, and would load one more only to drop it.
         out: list[StoredBatch] = []
         size = 0
-        for seq, prev, hash_, n in self._db.execute(
-            "SELECT seq, prev, hash, length(envelope) FROM batches WHERE seq > ? "
+        for seq, prev, hash_, n, form, zid in self._db.execute(
+            "SELECT seq, prev, hash, length(envelope), form, zdict FROM batches WHERE seq > ? "
             "ORDER BY seq LIMIT ?",
             (after, limit),
         ).fetchall():
-            if out and max_bytes is not None and size + n > max_bytes:
-                break
             with self._db.blobopen("batches", "envelope", seq, readonly=True) as blob:
-                out.append(StoredBatch(seq, prev, hash_, blob.read()))
+                if form == 1:  # the budget counts envelopes as published
+                    n = _PACKED_HEAD.unpack(blob.read(_PACKED_HEAD.size))[0]
+                    blob.seek(0)
+                if out and max_bytes is not None and size + n > max_bytes:
+                    break
+                out.append(StoredBatch(seq, prev, hash_, self._envelope(blob.read(), form, zid)))
             size += n
+        if out and self._has_documents():
+            docs: dict[int, list[DocumentRow]] = {}
+            for r in self._db.execute(
+                "SELECT sha256, seq, name, size FROM documents WHERE seq BETWEEN ? AND ? "
+                "ORDER BY seq, sha256",
+                (out[0].seq, out[-1].seq),
+            ):
+                docs.setdefault(r[1], []).append(DocumentRow(*r))
+            out = [
+                StoredBatch(b.seq, b.prev, b.hash, b.envelope, tuple(docs.get(b.seq, ())))
+                for b in out
+            ]
         return out
 
+    def _has_documents(self) -> bool:
+        return self._db.execute("SELECT 1 FROM documents LIMIT 1").fetchone() is not None
+
     def iter_all(self) -> Iterator[StoredBatch]:
-        for r in self._db.execute("SELECT seq, prev, hash, envelope FROM batches ORDER BY seq"):
-            yield StoredBatch(r[0], r[1], r[2], bytes(r[3]))
+        for r in self._db.execute(
+            "SELECT seq, prev, hash, envelope, form, zdict FROM batches ORDER BY seq"
+        ):
+            yield StoredBatch(r[0], r[1], r[2], self._envelope(bytes(r[3]), r[4], r[5]))
 
     def derived_state(self) -> dict[str, Any]:
         return {k: json.loads(v) for k, v in self._db.execute("SELECT k, v FROM derived_state")}

@@ -207,21 +207,22 @@ class Publisher:
                     head=self.outbox.head_seq,
                 )
                 self.cursor = max(self.cursor, through)
+                deleted = await self.db(self.outbox.ack, through)
             else:
-                held = await self.db(self.outbox.batch_hash, through)
-                if held is not None and held != ack.hash:
+                maybe = await self.db(self.outbox.ack_if_held, through, ack.hash)
+                if maybe is None:
                     self.acks_rejected += 1
                     log.error(
                         "ALARM ack_hash_mismatch",
                         through=through,
                         collector_hash=ack.hash,
-                        outbox_hash=held,
+                        outbox_hash=await self.db(self.outbox.batch_hash, through),
                         action="ignored; every batch kept",
                     )
                     continue
+                deleted = maybe
             self._ack_seen.set()
             self.acks += 1
-            deleted = await self.db(self.outbox.ack, through)
             if deleted:
                 log.info("acked", through=self.outbox.acked_through, deleted=deleted)
             self.wake.set()
@@ -240,7 +241,7 @@ class Publisher:
             room = pub.window - (self.cursor - acked)
             if self.outbox.collector_ahead is not None:
                 room = 0  # never reuse a seq the collector holds (see _read_acks)
-            if room > 0:
+            if room > 0 and self.cursor < self.outbox.head_seq:  # else nothing to fetch
                 batches: list[StoredBatch] = await self.db(
                     self.outbox.unacked, self.cursor, min(room, 64), FETCH_MAX_BYTES
                 )
@@ -253,7 +254,7 @@ class Publisher:
                         if b.seq <= self.outbox.acked_through:
                             continue  # acked (or re-chained) while this list was out
                         await session.publish(self.data_topic, b.envelope, qos=1)
-                        await self._send_documents(session, b.seq)
+                        await self._send_documents(session, b)
                         self.cursor = b.seq
                         self.published += 1
                         del b
@@ -281,12 +282,12 @@ class Publisher:
                 last_progress = time.monotonic()
                 ack_timeout = min(ack_timeout * 2, pub.ack_timeout * 16)
 
-    async def _send_documents(self, session: MqttSession, seq: int) -> None:
-        """The documents batch ``seq`` references, right after it (the collector accepts a
+    async def _send_documents(self, session: MqttSession, batch: StoredBatch) -> None:
+        """The documents a batch references, right after it (the collector accepts a
         document only once a stored batch names its digest, and holds its ack until every
         referenced document is stored; so a lost document is republished with its batch)."""
-        docs = await self.db(self.outbox.documents_of, seq)
-        for d in docs:
+        seq = batch.seq
+        for d in batch.documents:
             path = self.outbox.documents_dir / d.sha256
             try:
                 data = await self.db(path.read_bytes)

@@ -4,7 +4,10 @@ Not a test. The agent's own ``BatchSigner`` signs the same readings as payload v
 each envelope is committed to a real agent ``Outbox`` (SQLite) and ingested by the real
 ``VerificationPipeline`` into a fresh ``SqliteEvidenceStore``; files are measured after a
 WAL checkpoint. Also printed: the size the envelope would have with RFC 7797's unencoded
-payload (``b64: false``: the payload as a JSON string instead of base64url).
+payload (``b64: false``: the payload as a JSON string instead of base64url). Nothing is
+acked, as in an outage, so the outbox packs the envelopes (``agent/outbox.py``); its file
+size (after VACUUM, with SQLite's pages and the deflate dictionary) and the bytes its rows
+hold are both printed.
 
 Workloads:
 
@@ -115,6 +118,9 @@ def measure(
             - 2
         )  # the quotes around the base64 text were already counted
         n += len(rs)
+    # what the outbox's rows hold (packed envelopes, as during an outage: nothing is acked
+    # here), without SQLite's pages and the deflate dictionary
+    (blobs,) = outbox._db.execute("SELECT SUM(LENGTH(envelope)) FROM batches").fetchone()
     outbox.close()
     store.close()
     sizes = {}
@@ -134,6 +140,7 @@ def measure(
         "wire_B_per_reading": round(wire / n, 1),
         "wire_b64false_B_per_reading": round(unencoded / n, 1),
         "outbox_B_per_reading": round(sizes["outbox"] / n, 1),
+        "outbox_rows_B_per_reading": round(blobs / n, 1),
         "evidence_store_B_per_reading": round(sizes["evidence"] / n, 1),
     }
 

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agent.batch import BatchSigner
-from agent.outbox import BatchRow, Outbox, OutboxError, read_head, read_held_hashes
+from agent.outbox import (
+    PACK_BACKLOG,
+    BatchRow,
+    Outbox,
+    OutboxError,
+    read_head,
+    read_held_hashes,
+)
 from protocols.chain import ChainLink, check_chain
 from protocols.envelope import verify_envelope
 from protocols.keys import generate_private_key, public_jwk
@@ -220,3 +228,113 @@ def test_encoded_pieces_equal_json_across_pieces_and_for_any_id() -> None:
         assert b"[" + b"".join(pieces) + b"]" == expected
         assert b"[" + enc.encode(batch) + b"]" == expected
         assert len(pieces) == -(-len(batch) // _PIECE_READINGS)
+
+
+def _batches(signer: BatchSigner, n: int, per: int = 100) -> list[Any]:
+    out, prev = [], None
+    for seq in range(1, n + 1):
+        t = 1_700_000_000_000 + seq * 60_000
+        rs = [
+            (f"potline1.key_param_{i:02d}", t, 400.0 + i / 7 + seq, "good", None, None)
+            for i in range(per)
+        ]
+        b = signer.build(seq, prev, t, {"source": "ntp", "synced": True}, rs)
+        out.append(b)
+        prev = b.hash
+    return out
+
+
+def test_envelopes_are_stored_packed_and_come_back_byte_for_byte(tmp_path: Path) -> None:
+    """While batches pile up, payload bytes deflated against an earlier payload: a fraction
+    of the envelope on disk, the published bytes exactly, also from a second connection
+    (after kill -9). Batches committed while the collector keeps up are kept as they are."""
+    signer, _ = _signer()
+    path = tmp_path / "outbox.sqlite3"
+    batches = _batches(signer, 8)
+    with Outbox(path, site="plant1", agent="agent1") as ob:
+        for b in batches:
+            ob.commit(b.seq, b.prev, b.hash, b.created_ms, b.readings, b.envelope)
+        assert [x.envelope for x in ob.unacked()] == [b.envelope for b in batches]
+    db = sqlite3.connect(path)
+    rows = db.execute("SELECT form, zdict, length(envelope) FROM batches ORDER BY seq").fetchall()
+    (dicts,) = db.execute("SELECT count(*) FROM zdicts").fetchone()
+    db.close()
+    backlog = [(0, None)] * PACK_BACKLOG + [(1, None)]  # the first packed one: no dictionary
+    assert [r[:2] for r in rows] == backlog + [(1, 1)] * (7 - PACK_BACKLOG) and dicts == 1
+    # with an earlier payload as dictionary a batch is a small part of its envelope
+    assert all(r[2] * 5 < len(b.envelope) for r, b in zip(rows[3:], batches[3:], strict=True))
+    with Outbox(path, site="plant1", agent="agent1") as ob:
+        assert [x.envelope for x in ob.unacked()] == [b.envelope for b in batches]
+        assert [x.envelope for x in ob.iter_all()] == [b.envelope for b in batches]
+        two = len(batches[0].envelope) + len(batches[1].envelope)
+        assert [x.seq for x in ob.unacked(0, 64, two)] == [1, 2]
+        assert [x.seq for x in ob.unacked(0, 64, two - 1)] == [1]  # envelopes as published
+
+
+def test_dictionaries_no_batch_needs_are_deleted(tmp_path: Path, monkeypatch: Any) -> None:
+    import agent.outbox
+
+    monkeypatch.setattr(agent.outbox, "ZDICT_BATCHES", 2)
+    monkeypatch.setattr(agent.outbox, "PACK_BACKLOG", 0)
+    signer, _ = _signer()
+    path = tmp_path / "outbox.sqlite3"
+    batches = _batches(signer, 7, per=20)
+    with Outbox(path, site="plant1", agent="agent1") as ob:
+        for b in batches:
+            ob.commit(b.seq, b.prev, b.hash, b.created_ms, b.readings, b.envelope)
+
+        def dicts() -> list[int]:
+            return [r[0] for r in ob._db.execute("SELECT id FROM zdicts ORDER BY id")]
+
+        made = dicts()
+        assert len(made) == 4  # seq 1 (none to pack with), then every second batch
+        ob.ack(4)
+        assert dicts() == made[1:] and [x.envelope for x in ob.unacked()] == [
+            b.envelope for b in batches[4:]
+        ]
+        ob.ack(7)
+        assert dicts() == made[-1:]  # the newest stays: the next batch packs with it
+        more = signer.build(8, batches[-1].hash, 9, {}, [("x", 9, 1.5, "good", None, None)])
+        ob.commit(more.seq, more.prev, more.hash, more.created_ms, more.readings, more.envelope)
+        assert [x.envelope for x in ob.unacked()] == [more.envelope]
+
+
+def test_an_outbox_of_the_earlier_schema_opens_and_reads_back(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """An agent upgraded in place with batches still unacked: they are published as they
+    were stored (as published), new ones are packed beside them."""
+    import agent.outbox
+
+    monkeypatch.setattr(agent.outbox, "PACK_BACKLOG", 0)
+    path = tmp_path / "outbox.sqlite3"
+    signer, _ = _signer()
+    b1, b2 = _batches(signer, 2)
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);"
+        "CREATE TABLE batches (seq INTEGER PRIMARY KEY, prev TEXT, hash TEXT NOT NULL,"
+        " created_ms INTEGER NOT NULL, committed_wall REAL NOT NULL, readings INTEGER NOT NULL,"
+        " envelope BLOB NOT NULL);"
+        "INSERT INTO meta VALUES ('identity', 'plant1/agent1'), ('head_seq', '1');"
+    )
+    db.execute("INSERT INTO meta VALUES ('head_hash', ?)", (b1.hash,))
+    db.execute("INSERT INTO batches VALUES (1, NULL, ?, 0, 0, 100, ?)", (b1.hash, b1.envelope))
+    db.commit()
+    db.close()
+    with Outbox(path, site="plant1", agent="agent1") as ob:
+        ob.commit(b2.seq, b2.prev, b2.hash, b2.created_ms, b2.readings, b2.envelope)
+        assert [x.envelope for x in ob.unacked()] == [b1.envelope, b2.envelope]
+        forms = [r[0] for r in ob._db.execute("SELECT form FROM batches ORDER BY seq")]
+        assert forms == [0, 1]
+
+
+def test_envelopes_in_another_form_are_kept_as_they_are(tmp_path: Path) -> None:
+    signer, _ = _signer()
+    (b,) = _batches(signer, 1)
+    spaced = b.envelope.replace(b'","payload"', b'", "payload"')
+    with Outbox(tmp_path / "o.sqlite3", site="plant1", agent="agent1") as ob:
+        ob.commit(1, None, "h1", 0, 1, spaced)
+        ob.commit(2, "h1", "h2", 0, 1, b"{}")
+        assert [x.envelope for x in ob.unacked()] == [spaced, b"{}"]
+        assert [r[0] for r in ob._db.execute("SELECT form FROM batches")] == [0, 0]
