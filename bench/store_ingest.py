@@ -67,7 +67,8 @@ def _collector(url: str, agents: list[str], group: int, out: mp.Queue) -> None: 
         _, envs = CHAINS[agent]
         topic = data_topic(ci.SITE, agent)
         for lo in range(0, len(envs), group):
-            with store.ingest() as tx:
+            # as mrv-collector run does: the transaction names its agents (their locks)
+            with store.ingest(None if WHOLE_STORE_LOCK else [(ci.SITE, agent)]) as tx:
                 for env in envs[lo : lo + group]:
                     d = pipeline.decide(topic, env, tx)
                     assert isinstance(d, Accepted), d
@@ -109,18 +110,26 @@ def run(url: str, n: int, agents: int, group: int, postmaster: int | None) -> di
 
 
 PER_BATCH = 1000
+#: --whole-store-lock: every transaction excludes all others (the lock before per-agent locks)
+WHOLE_STORE_LOCK = False
 
 
 def main() -> None:
-    global PER_BATCH
+    global PER_BATCH, WHOLE_STORE_LOCK
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--total", type=int, default=120_000, help="readings per configuration")
     ap.add_argument("--per-batch", type=int, default=1000)
     ap.add_argument("--agents", type=int, default=6)
     ap.add_argument("--collectors", type=int, default=3, help="N for the PostgreSQL group run")
     ap.add_argument("--group", type=int, default=16, help="batches per transaction")
+    ap.add_argument(
+        "--whole-store-lock",
+        action="store_true",
+        help="transactions name no agents: one lock for the group (for comparison)",
+    )
     args = ap.parse_args()
     PER_BATCH = args.per_batch
+    WHOLE_STORE_LOCK = args.whole_store_lock
     per_agent = max(1, args.total // args.per_batch // args.agents)
     for i in range(args.agents):
         ci.AGENT = f"agent-{i}"

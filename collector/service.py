@@ -371,7 +371,7 @@ class Collector:
         states = [st for st in self.store.agents() if st.contiguous_through > 0]
         if not states:
             return out
-        with self.store.ingest() as tx:
+        with self.store.ingest((st.site, st.agent) for st in states) as tx:
             for st in states:
                 through = tx.ack_limit(st.site, st.agent, st.contiguous_through)
                 link = tx.stored_link(st.site, st.agent, through) if through > 0 else None
@@ -473,7 +473,7 @@ class Collector:
             "internal", f"could not be processed: {detail}", msg.topic, msg.payload, *where
         )
         try:
-            with self.store.ingest() as tx:
+            with self.store.ingest(()) as tx:  # a quarantine touches no agent's chain
                 tx.quarantine(q, now_ms())
         except Exception as exc2:
             raise IngestFailed(f"cannot even quarantine a message: {exc2}") from exc2
@@ -486,7 +486,7 @@ class Collector:
         statuses: list[tuple[str, str, bool, dict[str, Any] | None]] = []
         acks: dict[tuple[str, str], tuple[int, str]] = {}
         wanted: set[tuple[str, str]] = set()
-        with self.store.ingest() as tx:
+        with self.store.ingest(_group_agents(group)) as tx:
             for msg in group:
                 doc = self._document_topic(msg, tx, received)
                 if doc is not None:
@@ -714,6 +714,23 @@ class Collector:
                     log.error("ALARM: equivocation, batch quarantined", extra={"fields": fields})
                 else:
                     log.warning("batch quarantined", extra={"fields": fields})
+
+
+def _group_agents(group: list[InboundMessage]) -> set[tuple[str, str]]:
+    """The agents whose chains and documents a group's transaction may touch: the site and
+    agent of every batch and document topic (their ingest locks on PostgreSQL). A topic that
+    does not parse only ever reaches the quarantine."""
+    out: set[tuple[str, str]] = set()
+    for msg in group:
+        with contextlib.suppress(InvalidId):
+            doc = parse_document_topic(msg.topic)
+            if doc is not None:
+                out.add(doc[:2])
+                continue
+            t = parse_topic(msg.topic)
+            if t.kind != "status":
+                out.add((t.site, t.agent))
+    return out
 
 
 def _check_port_free(host: str, port: int) -> None:

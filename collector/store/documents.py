@@ -11,11 +11,13 @@ The SQL is the subset SQLite and PostgreSQL share (``ON CONFLICT DO NOTHING``,
 run this module's statements on their own connection instead of keeping two copies.
 
 Concurrency: writes from ingest run inside the backend's ingest transaction. On PostgreSQL
-that transaction holds the group-wide ingest lock, so a document arriving at one collector
-and the batch referencing it at another are decided one after the other: either the batch's
-references are committed when the document is checked (stored), or the document's
-quarantined copy is committed when the references are added (taken from there,
-``from_quarantine``). A finer lock must keep covering both.
+that transaction holds the ingest lock of every agent of its topics (a document topic names
+its site and agent), so a document arriving at one collector and the batch referencing it
+at another are decided one after the other: either the batch's references are committed
+when the document is checked (stored), or the document's quarantined copy is committed when
+the references are added (taken from there, ``from_quarantine``). The bytes are
+content-addressed and shared: two agents' transactions inserting the same digest at once
+meet on its primary key (the second waits, then inserts nothing).
 """
 
 from __future__ import annotations
@@ -192,19 +194,33 @@ class DocumentIngest:
     db: Any
     docs: ClassVar[DocumentSql]
 
+    def _locked(self, site: str, agent: str) -> None:
+        """Raise unless this transaction holds the agent's ingest lock (PostgreSQL's
+        per-agent locks; SQLite has one writer and holds them all)."""
+
     def reference_documents(self, refs: Iterable[DocumentRef]) -> None:
+        refs = builtins.list(refs)
+        for r in refs:
+            self._locked(r.site, r.agent)
         self.docs.add_refs(self.db, refs)
 
     def document_referenced(self, site: str, agent: str, sha256: str) -> bool:
+        self._locked(site, agent)
         return self.docs.referenced(self.db, site, agent, sha256)
 
     def store_document(self, sha256: str, data: bytes, at: int) -> bool:
+        # content-addressed and shared between agents: a concurrent insert of the same
+        # digest waits for the other transaction, then inserts nothing
         return self.docs.put(self.db, sha256, data, at)
 
     def documents_from_quarantine(self, refs: Iterable[DocumentRef], at: int) -> builtins.list[str]:
+        refs = builtins.list(refs)
+        for r in refs:
+            self._locked(r.site, r.agent)
         return self.docs.from_quarantine(self.db, refs, at)
 
     def ack_limit(self, site: str, agent: str, through: int) -> int:
+        self._locked(site, agent)
         return self.docs.ack_limit(self.db, site, agent, through)
 
 

@@ -86,8 +86,16 @@ class EvidenceStore(Protocol):
     """The collector's only door to durable storage."""
 
     # -- ingest ------------------------------------------------------------------------
-    def ingest(self) -> contextlib.AbstractContextManager[IngestTransaction]:
-        """A write transaction; it commits when the block exits normally."""
+    def ingest(
+        self, agents: Iterable[tuple[str, str]] | None = None
+    ) -> contextlib.AbstractContextManager[IngestTransaction]:
+        """A write transaction; it commits when the block exits normally.
+
+        ``agents``: the (site, agent) pairs whose chains, documents and acks the transaction
+        may touch (those of its messages' topics; quarantining needs none). Transactions for
+        disjoint agents may then commit in parallel (several collectors on PostgreSQL); those
+        sharing an agent are serialised. None: the transaction may touch any agent and
+        excludes every other ingest transaction."""
         ...
 
     def record_status(

@@ -1,23 +1,28 @@
 """The evidence store on PostgreSQL (psycopg 3, a connection pool): several collectors may
 share one database.
 
-Same tables and meaning as the SQLite backend. Every ingest transaction first takes one
-transaction-scoped advisory lock (``INGEST_LOCK``), so the ingest groups of all collectors
-of a group are serialised: each batch is stored exactly once (the unique (agent, seq) key
-backs this up) and each agent's chain is extended in seq order whichever collector received
-which batch; a batch arriving ahead of its predecessor is stored and held beyond the
-contiguous head until the gap fills, exactly as on SQLite. The chain state is read from the
-tables inside the lock, never cached across transactions (another collector may have moved
-it). Reads take a pooled connection each and see only committed data.
+Same tables and meaning as the SQLite backend. An ingest transaction names the agents it
+may touch (the site/agent of its messages' topics) and first takes one transaction-scoped
+advisory lock per agent (``AGENT_LOCKS``, keys in ascending order, so two transactions
+never wait on each other in a cycle). Transactions of the collectors of a group for
+different agents commit in parallel; those for the same agent are serialised: each batch is
+stored exactly once (the unique (agent, seq) key backs this up) and each agent's chain is
+extended in seq order whichever collector received which batch; a batch arriving ahead of
+its predecessor is stored and held beyond the contiguous head until the gap fills, exactly
+as on SQLite. A transaction that names no agents locks the whole store (``INGEST_LOCK``
+exclusive; per-agent transactions hold it shared). The chain state is read from the tables
+inside the lock, never cached across transactions (another collector may have moved it).
+Reads take a pooled connection each and see only committed data.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
+import hashlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import psycopg
@@ -56,8 +61,11 @@ from collector.store.rules import (
 from protocols.chain import ChainLink, ChainTracker
 from protocols.ids import validate_id
 
-#: pg_advisory_xact_lock key held by every ingest transaction ("MRV1" as an int)
+#: pg_advisory_xact_lock key of the whole store ("MRV1" as an int): exclusive for an ingest
+#: transaction that names no agents, shared for one that names its agents
 INGEST_LOCK = 0x4D525631
+#: first key of the two-key advisory locks of one agent's chain ("MRVA")
+AGENT_LOCKS = 0x4D525641
 #: first key of the two-key advisory locks that elect one collector per role ("MRVL")
 LEAD_LOCKS = 0x4D52564C
 
@@ -217,26 +225,47 @@ def _key(row: tuple[Any, ...]) -> EnrolledKey:
     return EnrolledKey(site, agent, kid, json.loads(jwk), vf, vt, rev, enrolled)
 
 
+def agent_lock_key(site: str, agent: str) -> int:
+    """The second key of an agent's ingest lock: a stable signed 32-bit hash of its ids
+    (the same in every collector process; a collision only serialises two agents)."""
+    digest = hashlib.blake2b(f"{site}/{agent}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 def _envelope(row: tuple[Any, ...]) -> StoredEnvelope:
     return StoredEnvelope(*row[:11], envelope=bytes(row[11]), id=row[12])  # type: ignore[misc]
 
 
 class _PgIngest(DocumentIngest):
-    """One open ingest transaction, holding the group-wide ingest lock."""
+    """One open ingest transaction, holding the locks of its agents (``agents``; None: the
+    whole store)."""
 
     docs = _DOCS
     db: psycopg.Connection[Any]
 
-    def __init__(self, store: PostgresEvidenceStore, db: psycopg.Connection[Any]) -> None:
+    def __init__(
+        self,
+        store: PostgresEvidenceStore,
+        db: psycopg.Connection[Any],
+        agents: frozenset[tuple[str, str]] | None,
+    ) -> None:
         self.store = store
         self.db = db
+        self.agents = agents
         self.trackers: dict[tuple[str, str], ChainTracker] = {}
+
+    def _locked(self, site: str, agent: str) -> None:
+        """Refuse to touch an agent whose lock this transaction does not hold: another
+        collector could be extending the same chain."""
+        if self.agents is not None and (site, agent) not in self.agents:
+            raise StoreError(f"ingest transaction did not lock agent {site}/{agent}")
 
     def key_for_kid(self, kid: str) -> EnrolledKey | None:
         row = self.db.execute(f"SELECT {_KEY_COLS} FROM keys WHERE kid = %s", (kid,)).fetchone()
         return None if row is None else _key(row)
 
     def stored_link(self, site: str, agent: str, seq: int) -> StoredLink | None:
+        self._locked(site, agent)
         row = self.db.execute(
             "SELECT e.seq, e.prev, e.hash FROM envelopes e JOIN agents a ON a.id = e.agent_id "
             "WHERE a.site = %s AND a.agent = %s AND e.seq = %s",
@@ -245,6 +274,7 @@ class _PgIngest(DocumentIngest):
         return None if row is None else StoredLink(*row)
 
     def _tracker(self, site: str, agent: str) -> tuple[int, ChainTracker]:
+        self._locked(site, agent)
         agent_id = self.store._agent_id(self.db, site, agent)
         tracker = self.trackers.get((site, agent))
         if tracker is None:
@@ -265,6 +295,7 @@ class _PgIngest(DocumentIngest):
         return self._tracker(site, agent)[1].contiguous_through
 
     def seen(self, site: str, agent: str, at: int) -> None:
+        self._locked(site, agent)
         agent_id = self.store._agent_id(self.db, site, agent)
         self.db.execute(
             "UPDATE agents SET last_seen = GREATEST(coalesce(last_seen, 0), %s) WHERE id = %s",
@@ -464,10 +495,24 @@ class PostgresEvidenceStore:
 
     # -- ingest ------------------------------------------------------------------------
     @contextlib.contextmanager
-    def ingest(self) -> Iterator[_PgIngest]:
+    def ingest(self, agents: Iterable[tuple[str, str]] | None = None) -> Iterator[_PgIngest]:
         with self._transaction() as db:
-            db.execute("SELECT pg_advisory_xact_lock(%s)", (INGEST_LOCK,))
-            yield _PgIngest(self, db)
+            if agents is None:
+                db.execute("SELECT pg_advisory_xact_lock(%s)", (INGEST_LOCK,))
+                yield _PgIngest(self, db, None)
+                return
+            named = frozenset(agents)
+            # shared before the agents' locks: a whole-store transaction waiting for the
+            # shared holders never sits between an agent lock and its holder
+            db.execute("SELECT pg_advisory_xact_lock_shared(%s)", (INGEST_LOCK,))
+            keys = sorted({agent_lock_key(site, agent) for site, agent in named})
+            if keys:
+                # one row per key in array order: the locks are taken in ascending order
+                db.execute(
+                    "SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s::int4[]) AS k",
+                    (AGENT_LOCKS, keys),
+                )
+            yield _PgIngest(self, db, named)
 
     def record_status(
         self, site: str, agent: str, online: bool, status: dict[str, Any] | None, at: int

@@ -14,7 +14,7 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from itertools import repeat
 from pathlib import Path
 from typing import Any
@@ -512,7 +512,8 @@ class SqliteEvidenceStore:
 
     # -- ingest ------------------------------------------------------------------------
     @contextlib.contextmanager
-    def ingest(self) -> Iterator[_SqliteIngest]:
+    def ingest(self, agents: Iterable[tuple[str, str]] | None = None) -> Iterator[_SqliteIngest]:
+        # one writer at a time on SQLite: the agents named need no locks of their own
         with self._transaction():
             yield _SqliteIngest(self, self.quarantine_keep_bytes)
 

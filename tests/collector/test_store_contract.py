@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from collector.models import MonthEvent, RecordVersion
@@ -31,10 +33,15 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EvidenceSt
         yield s
 
 
-def ingest_all(store: EvidenceStore, topic: str, envs: list[bytes]) -> list[object]:
+def ingest_all(
+    store: EvidenceStore,
+    topic: str,
+    envs: list[bytes],
+    agents: list[tuple[str, str]] | None = None,
+) -> list[object]:
     pipeline = VerificationPipeline(max_envelope_bytes=1 << 20)
     out: list[object] = []
-    with store.ingest() as tx:
+    with store.ingest(agents) as tx:
         for raw in envs:
             d = pipeline.decide(topic, raw, tx)
             if isinstance(d, Accepted):
@@ -164,6 +171,67 @@ def test_two_writers_on_one_postgres_store_each_batch_once(
         assert st is not None and st.contiguous_through == 40 and st.stored_batches == 40
         assert st.quarantined == 0 and st.gaps == []
         assert [e.envelope for e in a.envelopes(SITE, AGENT)] == envs
+
+
+def wait_for(predicate: Callable[[], bool], what: str) -> None:
+    """Poll a state (the deadline only keeps a broken build from hanging)."""
+    deadline = time.monotonic() + 120
+    while not predicate():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        threading.Event().wait(0.01)
+
+
+def test_ingest_transactions_lock_per_agent(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Two collectors: while one holds a transaction open for agent-a, the other commits one
+    for agent-b; its transaction for agent-a waits on the advisory lock (seen in pg_locks)
+    until the first commits, then finds the batch stored (a duplicate, not a second copy).
+    A transaction touching an agent it did not name is refused."""
+    url = fresh_url(request, tmp_path, "postgresql")
+    one, two = Signer(SITE, "agent-a"), Signer(SITE, "agent-b")
+    b1, b2 = one.next(5), two.next(5)
+    a_only, b_only = [(SITE, "agent-a")], [(SITE, "agent-b")]
+    with (
+        open_store(url) as a,
+        open_store(url) as b,
+        psycopg.connect(url, autocommit=True) as watch,
+    ):
+        a.enroll_key(SITE, "agent-a", one.jwk)
+        a.enroll_key(SITE, "agent-b", two.jwk)
+
+        def waiting_locks() -> int:
+            row = watch.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            ).fetchone()
+            assert row is not None
+            return int(row[0])
+
+        def in_thread(fn: Callable[[], list[object]]) -> tuple[threading.Thread, list[object]]:
+            out: list[object] = []
+            t = threading.Thread(target=lambda: out.extend(fn()))
+            t.start()
+            return t, out
+
+        pipeline = VerificationPipeline(max_envelope_bytes=1 << 20)
+        with a.ingest(a_only) as tx:
+            first = pipeline.decide(one.topic, b1, tx)
+            assert isinstance(first, Accepted)
+            tx.store_batch(first, 1)
+            with pytest.raises(StoreError, match="did not lock agent smelter-1/agent-b"):
+                tx.stored_link(SITE, "agent-b", 1)
+
+            other, other_out = in_thread(lambda: ingest_all(b, two.topic, [b2], b_only))
+            wait_for(lambda: bool(other_out) or waiting_locks() > 0, "agent-b done or waiting")
+            assert [type(d) for d in other_out] == [Accepted]  # committed beside agent-a's
+            other.join()
+
+            same, same_out = in_thread(lambda: ingest_all(b, one.topic, [b1], a_only))
+            wait_for(lambda: waiting_locks() == 1, "agent-a's second transaction waiting")
+            assert same.is_alive() and same_out == []
+        same.join()  # the first committed: the second goes on and sees its batch
+        assert [type(d) for d in same_out] == [Duplicate]
+        for agent in ("agent-a", "agent-b"):
+            st = b.agent_state(SITE, agent)
+            assert st is not None and st.contiguous_through == 1 and st.stored_batches == 1
 
 
 def test_copy_sqlite_into_postgres_and_verify(

@@ -34,10 +34,10 @@ class _StoreFailingAt(SqliteEvidenceStore):
         self.broken = broken
 
     @contextlib.contextmanager
-    def ingest(self) -> Iterator[Any]:
+    def ingest(self, agents: Any = None) -> Iterator[Any]:
         if self.broken:
             raise sqlite3.OperationalError("disk I/O error")
-        with super().ingest() as tx:
+        with super().ingest(agents) as tx:
             store_batch = tx.store_batch
 
             def checked(batch: Any, received_at: int) -> None:
