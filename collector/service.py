@@ -362,8 +362,7 @@ class Collector:
         """After (re)connecting, re-send every agent's ack: one may have been lost in a crash
         between commit and publish."""
         acks = await asyncio.get_running_loop().run_in_executor(self._executor, self._all_acks)
-        for (site, agent), (through, digest) in acks.items():
-            await self._publish_ack(conn, site, agent, through, digest)
+        await self._publish_acks(conn, acks)
 
     def _all_acks(self) -> dict[tuple[str, str], tuple[int, str]]:
         """Worker thread: each agent's contiguous prefix and the hash stored at its end."""
@@ -379,15 +378,25 @@ class Collector:
                     out[(st.site, st.agent)] = (through, link.hash)
         return out
 
-    async def _publish_ack(
-        self, conn: MqttConnection, site: str, agent: str, through: int, digest: str
+    async def _publish_acks(
+        self, conn: MqttConnection, acks: dict[tuple[str, str], tuple[int, str]]
     ) -> None:
-        ack = Ack(site, agent, through, digest, now_ms())
-        await conn.publish(ack_topic(site, agent), sign_ack(ack, self.ack_key), qos=1, retain=True)
-        if through > 0:
-            await asyncio.get_running_loop().run_in_executor(
-                self._executor, self.store.mark_acked, site, agent, through
-            )
+        """Publish each agent's ack, then note them all as sent in one trip to the worker
+        (not one per agent: a group may carry batches of many agents)."""
+        sent: list[tuple[str, str, int]] = []
+        for (site, agent), (through, digest) in acks.items():
+            ack = Ack(site, agent, through, digest, now_ms())
+            body = sign_ack(ack, self.ack_key)
+            await conn.publish(ack_topic(site, agent), body, qos=1, retain=True)
+            if through > 0:
+                sent.append((site, agent, through))
+        if sent:  # a lost one is harmless: every ack is sent again after a reconnect
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._mark_acked, sent)
+
+    def _mark_acked(self, sent: list[tuple[str, str, int]]) -> None:
+        """Worker thread: record the acks published."""
+        for site, agent, through in sent:
+            self.store.mark_acked(site, agent, through)
 
     async def _handle_group(self, conn: MqttConnection, group: list[InboundMessage]) -> None:
         loop = asyncio.get_running_loop()
@@ -398,8 +407,7 @@ class Collector:
             self._committed.notify_all()
         if self.mirror is not None:
             self.mirror.wake.set()
-        for (site, agent), (through, digest) in acks.items():
-            await self._publish_ack(conn, site, agent, through, digest)
+        await self._publish_acks(conn, acks)
         await self._publish_notices(conn)
 
     async def _publish_notices(self, conn: MqttConnection) -> None:

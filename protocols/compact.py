@@ -85,9 +85,10 @@ class SeriesReading(NamedTuple):
 
 
 class SeriesColumns(NamedTuple):
-    """One validated v2 series as columns, ``n`` entries each (no object per reading)."""
+    """Validated readings as columns, ``n`` entries each (no object per reading): one v2
+    series (``id`` a string), or plain v1 readings in payload order (``id`` a column)."""
 
-    id: str
+    id: str | list[str]
     ts: Sequence[int]  # a range when the series has a step
     value: list[float | None]
     quality: list[str]
@@ -101,7 +102,8 @@ class SeriesColumns(NamedTuple):
 
     def readings(self) -> list[SeriesReading]:
         """The series' readings one by one."""
-        return list(map(SeriesReading, repeat(self.id, len(self.value)), *self[1:9]))
+        ids = repeat(self.id, len(self.value)) if type(self.id) is str else self.id
+        return list(map(SeriesReading, ids, *self[1:9]))
 
 
 #: The aggregate members a v2 series carries as parallel arrays, in this order.

@@ -8,12 +8,22 @@ and ``"count"``/``"expected"``/``"min"``/``"max"`` for interval aggregates.
 
 from __future__ import annotations
 
+import contextlib
+import re
+from operator import itemgetter, methodcaller
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from protocols import strict_json
-from protocols.compact import MAX_EPOCH_MS, PARAM_ID_PATTERN, BatchReadings, series_columns
+from protocols.compact import (
+    AGGREGATES,
+    MAX_EPOCH_MS,
+    PARAM_ID_PATTERN,
+    BatchReadings,
+    SeriesColumns,
+    series_columns,
+)
 from protocols.errors import FieldOutOfRange, PayloadInvalid, WrongType
 from protocols.ids import ID_PATTERN
 from protocols.wire import PAYLOAD_VERSION, encode_payload
@@ -183,26 +193,99 @@ def _invalid(exc: ValidationError, what: str) -> PayloadInvalid:
     return cls(f"{what} invalid at {where}: {err.get('msg')} ({exc.error_count()} error(s))")
 
 
+_PLAIN_KEYS = frozenset({"id", "ts", "value", "quality", "reason", *AGGREGATES})
+_QUALITY_SET = frozenset({"good", "uncertain", "bad"})
+_PARAM_ID = re.compile(PARAM_ID_PATTERN)
+_FLOAT = frozenset({float, int, type(None)})
+_COUNT = frozenset({int, type(None)})
+_OPTIONAL = tuple(methodcaller("get", k) for k in ("reason", *AGGREGATES))
+_REQUIRED = tuple(itemgetter(k) for k in ("id", "ts", "value", "quality"))
+
+
+def _floats(col: list[Any]) -> list[Any] | None:
+    """A ``float | None`` column as the model gives it (integers as floats), or None."""
+    types = set(map(type, col))
+    if not _FLOAT.issuperset(types):
+        return None
+    return [float(x) if type(x) is int else x for x in col] if int in types else col
+
+
+def _counts_ok(col: list[Any]) -> bool:
+    if not _COUNT.issuperset(map(type, col)):
+        return False
+    present = [x for x in col if x is not None] if None in col else col
+    return not present or (min(present) >= 0 and max(present) <= strict_json.MAX_SAFE_INT)
+
+
+def _plain_readings(rs: Any) -> SeriesColumns | None:
+    """v1 meter readings (no origin, unit, period or evidence) checked a column at a time
+    under ``Reading``'s rules, in payload order; None when any reading is not plainly
+    valid — then the model decides, with its own message."""
+    if type(rs) is not list or not rs or not {dict}.issuperset(map(type, rs)):
+        return None
+    if not all(map(_PLAIN_KEYS.issuperset, rs)):
+        return None
+    try:
+        ids, ts, value, quality = (list(map(g, rs)) for g in _REQUIRED)
+    except KeyError:
+        return None
+    reason, count, expected, low, high = (list(map(g, rs)) for g in _OPTIONAL)
+    if not {str}.issuperset(map(type, ids)) or not all(map(_PARAM_ID.fullmatch, set(ids))):
+        return None
+    if not {int}.issuperset(map(type, ts)) or min(ts) < 0 or max(ts) > MAX_EPOCH_MS:
+        return None
+    if not {str}.issuperset(map(type, quality)) or not _QUALITY_SET.issuperset(quality):
+        return None
+    reasons = [r for r in reason if r is not None] if None in reason else reason
+    if reasons and (not {str}.issuperset(map(type, reasons)) or max(map(len, reasons)) > 500):
+        return None
+    if set(quality) != {"good"} and not all(
+        r for q, r in zip(quality, reason, strict=True) if q != "good"
+    ):
+        return None
+    if not _counts_ok(count) or not _counts_ok(expected):
+        return None
+    value, low, high = _floats(value), _floats(low), _floats(high)  # type: ignore[assignment]
+    if value is None or low is None or high is None:
+        return None
+    return SeriesColumns(
+        ids, ts, value, quality, reason, count, expected, low, high, min(ts), max(ts)
+    )
+
+
 def validate_payload(obj: Any) -> BatchPayload:
-    """Validate a strictly parsed payload (``strict_json.loads``) without type coercion."""
+    """Validate a strictly parsed payload (``strict_json.loads``) without type coercion.
+
+    Readings are checked a column at a time (a v2 series, and plain v1 meter readings);
+    the model checks the rest, and every reading whenever a plain check refuses one, so
+    a fault is always reported by the model, as ever."""
     if not isinstance(obj, dict):
         raise WrongType("payload is not a JSON object")
     if type(obj.get("v")) is not int:  # strict mode still takes true for the literal 1
         raise WrongType(f"payload invalid at v: {obj.get('v')!r} is not the integer 1 or 2")
-    series = None
+    columns: list[SeriesColumns] = []
     if obj["v"] == 2:  # the compact form: series checked column by column, under v1's rules
-        series = series_columns(obj)
+        columns = series_columns(obj)
         obj = {k: x for k, x in obj.items() if k != "series"}
         obj.setdefault("readings", [])
-    try:
-        payload = BatchPayload.model_validate(obj, strict=True)
-    except ValidationError as exc:
-        raise _invalid(exc, "payload") from None
-    if series:
-        # The series (validated above, kept as columns) ahead of the v1 readings; no object
-        # per reading (the collector's ingest builds its rows from the columns).
+    plain = _plain_readings(obj.get("readings"))
+    payload = None
+    if plain is not None:
+        with contextlib.suppress(ValidationError):  # the full check below says why
+            payload = BatchPayload.model_validate(obj | {"readings": []}, strict=True)
+    if payload is None:
+        try:
+            payload = BatchPayload.model_validate(obj, strict=True)
+        except ValidationError as exc:
+            raise _invalid(exc, "payload") from None
+        plain = None
+    if plain is not None:
+        columns.append(plain)
+    if columns:
+        # The readings as columns (validated above) ahead of any v1 reading models; no
+        # object per reading (the collector's ingest builds its rows from the columns).
         fields = dict(payload)
-        fields["readings"] = BatchReadings(series, list(payload.readings))
+        fields["readings"] = BatchReadings(columns, [] if plain else list(payload.readings))
         payload = BatchPayload.model_construct(**fields)
     return payload
 

@@ -289,13 +289,18 @@ class _SqliteIngest(DocumentIngest):
         append = rows.append
         if columns is not None:  # a v2 batch: rows a column at a time, no object per reading
             for c in columns.series:
-                sid = series_ids.get((agent_id, c.id))
-                if sid is None:
-                    sid = store._series_id(agent_id, c.id)
                 n = len(c.value)
+                sids: Iterable[int]
+                if type(c.id) is str:
+                    sid = series_ids.get((agent_id, c.id))
+                    sids = repeat(store._series_id(agent_id, c.id) if sid is None else sid, n)
+                else:  # plain v1 readings, in payload order
+                    sids = [
+                        series_ids.get((agent_id, i)) or store._series_id(agent_id, i) for i in c.id
+                    ]
                 rows.extend(
                     zip(
-                        repeat(sid, n),
+                        sids,
                         c.ts,
                         repeat(seq, n),
                         c.value,

@@ -14,10 +14,12 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
+from protocols import payload as payload_module
 from protocols import strict_json
 from protocols.errors import EnvelopeError, StrictJsonError
-from protocols.payload import parse_payload, validate_payload
+from protocols.payload import BatchPayload, Reading, parse_payload, validate_payload
 from protocols.wire import encode_payload
 from tests.support.hostile import RAW, payload_edits
 
@@ -244,3 +246,88 @@ def test_a_v2_payload_leaves_its_series_arrays_to_the_schema(
 
 def _refuse(*_: Any) -> Any:
     raise AssertionError("took the full check")
+
+
+def _model_only(obj: dict[str, Any]) -> Any:
+    """A v1 payload checked by the model alone, as it always was."""
+    try:
+        return BatchPayload.model_validate(obj, strict=True)
+    except ValidationError as exc:
+        raise payload_module._invalid(exc, "payload") from None
+
+
+def _readings_outcome(fn: Any, obj: dict[str, Any]) -> tuple[Any, ...]:
+    try:
+        p = fn(obj)
+    except EnvelopeError as exc:
+        return ("error", exc.reason, str(exc))
+    fields = sorted(Reading.model_fields)
+    return ("ok", [[(k, repr(getattr(r, k))) for k in fields] for r in p.readings])
+
+
+_FIELD_VALUES: dict[str, list[Any]] = {
+    "id": ["p.1", "x y", "", "a" * 129, "x\n", 1, None],
+    "ts": [0, 1_760_000_000_000, -1, 32503680000000, 32503680000001, True, 1.0],
+    "value": [1.5, 1, None, True, "1", [1], -0.0],
+    "quality": ["good", "bad", "uncertain", "worse", 1, [], None],
+    "reason": [None, "", "r", "x" * 500, "x" * 501, 1, []],
+    "count": [None, 0, -1, 2**53 - 1, 2**53, 1.0, True],
+    "expected": [None, 60, -1, 2**53],
+    "min": [None, 1, 2.5, True, "1"],
+    "max": [None, 1, 2.5, [1.0]],
+    "origin": ["meter", "lab", None],
+    "unit": ["t", None],
+    "foo": [1],
+}
+_REQUIRED = ("id", "ts", "value", "quality")
+_reading = st.fixed_dictionaries(
+    # mostly valid (the first two of each list), so that the column check is taken
+    {k: st.sampled_from(_FIELD_VALUES[k][:2] * 6 + _FIELD_VALUES[k]) for k in _REQUIRED},
+    optional={k: st.sampled_from(v) for k, v in _FIELD_VALUES.items() if k not in _REQUIRED},
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_reading, max_size=4), st.integers(min_value=0, max_value=3))
+def test_v1_readings_decide_as_the_model_does(readings: list[dict[str, Any]], drop: int) -> None:
+    """Plain v1 readings are checked a column at a time; any one the model would refuse
+    sends the whole payload to the model, so its verdict and message are the ones given."""
+    if readings and drop < len(readings) and "ts" in readings[drop]:
+        readings[drop] = {k: v for k, v in readings[drop].items() if k != "ts"}
+    obj = _payload(readings=readings, prev=None, seq=1)
+    assert _readings_outcome(validate_payload, obj) == _readings_outcome(_model_only, obj)
+
+
+_BASE_READING = {"id": "p.1", "ts": 1_760_000_000_000, "value": 1.5, "quality": "good"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [(k, v) for k, vs in _FIELD_VALUES.items() for v in vs]
+    + [("quality+reason", ("bad", v)) for v in _FIELD_VALUES["reason"]],
+)
+def test_each_field_of_a_v1_reading_decides_as_the_model_does(field: str, value: Any) -> None:
+    if field == "quality+reason":
+        edit = {"quality": value[0], "reason": value[1]}
+    else:
+        edit = {field: value}
+    for readings in (
+        [_BASE_READING | edit],
+        [_BASE_READING, _BASE_READING | {"ts": 5} | edit, _BASE_READING | {"id": "q"}],
+        [{k: v for k, v in _BASE_READING.items() if k != field}],
+    ):
+        obj = _payload(readings=readings, prev=None, seq=1)
+        assert _readings_outcome(validate_payload, obj) == _readings_outcome(_model_only, obj)
+
+
+def test_plain_v1_readings_skip_the_reading_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """v1 ingest speed rests on this: plain meter readings never meet ``Reading``."""
+    monkeypatch.setattr(Reading, "__init__", _refuse)
+    monkeypatch.setattr(Reading, "model_validate", _refuse)
+    readings = [{"id": f"p.{i % 7}", "ts": i, "value": i / 3, "quality": "good"} for i in range(50)]
+    readings[4] |= {"quality": "bad", "reason": "timeout", "count": 3, "min": 1}
+    p = validate_payload(_payload(readings=readings, prev=None, seq=1))
+    assert [(r.id, r.ts, r.quality, r.count, r.min) for r in p.readings][3:5] == [
+        ("p.3", 3, "good", None, None),
+        ("p.4", 4, "bad", 3, 1.0),
+    ]
