@@ -2,7 +2,12 @@
 
 Two tables: ``documents`` (the bytes, content-addressed by SHA-256, stored once however many
 batches name them) and ``document_refs`` (which signed batch references which digest, with
-the name, media type and size it signed and the reading's timestamp). Both live in the
+the name, media type and size it signed and the reading's timestamp); a third, small one,
+``document_waits``, holds the references whose bytes are not stored yet, so the ack check
+every ingest group makes is one query over a table that is almost always empty, not one
+join per agent over every reference ever made (it is brought in line with the other two
+when the store opens, and a wait whose document is stored meanwhile is ignored: two agents'
+transactions, under their own locks, may reference and store one shared digest at once). Both live in the
 evidence store's database, so every collector of a group sharing a PostgreSQL store sees
 the documents any of them received, and the record build finds them wherever it runs.
 
@@ -31,7 +36,7 @@ from typing import Any, ClassVar
 from collector.models import DocumentRef, StoredDocument
 from collector.store.interface import StoreError
 
-__all__ = ["UNREFERENCED", "DocumentIngest", "DocumentSql", "DocumentTable", "schema"]
+__all__ = ["UNREFERENCED", "DocumentIngest", "DocumentSql", "DocumentTable", "ack_limit", "schema"]
 
 #: Quarantine reason of a document no stored batch of its agent referenced (yet).
 UNREFERENCED = "document_unreferenced"
@@ -61,6 +66,18 @@ CREATE TABLE IF NOT EXISTS document_refs (
 );
 CREATE INDEX IF NOT EXISTS document_refs_sha ON document_refs (sha256);
 CREATE INDEX IF NOT EXISTS document_refs_time ON document_refs (site, ts);
+CREATE TABLE IF NOT EXISTS document_waits (
+    site TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (site, agent, seq, sha256)
+);
+INSERT INTO document_waits (site, agent, seq, sha256)
+SELECT r.site, r.agent, r.seq, r.sha256 FROM document_refs r
+WHERE NOT EXISTS (SELECT 1 FROM documents d WHERE d.sha256 = r.sha256)
+ON CONFLICT DO NOTHING;
+DELETE FROM document_waits WHERE sha256 IN (SELECT sha256 FROM documents);
 """
 
 
@@ -84,8 +101,13 @@ class DocumentSql:
             f"INSERT INTO document_refs ({_REF_COLS}) VALUES (?,?,?,?,?,?,?,?) "
             "ON CONFLICT DO NOTHING"
         )
+        wait = self._q(
+            "INSERT INTO document_waits (site, agent, seq, sha256) SELECT ?, ?, ?, ? "
+            "WHERE NOT EXISTS (SELECT 1 FROM documents WHERE sha256 = ?) ON CONFLICT DO NOTHING"
+        )
         for r in refs:
             db.execute(sql, (r.site, r.agent, r.seq, r.sha256, r.name, r.media_type, r.size, r.ts))
+            db.execute(wait, (r.site, r.agent, r.seq, r.sha256, r.sha256))
 
     def put(self, db: Any, sha256: str, data: bytes, at: int) -> bool:
         """Store the bytes under their digest (checked first); False if already stored."""
@@ -98,7 +120,10 @@ class DocumentSql:
             ),
             (sha256, len(data), at, data),
         )
-        return bool(cur.rowcount == 1)
+        if cur.rowcount != 1:
+            return False
+        db.execute(self._q("DELETE FROM document_waits WHERE sha256 = ?"), (sha256,))
+        return True
 
     def from_quarantine(self, db: Any, refs: Iterable[DocumentRef], at: int) -> list[str]:
         """Store every referenced, not yet stored document whose whole bytes wait in the
@@ -172,27 +197,34 @@ class DocumentSql:
         sql += " ORDER BY site, agent, seq, sha256"
         return [_ref(r) for r in db.execute(self._q(sql), tuple(args)).fetchall()]
 
-    def ack_limit(self, db: Any, site: str, agent: str, through: int) -> int:
-        """``through`` lowered to just before the first batch ≤ ``through`` whose referenced
-        documents are not all stored (the agent keeps both until the ack covers them)."""
-        row = db.execute(
-            self._q(
-                "SELECT MIN(r.seq) FROM document_refs r "
-                "LEFT JOIN documents d ON d.sha256 = r.sha256 "
-                "WHERE r.site = ? AND r.agent = ? AND r.seq <= ? AND d.sha256 IS NULL"
-            ),
-            (site, agent, through),
-        ).fetchone()
-        first_missing = None if row is None else row[0]
-        return through if first_missing is None else min(through, int(first_missing) - 1)
+    def held(self, db: Any) -> dict[tuple[str, str], int]:
+        """Per agent, the first seq whose referenced documents are not all stored (agents
+        with every document stored are absent)."""
+        rows = db.execute(
+            "SELECT w.site, w.agent, MIN(w.seq) FROM document_waits w "
+            "WHERE NOT EXISTS (SELECT 1 FROM documents d WHERE d.sha256 = w.sha256) "
+            "GROUP BY w.site, w.agent"
+        ).fetchall()
+        return {(site, agent): int(seq) for site, agent, seq in rows}
+
+
+def ack_limit(held: dict[tuple[str, str], int], site: str, agent: str, through: int) -> int:
+    """``through`` lowered to just before the first batch ≤ ``through`` whose referenced
+    documents are not all stored (the agent keeps both until the ack covers them)."""
+    first_missing = held.get((site, agent))
+    return through if first_missing is None else min(through, first_missing - 1)
 
 
 class DocumentIngest:
     """The document writes and reads of an ingest transaction (``IngestTransaction``), for
-    a backend's transaction class that has ``db`` (its open connection) and sets ``docs``."""
+    a backend's transaction class that has ``db`` (its open connection) and sets ``docs``.
+
+    ``ack_limit`` reads the waiting documents once per transaction (every agent of a group
+    is then answered from memory) and again after a document write."""
 
     db: Any
     docs: ClassVar[DocumentSql]
+    _held: dict[tuple[str, str], int] | None = None
 
     def _locked(self, site: str, agent: str) -> None:
         """Raise unless this transaction holds the agent's ingest lock (PostgreSQL's
@@ -202,6 +234,7 @@ class DocumentIngest:
         refs = builtins.list(refs)
         for r in refs:
             self._locked(r.site, r.agent)
+        self._held = None
         self.docs.add_refs(self.db, refs)
 
     def document_referenced(self, site: str, agent: str, sha256: str) -> bool:
@@ -211,17 +244,23 @@ class DocumentIngest:
     def store_document(self, sha256: str, data: bytes, at: int) -> bool:
         # content-addressed and shared between agents: a concurrent insert of the same
         # digest waits for the other transaction, then inserts nothing
+        self._held = None
         return self.docs.put(self.db, sha256, data, at)
 
     def documents_from_quarantine(self, refs: Iterable[DocumentRef], at: int) -> builtins.list[str]:
         refs = builtins.list(refs)
         for r in refs:
             self._locked(r.site, r.agent)
+        self._held = None
         return self.docs.from_quarantine(self.db, refs, at)
 
     def ack_limit(self, site: str, agent: str, through: int) -> int:
+        """Answered for agents whose locks this transaction holds; their waits cannot change
+        under it (another agent's may, and are not asked here)."""
         self._locked(site, agent)
-        return self.docs.ack_limit(self.db, site, agent, through)
+        if self._held is None:
+            self._held = self.docs.held(self.db)
+        return ack_limit(self._held, site, agent, through)
 
 
 class DocumentTable:

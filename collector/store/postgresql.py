@@ -412,7 +412,7 @@ class PostgresEvidenceStore:
         self.records = _PgRecords(self)
         self.tokens = _PgTokens(self)
         self.month_events = _PgMonthEvents(self)
-        self.documents = DocumentTable(_DOCS, self.pool.connection, self._transaction)
+        self.documents = DocumentTable(_DOCS, self.pool.connection, self._whole_store)
         self._closed = False
         self._lead_lock = threading.Lock()
         self._lead_db: psycopg.Connection[Any] | None = None
@@ -484,6 +484,15 @@ class PostgresEvidenceStore:
                 self._agent_ids.clear()
                 self._series_ids.clear()
                 raise
+
+    @contextlib.contextmanager
+    def _whole_store(self) -> Iterator[psycopg.Connection[Any]]:
+        """A write transaction holding the whole-store lock exclusively (no ingest runs
+        meanwhile), for writes outside ingest that ingest decisions read: documents added
+        by ``store copy`` or the folder import."""
+        with self._transaction() as db:
+            db.execute("SELECT pg_advisory_xact_lock(%s)", (INGEST_LOCK,))
+            yield db
 
     def _rows(self, sql: str, args: Any = ()) -> list[tuple[Any, ...]]:
         with self.pool.connection() as db:

@@ -110,6 +110,29 @@ def test_references_bytes_duplicates_and_the_held_ack(store: EvidenceStore) -> N
     assert len(store.documents.list()) == 2
 
 
+def test_the_held_ack_survives_reopening_and_ends_with_the_bytes(url: str) -> None:
+    """What holds an ack is stored state (the references still waiting for their bytes),
+    not a collector's memory; bytes added outside ingest (``store copy``, the folder
+    import) release it like bytes received."""
+    s = Signer(SITE, AGENT)
+    doc, other = pdf("waited for"), pdf("another agent's")
+    with open_store(url) as store:
+        store.enroll_key(SITE, AGENT, s.jwk)
+        ingest(store, s, [s.next(2), lab_batch(s, {"w.pdf": doc}), s.next(2)])
+        t = Signer(SITE, "other")
+        store.enroll_key(SITE, "other", t.jwk)
+        ingest(store, t, [lab_batch(t, {"o.pdf": other})])
+    with open_store(url) as store:
+        with store.ingest() as tx:
+            assert tx.ack_limit(SITE, AGENT, 3) == 1 and tx.ack_limit(SITE, "other", 1) == 0
+            assert tx.ack_limit(SITE, "nobody", 7) == 7
+        assert store.documents.add(sha(doc), doc, 1)
+        with store.ingest() as tx:
+            assert tx.ack_limit(SITE, AGENT, 3) == 3 and tx.ack_limit(SITE, "other", 1) == 0
+            assert tx.store_document(sha(other), other, 2)
+            assert tx.ack_limit(SITE, "other", 1) == 1  # a write in the same transaction
+
+
 def test_rolled_back_references_do_not_hold_the_ack(store: EvidenceStore) -> None:
     """References and documents commit or roll back with their ingest transaction."""
     s = Signer(SITE, AGENT)
