@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from agent.outbox import read_head
 from simulators.stack import wait_until
 from tests.faults.harness import MIN, Plant, gaps_in, outbox_batches, window_indices
 from tests.faults.summary import record_outcome
@@ -434,10 +435,11 @@ def test_power_loss_loses_published_batches(tmp_path: Path) -> None:
         snapshot = tmp_path / "outbox-at-cut.sqlite3"
         src, dst = sqlite3.connect(outbox), sqlite3.connect(snapshot)
         src.backup(dst)
-        (head,) = dst.execute("SELECT v FROM meta WHERE k = 'head_seq'").fetchone()
         src.close()
         dst.close()
-        recovered = int(head)
+        at_cut = read_head(snapshot)  # through agent.outbox, as any other reader
+        assert at_cut is not None
+        recovered = at_cut.head_seq
         plant.wait_head(recovered + 3)
         plant.finish()  # everything up to here is stored and acked
         before = plant.head()
