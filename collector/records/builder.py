@@ -84,9 +84,11 @@ def _write_batches(
     path: Path,
     progress: Progress | None,
     on_chunk: Callable[[int, int, int], None],
+    digest: Any = None,
 ) -> int:
     """Write the selected envelopes byte-exact, one per line, agents in order, seq ascending;
-    call ``on_chunk(start, end, first_line)`` for every ``CHUNK_ENVELOPES`` written."""
+    call ``on_chunk(start, end, first_line)`` for every ``CHUNK_ENVELOPES`` written, and feed
+    the bytes to ``digest`` (a hashlib object: the manifest's SHA-256 of the file)."""
     w = settings.window
     margin = settings.boundary_window_s * 1000
     lo, hi = w.start_ms - margin, w.end_ms + margin
@@ -101,6 +103,9 @@ def _write_batches(
                 raise RecordError(f"envelope {e.agent} seq {e.seq} contains a newline")
             fh.write(e.envelope)
             fh.write(b"\n")
+            if digest is not None:
+                digest.update(e.envelope)
+                digest.update(b"\n")
             chunk[1] += len(e.envelope) + 1
             last[e.agent] = e.seq
             n += 1
@@ -183,7 +188,8 @@ def build_record(
         batches_path = tmp / B.BATCHES
         with worker_pool(workers) as pool:
             scanner = ChunkScanner(settings, batches_path, pool=pool)
-            n = _write_batches(store, settings, batches_path, progress, scanner.submit)
+            batches_sha = hashlib.sha256()
+            n = _write_batches(store, settings, batches_path, progress, scanner.submit, batches_sha)
             if n == 0:
                 raise RecordError(
                     f"no batches for site {settings.site} in {settings.month} "
@@ -259,6 +265,7 @@ def build_record(
         # row range each, while this process renders the report: fork shares ``comp``
         # without pickling it; the parts are then concatenated (same bytes as one writer).
         nk = settings.n_intervals
+        known: dict[str, str] = {}  # digests computed while writing, for the manifest
         n_parts = min(workers, nk) if workers > 1 else 1
         if n_parts > 1:
             ctx = multiprocessing.get_context("fork")
@@ -283,12 +290,17 @@ def build_record(
             failed = [pr.exitcode for pr in procs if pr.exitcode != 0]
             if failed:
                 raise RecordError(f"writing readings.csv failed (exit {failed[0]})")
+            csv_sha = hashlib.sha256()
             with (tmp / B.READINGS).open("wb") as out:
                 for part in parts:
                     with part.open("rb") as fh:
-                        shutil.copyfileobj(fh, out, 1 << 20)
+                        for block in iter(lambda: fh.read(1 << 20), b""):
+                            csv_sha.update(block)
+                            out.write(block)
                     part.unlink()
-        B.seal_bundle(tmp, signing_key)  # last: every file above is covered
+            known[B.READINGS] = csv_sha.hexdigest()
+        known[B.BATCHES] = batches_sha.hexdigest()
+        B.seal_bundle(tmp, signing_key, known)  # last: every file above is covered
         timings["write_s"] = time.perf_counter() - t2
         os.replace(tmp, final)
     except BaseException:

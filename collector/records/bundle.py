@@ -159,21 +159,29 @@ def bundle_files(bundle: Path) -> list[str]:
     return sorted(out)
 
 
-def manifest_document(bundle: Path) -> dict[str, Any]:
+def manifest_document(bundle: Path, known: dict[str, str] | None = None) -> dict[str, Any]:
+    """Every file with its SHA-256 and size; ``known`` gives the digests of files the caller
+    hashed while writing them (batches.jsonl: hundreds of MB not read a second time)."""
+    known = known or {}
     return {
         "v": MANIFEST_VERSION,
         "files": {
-            rel: {"sha256": _sha256_file(bundle / rel), "size": (bundle / rel).stat().st_size}
+            rel: {
+                "sha256": known.get(rel) or _sha256_file(bundle / rel),
+                "size": (bundle / rel).stat().st_size,
+            }
             for rel in bundle_files(bundle)
         },
     }
 
 
-def seal_bundle(bundle: Path, key: Ed25519PrivateKey) -> None:
+def seal_bundle(bundle: Path, key: Ed25519PrivateKey, known: dict[str, str] | None = None) -> None:
     """Write manifest.json (every file and its SHA-256) and manifest.jws (the collector's
-    detached JWS over it). Call it last, once every file of the bundle is written."""
+    detached JWS over it). Call it last, once every file of the bundle is written;
+    ``known``: digests the builder computed while writing (see ``manifest_document``)."""
     data = (
-        json.dumps(manifest_document(bundle), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        json.dumps(manifest_document(bundle, known), indent=2, sort_keys=True, ensure_ascii=False)
+        + "\n"
     ).encode("utf-8")
     (bundle / MANIFEST).write_bytes(data)
     (bundle / MANIFEST_SIGNATURE).write_bytes(sign_record(data, key))

@@ -33,11 +33,13 @@ import math
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import contains, itemgetter
 from typing import Any
 
 from protocols.catalogue import catalogue, industries, parameters
 from protocols.catalogue import parameter as catalogue_parameter
-from protocols.compact import series_readings
+from protocols.compact import SeriesColumns, series_columns
 from protocols.errors import PayloadInvalid
 from protocols.record.json_load import load_payload
 from protocols.record.settings import RecordError, RecordSettings
@@ -236,12 +238,15 @@ def accumulate(
     *,
     packed: bool = False,
     loads: Callable[[bytes], Any] = load_payload,
+    columns: bool = True,
 ) -> Partial:
     """Accumulate payload bytes (already signature-checked) into a :class:`Partial`.
 
     With ``packed`` each series' arrays cover only its touched intervals (``base`` set): the
     form a worker sends back; :func:`merge_partials` takes either form. ``loads`` parses a
     payload (raising ``ValueError``); ``mrv-verify`` passes the wire contract's strict parser.
+    ``columns=False`` sends every reading through the reading loop: the plain reference the
+    column-at-a-time path is tested against (same partial, same record).
     """
     w = settings.window
     start, end = w.start_ms, w.end_ms
@@ -268,6 +273,81 @@ def accumulate(
         ],
     ] = {}
     fast_get = fast.get
+
+    def columns_in(
+        pid: Any, ts: Any, vals: list[Any], quals: list[Any], counts: Any, exps: Any, unsynced: bool
+    ) -> bool:
+        """Accumulate one parameter's readings a column at a time, if they are the common
+        case: the same numbers as the reading loop gives them. False (nothing changed):
+        the loop must take them one by one."""
+        n_r = len(vals)
+        if n_r > _MAX_COLUMN:
+            return False
+        f = fast_get(pid)
+        if f is None:
+            if type(pid) is not str:
+                return False
+            sig = not is_key(settings, pid)
+            is_counter = not sig and rule_for(settings, pid)[0] == "counter_delta"
+            acc = series[pid] = SeriesAcc.new(0, is_counter, sig)
+            f = fast[pid] = (acc.val, acc.n, acc.cov, acc.counter, acc, sig, off, 0)
+        val, n, cov, ctr, acc, sig, loff, size = f
+        if sig or quals.count("good") != n_r or not _FINITE_TYPES.issuperset(map(type, vals)):
+            return False
+        t0 = ts[0]
+        if n_r > 1:
+            if type(ts) is range:
+                if ts.step != iv:
+                    return False
+            elif not _INT.issuperset(map(type, ts)) or ts != list(range(t0, t0 + n_r * iv, iv)):
+                return False
+        elif type(t0) is not int:
+            return False
+        try:
+            if not all(map(math.isfinite, vals)):
+                return False
+            if (
+                counts is None
+                or counts.count(None) == n_r
+                or (_INT.issuperset(map(type, counts)) and counts == exps)
+            ):  # no counts, or every interval aggregate complete: one sample each
+                c1000: Any = _ONE_SAMPLE[:n_r]
+            else:
+                if exps is None:
+                    exps = repeat(None, n_r)
+                c1000 = array(
+                    "l",
+                    [
+                        1000 if c is None or not e or c >= e else c * 1000 // e
+                        for c, e in zip(counts, exps, strict=False)
+                    ],
+                )
+            new_vals = array("d", vals)
+        except (TypeError, OverflowError, ValueError):
+            return False
+        i = (t0 - loff) // iv
+        k = i + acc.base
+        if k < 0 or k + n_r > nk:
+            return False
+        if i < 0 or i + n_r > size:
+            _grow(acc, k, nk)
+            if k + n_r > acc.base + len(acc.n):
+                _grow(acc, k + n_r - 1, nk)
+            loff = off + acc.base * iv
+            val, n, cov, size = acc.val, acc.n, acc.cov, len(acc.n)
+            fast[pid] = (val, n, cov, ctr, acc, sig, loff, size)
+            i = k - acc.base
+        if val[i : i + n_r].tobytes() != _NAN_BYTES[: 8 * n_r]:
+            return False  # an interval already has a value: the loop keeps the extras
+        if ctr is not None:
+            ctr.extend(zip(ts, vals, strict=True))
+        val[i : i + n_r] = new_vals
+        n[i : i + n_r] = _ONE_SAMPLE_N[:n_r]
+        cov[i : i + n_r] = c1000
+        if unsynced:
+            acc.clock.update(range(k, k + n_r))
+        return True
+
     for payload in payloads:
         try:
             p = loads(payload)
@@ -280,14 +360,15 @@ def accumulate(
         if p.get("v") not in (1, 2) or type(p.get("v")) is not int:
             raise _batch_error(where, f"payload version {p.get('v')!r} is not 1 or 2")
         try:
-            # v2 series come as validated tuples (id, ts, value, quality, reason, count,
-            # expected, …); a v1 reading becomes the same tuple below
-            series_rows: list[Any] = series_readings(p) if p.get("v") == 2 else []
+            # v2 series come as validated columns; a v1 reading becomes the tuple of a
+            # series reading (id, ts, value, quality, reason, count, expected) below
+            v2_series: list[SeriesColumns] = series_columns(p) if p.get("v") == 2 else []
             readings = p["readings"] if "readings" in p or p.get("v") == 1 else []
             if type(readings) is not list:
                 raise TypeError("readings is not an array")
         except (PayloadInvalid, KeyError, TypeError) as exc:
             raise _batch_error(where, f"readings unreadable: {exc}") from None
+        n_series = sum(len(c.value) for c in v2_series)
         if p.get("site") != site:
             raise _batch_error(where, f"belongs to site {p.get('site')!r}, not {site!r}")
         part.batches.append(
@@ -297,7 +378,7 @@ def accumulate(
                 seq,
                 prev,
                 hashlib.sha256(payload).hexdigest(),
-                len(series_rows) + len(readings),
+                n_series + len(readings),
                 len(events),
                 created if isinstance(created := p.get("created"), int) else None,
             )
@@ -311,8 +392,27 @@ def accumulate(
         )
         if unsynced:
             part.unsynced_batches.append((agent, seq))
+        # The common series (all good, finite, one reading per interval in a run of
+        # intervals nobody filled yet) go in a column at a time; every other reading
+        # goes through the loop below, one by one, as before.
+        rows: list[Any] = []
+        for c in v2_series:
+            if not columns or not columns_in(
+                c.id, c.ts, c.value, c.quality, c.count, c.expected, unsynced
+            ):
+                rows.extend(c.readings())
+        plain = _plain_columns(readings) if readings and columns else None
+        if plain is not None:
+            period = plain[0]
+            cols = plain[1:]
+            n_read = len(readings)
+            for j in range(period):
+                cut = slice(j, n_read, period)
+                ids, tss, vals, quals, reasons, counts, exps = (col[cut] for col in cols)
+                if not columns_in(ids[0], tss, vals, quals, counts, exps, unsynced):
+                    rows.extend(zip(ids, tss, vals, quals, reasons, counts, exps, strict=True))
+            readings = []
         try:
-            rows = series_rows
             for idx, r in enumerate(readings):  # ``index``: position in payload "readings"
                 if "evidence" in r:  # a submission (lab, manual, invoice), not a meter
                     per = r.get("period")
@@ -422,6 +522,46 @@ def accumulate(
         else:
             _place(acc, acc.lo, acc.hi + 1)
     return part
+
+
+_FINITE_TYPES = frozenset({float, int})
+_INT = frozenset({int})
+#: Readings a column may carry at once (longer ones go through the reading loop).
+_MAX_COLUMN = 1 << 16
+_NAN_BYTES = (array("d", [NAN]) * _MAX_COLUMN).tobytes()
+_ONE_SAMPLE = array("l", [1000]) * _MAX_COLUMN
+_ONE_SAMPLE_N = array("l", [1]) * _MAX_COLUMN
+_REQUIRED = ("ts", "value", "quality")  # and "id", read first
+_OPTIONAL = ("reason", "count", "expected")
+
+
+def _plain_columns(readings: list[Any]) -> tuple[Any, ...] | None:
+    """v1 meter readings as columns ``(period, ids, ts, values, qualities, reasons, counts,
+    expected)`` when they come as an agent's polls do: the same ids in the same order, poll
+    after poll (so parameter ``j``'s readings are ``column[j::period]``); None for anything
+    else (a submission, a missing member, another layout), which the reading loop takes."""
+    n = len(readings)
+    if not {dict}.issuperset(map(type, readings)) or any(
+        map(contains, readings, repeat("evidence"))
+    ):
+        return None
+    try:
+        ids = list(map(itemgetter("id"), readings))
+        first = ids[0]
+        try:
+            period = ids.index(first, 1)
+        except ValueError:
+            period = n
+        head = ids[:period]
+        if n % period or len(set(head)) != period or ids != head * (n // period):
+            return None
+        ts, values, quality = (list(map(itemgetter(k), readings)) for k in _REQUIRED)
+    except (KeyError, TypeError):
+        return None
+    if period > _MAX_COLUMN or n // period > _MAX_COLUMN:
+        return None
+    optional = [list(map(dict.get, readings, repeat(k))) for k in _OPTIONAL]
+    return (period, ids, ts, values, quality, *optional)
 
 
 def _extremes(acc: SeriesAcc, ts: int, v: float) -> None:
