@@ -33,15 +33,15 @@ import json
 import os
 import shutil
 import sqlite3
-import struct
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from protocols.keys import b64url_bytes, b64url_decode
+from protocols.packed import PACKED_HEAD as _PACKED_HEAD
+from protocols.packed import pack as _pack
+from protocols.packed import unpack as _unpack
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -73,13 +73,6 @@ _ADDED_COLUMNS = (
 )
 _COLUMNS = "seq, prev, hash, created_ms, committed_wall, readings, envelope, form, zdict"
 
-#: A packed envelope: its length, the length of its protected header, then the header,
-#: the 64 signature bytes and the deflated payload.
-_PACKED_HEAD = struct.Struct(">IH")
-_ENV_START = b'{"protected":"'
-_ENV_PAYLOAD = b'","payload":"'
-_ENV_SIGNATURE = b'","signature":"'
-_ENV_END = b'"}'
 #: Deflate's window: a dictionary longer than this only costs memory.
 _ZDICT_BYTES = 32 * 1024
 #: A new dictionary (the payload being packed) after this many batches with the current
@@ -87,71 +80,6 @@ _ZDICT_BYTES = 32 * 1024
 ZDICT_BATCHES = 1024
 #: Batches are packed once this many are unacked before them (an outage, a slow link).
 PACK_BACKLOG = 2
-
-
-def _split(envelope: bytes) -> tuple[bytes, bytes, bytes] | None:
-    """(protected header text, payload bytes, signature bytes) of a flattened JWS in the
-    form ``seal_pieces`` writes, if the envelope comes back byte for byte from them."""
-    if not envelope.startswith(_ENV_START) or not envelope.endswith(_ENV_END):
-        return None
-    a = len(_ENV_START)
-    b = envelope.find(_ENV_PAYLOAD, a)
-    c = envelope.find(_ENV_SIGNATURE, b + 1)
-    if b < 0 or c < 0:
-        return None
-    text = envelope[b + len(_ENV_PAYLOAD) : c]
-    sig_text = envelope[c + len(_ENV_SIGNATURE) : -len(_ENV_END)]
-    try:
-        payload = b64url_decode(text.decode("ascii"))
-        signature = b64url_decode(sig_text.decode("ascii"))
-    except ValueError:
-        return None
-    # Strict decoding leaves one way to differ: unused bits set in the last characters;
-    # the slices above are the envelope's own bytes, so encoding back the tails suffices.
-    tail = len(payload) % 3 or 3
-    if (
-        len(signature) != 64
-        or b64url_bytes(signature) != sig_text
-        or not text.endswith(b64url_bytes(payload[-tail:]))
-    ):
-        return None
-    return envelope[a:b], payload, signature
-
-
-def _join(protected: bytes, payload: bytes, signature: bytes) -> bytes:
-    return b"".join(
-        (
-            _ENV_START,
-            protected,
-            _ENV_PAYLOAD,
-            b64url_bytes(payload),
-            _ENV_SIGNATURE,
-            b64url_bytes(signature),
-            _ENV_END,
-        )
-    )
-
-
-def _pack(envelope: bytes, zdict: bytes | None) -> tuple[bytes, bytes] | None:
-    """The packed form of ``envelope`` and its payload (None: keep it as it is)."""
-    parts = _split(envelope)
-    if parts is None:
-        return None
-    protected, payload, signature = parts
-    z = zlib.compressobj(6, zdict=zdict) if zdict else zlib.compressobj(6)
-    body = z.compress(payload) + z.flush()
-    head = _PACKED_HEAD.pack(len(envelope), len(protected))
-    return b"".join((head, protected, signature, body)), payload
-
-
-def _unpack(packed: bytes, zdict: bytes | None) -> bytes:
-    """The envelope ``_pack`` packed, byte for byte."""
-    _, n = _PACKED_HEAD.unpack_from(packed)
-    at = _PACKED_HEAD.size
-    protected, signature = packed[at : at + n], packed[at + n : at + n + 64]
-    z = zlib.decompressobj(zdict=zdict) if zdict else zlib.decompressobj()
-    payload = z.decompress(packed[at + n + 64 :]) + z.flush()
-    return _join(protected, payload, signature)
 
 
 class OutboxError(Exception):

@@ -23,6 +23,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Iterable, Iterator
+from itertools import repeat
 from typing import Any
 
 import psycopg
@@ -52,13 +53,18 @@ from collector.store.documents import schema as documents_schema
 from collector.store.interface import StoreError
 from collector.store.rules import (
     QUARANTINE_COLS,
+    SCHEMA_VERSION,
     check_reenrolment,
     enrolment,
     gaps_above,
     quarantine_row,
+    received_envelope,
     restored_quarantine_row,
+    schema_upgrade,
+    stored_envelope,
 )
 from protocols.chain import ChainLink, ChainTracker
+from protocols.compact import BatchReadings
 from protocols.ids import validate_id
 
 #: pg_advisory_xact_lock key of the whole store ("MRV1" as an int): exclusive for an ingest
@@ -68,8 +74,6 @@ INGEST_LOCK = 0x4D525631
 AGENT_LOCKS = 0x4D525641
 #: first key of the two-key advisory locks that elect one collector per role ("MRVL")
 LEAD_LOCKS = 0x4D52564C
-
-SCHEMA_VERSION = "1"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -110,6 +114,7 @@ CREATE TABLE IF NOT EXISTS envelopes (
     first_ts BIGINT,
     last_ts BIGINT,
     envelope BYTEA NOT NULL,
+    form SMALLINT NOT NULL DEFAULT 0,
     UNIQUE (agent_id, seq)
 );
 CREATE INDEX IF NOT EXISTS envelopes_time ON envelopes (agent_id, first_ts, last_ts);
@@ -212,12 +217,24 @@ CREATE TABLE IF NOT EXISTS web_tokens (
 
 _ENV_COLS = (
     "a.site, a.agent, e.seq, e.prev, e.hash, e.kid, e.received_at, e.created, "
-    "e.n_readings, e.first_ts, e.last_ts, e.envelope, e.id"
+    "e.n_readings, e.first_ts, e.last_ts, e.envelope, e.id, e.form"
 )
 _Q_COLS = f"id, {QUARANTINE_COLS}"
 _DOCS = DocumentSql("%s")
 _KEY_COLS = "site, agent, kid, jwk, valid_from, valid_to, revoked_at, enrolled_at"
 _FAR = 2**62
+_READING_TYPES = [
+    "int8",
+    "int8",
+    "int8",
+    "float8",
+    "text",
+    "text",
+    "int8",
+    "int8",
+    "float8",
+    "float8",
+]
 
 
 def _key(row: tuple[Any, ...]) -> EnrolledKey:
@@ -233,7 +250,8 @@ def agent_lock_key(site: str, agent: str) -> int:
 
 
 def _envelope(row: tuple[Any, ...]) -> StoredEnvelope:
-    return StoredEnvelope(*row[:11], envelope=bytes(row[11]), id=row[12])  # type: ignore[misc]
+    env = received_envelope(bytes(row[11]), row[13])
+    return StoredEnvelope(*row[:11], envelope=env, id=row[12])  # type: ignore[misc]
 
 
 class _PgIngest(DocumentIngest):
@@ -306,9 +324,16 @@ class _PgIngest(DocumentIngest):
         agent_id, tracker = self._tracker(batch.site, batch.agent)
         p = batch.payload
         readings = p.readings
+        columns = readings if isinstance(readings, BatchReadings) else None
+        if columns is not None:
+            first_ts, last_ts = columns.ts_range() or (None, None)
+        else:
+            first_ts = min((r.ts for r in readings), default=None)
+            last_ts = max((r.ts for r in readings), default=None)
         self.db.execute(
             "INSERT INTO envelopes (agent_id, seq, prev, hash, kid, received_at, created, "
-            "n_readings, first_ts, last_ts, envelope) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+            "n_readings, first_ts, last_ts, envelope, form) "
+            "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
             (
                 agent_id,
                 batch.seq,
@@ -318,29 +343,45 @@ class _PgIngest(DocumentIngest):
                 received_at,
                 p.created,
                 len(readings),
-                min((r.ts for r in readings), default=None),
-                max((r.ts for r in readings), default=None),
-                batch.envelope,
+                first_ts,
+                last_ts,
+                *stored_envelope(batch.envelope),
             ),
         )
         seq = batch.seq
-        rows: dict[tuple[int, int], tuple[Any, ...]] = {}
+        series_id = self.store._series_id
+        rows: list[Any] = []
+        if columns is not None:  # a v2 batch: rows a column at a time, no object per reading
+            for c in columns.series:
+                sid = series_id(self.db, agent_id, c.id)
+                n = len(c.value)
+                rows.extend(
+                    zip(
+                        repeat(sid, n), c.ts, repeat(seq, n), c.value, c.quality, c.reason,
+                        c.count, c.expected, c.min, c.max, strict=True,
+                    )
+                )  # fmt: skip
+            readings = columns.rest
         for r in readings:
-            sid = self.store._series_id(self.db, agent_id, r.id)
-            # the same (series, ts) twice in one batch is legal; the first one is kept
-            rows.setdefault(
-                (sid, r.ts),
-                (sid, r.ts, seq, r.value, r.quality, r.reason, r.count, r.expected, r.min, r.max),
+            sid = series_id(self.db, agent_id, r.id)
+            rows.append(
+                (sid, r.ts, seq, r.value, r.quality, r.reason, r.count, r.expected, r.min, r.max)
             )
         if rows:
+            # the same (series, ts) twice in one batch is legal; the first one is kept (COPY
+            # has no ON CONFLICT, so drop the later ones here; rare, checked in one pass)
+            if len({(r[0], r[1]) for r in rows}) != len(rows):
+                rows = list({(r[0], r[1]): r for r in reversed(rows)}.values())
             with (
                 self.db.cursor() as cur,
                 cur.copy(
                     "COPY readings (series_id, ts, seq, value, quality, reason, count, expected, "
-                    "min, max) FROM STDIN"
+                    "min, max) FROM STDIN (FORMAT BINARY)"
                 ) as copy,
             ):
-                for row in rows.values():
+                # binary: the server copies the numbers instead of parsing their text
+                copy.set_types(_READING_TYPES)
+                for row in rows:
                     copy.write_row(row)
         if p.events:
             ev_rows = []
@@ -402,10 +443,17 @@ class PostgresEvidenceStore:
             db.execute("SELECT pg_advisory_xact_lock(%s)", (INGEST_LOCK,))  # one creator
             db.execute(_SCHEMA)
             db.execute(documents_schema("BYTEA"))
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            old = schema_upgrade(None if row is None else row[0], "the PostgreSQL store")
+            if old is not None and old < 2:  # envelopes.form (rules.SCHEMA_VERSION)
+                db.execute(
+                    "ALTER TABLE envelopes ADD COLUMN IF NOT EXISTS form SMALLINT NOT NULL "
+                    "DEFAULT 0"
+                )
             db.execute(
                 "INSERT INTO meta (key, value) VALUES ('schema_version', %s) "
-                "ON CONFLICT DO NOTHING",
-                (SCHEMA_VERSION,),
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(SCHEMA_VERSION),),
             )
         self._agent_ids: dict[tuple[str, str], int] = {}
         self._series_ids: dict[tuple[int, str], int] = {}

@@ -43,11 +43,15 @@ from collector.store.documents import schema as documents_schema
 from collector.store.interface import StoreError
 from collector.store.rules import (
     QUARANTINE_COLS,
+    SCHEMA_VERSION,
     check_reenrolment,
     enrolment,
     gaps_above,
     quarantine_row,
+    received_envelope,
     restored_quarantine_row,
+    schema_upgrade,
+    stored_envelope,
 )
 from protocols.chain import ChainLink, ChainTracker
 from protocols.compact import BatchReadings
@@ -92,6 +96,7 @@ CREATE TABLE IF NOT EXISTS envelopes (
     first_ts INTEGER,
     last_ts INTEGER,
     envelope BLOB NOT NULL,
+    form INTEGER NOT NULL DEFAULT 0,
     UNIQUE (agent_id, seq)
 );
 CREATE INDEX IF NOT EXISTS envelopes_time ON envelopes (agent_id, first_ts, last_ts);
@@ -190,11 +195,9 @@ CREATE TABLE IF NOT EXISTS web_tokens (
 );
 """
 
-SCHEMA_VERSION = "1"
-
 _ENV_COLS = (
     "a.site, a.agent, e.seq, e.prev, e.hash, e.kid, e.received_at, e.created, "
-    "e.n_readings, e.first_ts, e.last_ts, e.envelope, e.id"
+    "e.n_readings, e.first_ts, e.last_ts, e.envelope, e.id, e.form"
 )
 _Q_COLS = f"id, {QUARANTINE_COLS}"
 _DOCS = DocumentSql("?")
@@ -206,7 +209,8 @@ def _key_from_row(row: sqlite3.Row | tuple[Any, ...]) -> EnrolledKey:
 
 
 def _envelope(row: tuple[Any, ...]) -> StoredEnvelope:
-    return StoredEnvelope(*row[:11], envelope=bytes(row[11]), id=row[12])  # type: ignore[misc]
+    env = received_envelope(row[11], row[13])
+    return StoredEnvelope(*row[:11], envelope=env, id=row[12])  # type: ignore[misc]
 
 
 class _SqliteIngest(DocumentIngest):
@@ -267,7 +271,7 @@ class _SqliteIngest(DocumentIngest):
             last_ts = max((r.ts for r in readings), default=None)
         cur = self.db.execute(
             "INSERT INTO envelopes (agent_id, seq, prev, hash, kid, received_at, created, "
-            "n_readings, first_ts, last_ts, envelope) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "n_readings, first_ts, last_ts, envelope, form) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 agent_id,
                 batch.seq,
@@ -279,7 +283,7 @@ class _SqliteIngest(DocumentIngest):
                 len(readings),
                 first_ts,
                 last_ts,
-                batch.envelope,
+                *stored_envelope(batch.envelope),
             ),
         )
         del cur
@@ -386,10 +390,7 @@ class SqliteEvidenceStore:
         with self._lock:
             self._write.executescript(_SCHEMA)  # idempotent: CREATE ... IF NOT EXISTS
             self._write.executescript(documents_schema("BLOB"))
-            self._write.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
-                (SCHEMA_VERSION,),
-            )
+            self._migrate()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._agent_ids: dict[tuple[str, str], int] = {}
@@ -402,6 +403,27 @@ class SqliteEvidenceStore:
         self.documents = DocumentTable(
             _DOCS, lambda: contextlib.nullcontext(self._read), self._transaction
         )
+
+    def _migrate(self) -> None:
+        """Bring a store made by an older collector to ``SCHEMA_VERSION`` (in one write
+        transaction, so two collectors opening it at once migrate it once)."""
+        db = self._write
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            old = schema_upgrade(None if row is None else row[0], str(self.path))
+            if old is not None and old < 2:
+                cols = {r[1] for r in db.execute("PRAGMA table_info(envelopes)")}
+                if "form" not in cols:
+                    db.execute("ALTER TABLE envelopes ADD COLUMN form INTEGER NOT NULL DEFAULT 0")
+            db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
