@@ -353,11 +353,15 @@ class _PgIngest(DocumentIngest):
         rows: list[Any] = []
         if columns is not None:  # a v2 batch: rows a column at a time, no object per reading
             for c in columns.series:
-                sid = series_id(self.db, agent_id, c.id)
                 n = len(c.value)
+                sids: Iterable[int]
+                if type(c.id) is str:
+                    sids = repeat(series_id(self.db, agent_id, c.id), n)
+                else:  # plain v1 readings, in payload order
+                    sids = [series_id(self.db, agent_id, i) for i in c.id]
                 rows.extend(
                     zip(
-                        repeat(sid, n), c.ts, repeat(seq, n), c.value, c.quality, c.reason,
+                        sids, c.ts, repeat(seq, n), c.value, c.quality, c.reason,
                         c.count, c.expected, c.min, c.max, strict=True,
                     )
                 )  # fmt: skip
