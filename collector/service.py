@@ -572,7 +572,9 @@ class Collector:
             return reject("document_digest_mismatch", "bytes do not hash to the topic's digest")
         if not tx.document_referenced(site, agent, sha):
             return reject(
-                "document_unreferenced", "no stored batch of this agent references the digest"
+                "document_unreferenced",
+                "no stored batch of this agent references the digest yet (a whole copy "
+                "kept here is stored when such a batch arrives)",
             )
         if tx.store_document(sha, msg.payload, received):
             self.stats.documents += 1
