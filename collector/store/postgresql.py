@@ -62,6 +62,7 @@ from collector.store.rules import (
     restored_quarantine_row,
     schema_upgrade,
     stored_envelope,
+    ts_range,
 )
 from protocols.chain import ChainLink, ChainTracker
 from protocols.compact import BatchReadings
@@ -325,11 +326,7 @@ class _PgIngest(DocumentIngest):
         p = batch.payload
         readings = p.readings
         columns = readings if isinstance(readings, BatchReadings) else None
-        if columns is not None:
-            first_ts, last_ts = columns.ts_range() or (None, None)
-        else:
-            first_ts = min((r.ts for r in readings), default=None)
-            last_ts = max((r.ts for r in readings), default=None)
+        first_ts, last_ts = ts_range(readings)
         self.db.execute(
             "INSERT INTO envelopes (agent_id, seq, prev, hash, kid, received_at, created, "
             "n_readings, first_ts, last_ts, envelope, form) "

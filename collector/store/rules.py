@@ -5,12 +5,13 @@ envelope, and the schema version."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from collector.models import QuarantineEntry
 from collector.pipeline import Quarantined
 from collector.store.interface import StoreError
+from protocols.compact import BatchReadings
 from protocols.ids import validate_id
 from protocols.keys import jwk_thumbprint, public_key_from_jwk
 from protocols.packed import pack, unpack
@@ -120,3 +121,14 @@ def schema_upgrade(found: str | None, where: str) -> int | None:
             "`mrv-collector store copy --from URL --to URL` using one that reads it"
         )
     return int(found)
+
+
+def ts_range(readings: Sequence[Any]) -> tuple[int | None, int | None]:
+    """(first, last) reading timestamp of a batch (None, None without readings): the
+    envelope's time span, by which the record build selects a month's batches."""
+    if isinstance(readings, BatchReadings):
+        return readings.ts_range() or (None, None)
+    return (
+        min((r.ts for r in readings), default=None),
+        max((r.ts for r in readings), default=None),
+    )
