@@ -1,0 +1,72 @@
+"""Benchmark: SQLite ingest of raw 1 Hz cell voltages (payload v2, 300 cells x 60 s a
+batch, 12 batches of 18,000 readings): readings per CPU-second of ``decide`` +
+``store_batch``, and ``store_batch``'s own CPU µs per reading; 3 fresh stores. Not a test.
+
+    .venv/bin/python bench/store_rows.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import bench.payload_size as ps
+from agent.batch import BatchSigner
+from collector.pipeline import Accepted, VerificationPipeline
+from collector.store.sqlite import SqliteEvidenceStore
+from protocols.keys import generate_private_key, public_jwk
+from protocols.topics import data_topic
+
+BATCHES = 12
+
+
+def signed_batches() -> tuple[dict[str, str], list[bytes], int]:
+    key = generate_private_key()
+    jwk = public_jwk(key)
+    signer = BatchSigner(ps.SITE, ps.AGENT, key, jwk["kid"], version=2)
+    envs: list[bytes] = []
+    prev, n = None, 0
+    for seq, rs in enumerate(ps.cells_1hz(BATCHES), 1):
+        b = signer.build(seq, prev, rs[-1][1], {"source": "ntp", "synced": True}, rs)
+        prev, n = b.hash, n + len(rs)
+        envs.append(b.envelope)
+    return jwk, envs, n
+
+
+def one_run(jwk: dict[str, str], envs: list[bytes], n: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="mrv-bench-rows-") as tmp:
+        store = SqliteEvidenceStore(Path(tmp) / "e.sqlite")
+        store.enroll_key(ps.SITE, ps.AGENT, jwk)
+        pipeline = VerificationPipeline(max_envelope_bytes=16 << 20)
+        topic = data_topic(ps.SITE, ps.AGENT)
+        total = stored = 0.0
+        for env in envs:
+            with store.ingest([(ps.SITE, ps.AGENT)]) as tx:
+                c0 = time.process_time()
+                d = pipeline.decide(topic, env, tx)
+                assert isinstance(d, Accepted), d
+                c1 = time.process_time()
+                tx.store_batch(d, 0)
+                c2 = time.process_time()
+            total += c2 - c0
+            stored += c2 - c1
+        store.close()
+    return {
+        "readings_per_cpu_s": round(n / total),
+        "store_batch_cpu_us_per_reading": round(stored / n * 1e6, 3),
+    }
+
+
+def main() -> None:
+    jwk, envs, n = signed_batches()
+    runs = [one_run(jwk, envs, n) for _ in range(3)]
+    print(json.dumps({"readings": n, "runs": runs, "command": "python bench/store_rows.py"}))
+
+
+if __name__ == "__main__":
+    main()
