@@ -46,8 +46,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import command_line, machine, proc_cpu_s, proc_hwm_mb  # noqa: E402
-from bench.store_ingest import server_cpu  # noqa: E402
+from bench.common import CLK_TCK, command_line, machine, proc_cpu_s, proc_hwm_mb
+from bench.store_ingest import server_cpu
 
 CLOCK = {"source": "ntp", "synced": True}
 INTERVAL_AGG = {"count": 60, "expected": 60}
@@ -65,9 +65,13 @@ class LightAgent:
 
         key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(spec["key"]))
         self.site, self.agent = spec["site"], spec["agent"]
-        self.signer = BatchSigner(self.site, self.agent, key, spec["kid"])
-        self.topic, self.ack_topic = data_topic(self.site, self.agent), ack_topic(
-            self.site, self.agent
+        pv = work["payload"]
+        self.signer = BatchSigner(self.site, self.agent, key, spec["kid"], version=pv or 2)
+        if pv == 2:  # v2 even for one reading per parameter (the agent would send v1)
+            self.signer.v2_min_per_param = 0
+        self.topic, self.ack_topic = (
+            data_topic(self.site, self.agent),
+            ack_topic(self.site, self.agent),
         )
         self.offset = float(spec["offset"])
         self.work = work
@@ -76,6 +80,7 @@ class LightAgent:
         self.created: dict[int, int] = {}
         self.digests: list[str] = []
         self.readings = 0
+        self.bytes = 0
         self.acked = 0
         self.lags_ms: list[int] = []
         self.bad_acks = 0
@@ -106,6 +111,7 @@ class LightAgent:
         self.created[self.seq] = b.created_ms
         self.digests.append(hashlib.sha256(b.envelope).hexdigest())
         self.readings += len(readings)
+        self.bytes += len(b.envelope)
         return b.envelope
 
     def on_ack(self, data: bytes, key: Any, kid: str) -> None:
@@ -117,14 +123,14 @@ class LightAgent:
             self.bad_acks += 1
             return
         now = int(time.time() * 1000)
-        for seq in range(self.acked + 1, min(ack.through, self.seq) + 1):
+        for seq in range(max(self.acked, self.work["warmup"]) + 1, min(ack.through, self.seq) + 1):
             self.lags_ms.append(now - self.created[seq])
         self.acked = max(self.acked, ack.through)
 
 
 async def _run_agent(
     a: LightAgent, port: int, ckey: Any, kid: str, ready: asyncio.Event, go: asyncio.Event,
-    t0: list[float], done: asyncio.Event,
+    t0: list[float],
 ) -> None:  # fmt: skip
     import aiomqtt
 
@@ -134,18 +140,29 @@ async def _run_agent(
     ) as client:
         await client.subscribe(a.ack_topic, qos=1)
 
+        warm, total = w["warmup"], w["warmup"] + w["batches"]
+        warmed = asyncio.Event()
+
         async def acks() -> None:
             async for m in client.messages:
                 a.on_ack(bytes(m.payload), ckey, kid)  # type: ignore[arg-type]
-                if a.acked >= w["batches"]:
+                if a.acked >= warm:
+                    warmed.set()
+                if a.acked >= total:
                     return
 
         listener = asyncio.create_task(acks())
+        # warm-up batches, not measured: the collector learns the agent's series and chain,
+        # as it has long done for a plant in service
+        for k in range(warm):
+            await client.publish(a.topic, a.next_batch(k, w["base_ms"]), qos=1)
+        if warm:
+            await asyncio.wait_for(warmed.wait(), 300)
         ready.set()
         await go.wait()
         pending: set[asyncio.Task[None]] = set()
-        for k in range(w["batches"]):
-            due = t0[0] + a.offset + k * w["interval_ms"] / 1000
+        for k in range(warm, total):
+            due = t0[0] + a.offset + (k - warm) * w["interval_ms"] / 1000
             await asyncio.sleep(max(0.0, due - time.time()))
             env = a.next_batch(k, w["base_ms"])
             t = asyncio.create_task(client.publish(a.topic, env, qos=1))
@@ -168,12 +185,12 @@ async def fleet(spec: dict[str, Any]) -> dict[str, Any]:
     ckey = public_key_from_jwk(spec["collector_jwk"])
     kid = spec["collector_jwk"]["kid"]
     agents = [LightAgent(s, spec["work"]) for s in spec["agents"]]
-    go, done = asyncio.Event(), asyncio.Event()
+    go = asyncio.Event()
     t0 = [0.0]
     readies = [asyncio.Event() for _ in agents]
     tasks = []
     for i, (a, r) in enumerate(zip(agents, readies, strict=True)):
-        tasks.append(asyncio.create_task(_run_agent(a, spec["port"], ckey, kid, r, go, t0, done)))
+        tasks.append(asyncio.create_task(_run_agent(a, spec["port"], ckey, kid, r, go, t0)))
         if i % 50 == 49:  # connect in waves: the broker's accept queue is finite
             await asyncio.gather(*(r.wait() for r in readies[i - 49 : i + 1]))
     await asyncio.gather(*(r.wait() for r in readies))
@@ -190,14 +207,10 @@ async def fleet(spec: dict[str, Any]) -> dict[str, Any]:
         "end": end,
         "agents": [
             {"site": a.site, "agent": a.agent, "published": a.seq, "acked": a.acked,
-             "readings": a.readings, "digests": a.digests, "bad_acks": a.bad_acks}
+             "readings": a.readings, "bytes": a.bytes, "digests": a.digests, "bad_acks": a.bad_acks}
             for a in agents
         ],
         "lags_ms": [x for a in agents for x in a.lags_ms],
-        "last_publish": max(
-            (t0[0] + a.offset + (a.work["batches"] - 1) * a.work["interval_ms"] / 1000)
-            for a in agents
-        ),
     }  # fmt: skip
 
 
@@ -210,11 +223,18 @@ def worker(spec_path: str) -> None:
 
 
 # -- the orchestrator --------------------------------------------------------------------------
+def proc_sys_s(pid: int) -> float:
+    """System (kernel) CPU seconds of a process: its share of ``proc_cpu_s`` spent in
+    syscalls (socket I/O, fsync)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        return int(fh.read().rsplit(")", 1)[1].split()[12]) / CLK_TCK
+
+
 def percentile(xs: list[int], p: float) -> float:
     if not xs:
         return float("nan")
     s = sorted(xs)
-    return float(s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))])
+    return float(s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))])
 
 
 def fleet_specs(
@@ -295,10 +315,12 @@ def run_case(kind: str, collectors: int, args: argparse.Namespace) -> dict[str, 
     now_ms = int(time.time() * 1000)
     work = {
         "kind": kind, "params": params, "interval_ms": int(interval_s * 1000),
-        "batches": batches, "drain_s": args.drain,
+        "batches": batches, "drain_s": args.drain, "warmup": args.warmup,
+        "payload": args.payload,
         # readings of batch k cover [base + k·interval, base + (k+1)·interval): all before
         # the batch is cut, as a real agent's are
-        "base_ms": now_ms - now_ms % int(interval_s * 1000) - int(interval_s * 1000),
+        "base_ms": now_ms - now_ms % int(interval_s * 1000)
+        - (args.warmup + 1) * int(interval_s * 1000),
     }  # fmt: skip
     with Stack(Path(base)) as st:
         broker = st.start_broker()
@@ -341,12 +363,24 @@ def run_case(kind: str, collectors: int, args: argparse.Namespace) -> dict[str, 
 
         def cpu() -> dict[str, float]:
             out = {f"collector-{i + 1}": proc_cpu_s(c.pid or 0) for i, c in enumerate(cols)}
+            out["(collectors in kernel)"] = sum(proc_sys_s(c.pid or 0) for c in cols)
             out["mosquitto"] = proc_cpu_s(broker.pid or 0)  # type: ignore[union-attr]
             out["load generator"] = sum(proc_cpu_s(p.pid) for p in workers)
             if pg:
                 out["postgresql"] = server_cpu(pg)
             return out
 
+        spies = []
+        if args.py_spy:  # collapsed stacks of each collector over the window (not counted)
+            spy = Path(sys.executable).with_name("py-spy")
+            for i, c in enumerate(cols):
+                out = Path(args.py_spy) / f"{kind}{collectors}-collector-{i + 1}.txt"
+                out.parent.mkdir(parents=True, exist_ok=True)
+                spies.append(subprocess.Popen(
+                    [str(spy), "record", "--nonblocking", "--gil", "--format", "raw", "-r", "50",
+                     "-o", str(out), "--pid", str(c.pid), "--duration", str(int(seconds))],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                ))  # fmt: skip
         cpu0, wall0 = cpu(), time.monotonic()
         for p in workers:
             assert p.stdin is not None
@@ -363,6 +397,8 @@ def run_case(kind: str, collectors: int, args: argparse.Namespace) -> dict[str, 
                 if line.strip() == "done" or not line:
                     break
         cpu1, wall = cpu(), time.monotonic() - wall0
+        for sp in spies:
+            sp.wait(60)
         hwm = {f"collector-{i + 1}": proc_hwm_mb(c.pid or 0) for i, c in enumerate(cols)}
         for p in workers:
             assert p.stdin is not None
@@ -378,19 +414,20 @@ def run_case(kind: str, collectors: int, args: argparse.Namespace) -> dict[str, 
         agents = [a for r in results for a in r["agents"]]
         lags = [x for r in results for x in r["lags_ms"]]
         problems = check_stored(url, agents)
-    readings = sum(a["readings"] for a in agents)
-    published = sum(a["published"] for a in agents)
-    start = min(r["start"] for r in results)
+    readings = sum(a["readings"] for a in agents) * batches // (batches + args.warmup)
+    published = sum(a["published"] for a in agents) - args.warmup * n
     pub_s = batches * interval_s  # every agent offers one batch per interval
     offered = readings / pub_s
+    wire = sum(a["bytes"] for a in agents) / sum(a["readings"] for a in agents)
     used = {k: round(cpu1[k] - cpu0[k], 2) for k in cpu0}
-    col_cpu = sum(v for k, v in used.items() if k.startswith("collector"))
+    col_cpu = sum(v for k, v in used.items() if k.startswith("collector-"))
     col_per_s = col_cpu / pub_s  # collector CPU-s per second of offered load
     return {
         "case": f"{kind}:{collectors}",
         "store": "SQLite" if collectors == 1 else "PostgreSQL 15",
         "agents": n, "params": params, "interval_s": interval_s, "batches": published,
         "readings": readings, "offered_readings_per_s": round(offered),
+        "wire_bytes_per_reading": round(wire, 1),
         "window_wall_s": round(wall, 1), "load_s": round(pub_s, 1),
         "lag_ms": {"p50": percentile(lags, 50), "p95": percentile(lags, 95),
                    "p99": percentile(lags, 99), "max": max(lags) if lags else None,
@@ -425,10 +462,27 @@ def main() -> None:
     ap.add_argument("--raw-seconds", type=float, default=120.0)
     ap.add_argument("--per-site", type=int, default=15, help="agents per site")
     ap.add_argument("--load-procs", type=int, default=1, help="load generator processes")
+    ap.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="batches per agent before the window (series and chains known)",
+    )
+    ap.add_argument(
+        "--payload",
+        type=int,
+        choices=(1, 2),
+        default=None,
+        help="force payload v1 or v2 (default: what the agent sends — v2, or v1 "
+        "for a batch of one reading per parameter)",
+    )
     ap.add_argument("--drain", type=float, default=120.0, help="s to wait for the last acks")
     ap.add_argument("--quick", action="store_true",
                     help="300 agents for 60 s, 20 smelters for 30 s, 1 collector")  # fmt: skip
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--py-spy", metavar="DIR",
+                    help="sample each collector's GIL-holding thread with py-spy (pip install "
+                    "py-spy) into DIR, collapsed stacks")  # fmt: skip
     args = ap.parse_args()
     if args.worker:
         worker(args.worker)
@@ -449,7 +503,8 @@ def main() -> None:
         r = out[-1]
         lag = r["lag_ms"]
         print(f"  {r['case']} ({r['store']}): {r['batches']} batches, {r['readings']} readings, "
-              f"{r['offered_readings_per_s']} readings/s offered over {r['load_s']} s; "
+              f"{r['offered_readings_per_s']} readings/s offered over {r['load_s']} s "
+            f"({r['wire_bytes_per_reading']} B/reading on the wire); "
               f"window {r['window_wall_s']} s wall")  # fmt: skip
         print(f"    ack lag ms: p50 {lag['p50']:.0f}  p95 {lag['p95']:.0f}  p99 {lag['p99']:.0f}  "
               f"max {lag['max']}  (>10 s: {lag['over_10s']} of {lag['n']})")  # fmt: skip
