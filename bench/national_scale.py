@@ -37,6 +37,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -381,7 +382,10 @@ def run_case(kind: str, collectors: int, args: argparse.Namespace) -> dict[str, 
                      "-o", str(out), "--pid", str(c.pid), "--duration", str(int(seconds))],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 ))  # fmt: skip
+        idle0 = cpu()  # every agent connected and known, nothing sent: the fixed cost
+        time.sleep(args.idle)
         cpu0, wall0 = cpu(), time.monotonic()
+        idle = {k: round((cpu0[k] - idle0[k]) / args.idle, 4) for k in cpu0} if args.idle else {}
         for p in workers:
             assert p.stdin is not None
             p.stdin.write("go\n")
@@ -414,6 +418,11 @@ def run_case(kind: str, collectors: int, args: argparse.Namespace) -> dict[str, 
         agents = [a for r in results for a in r["agents"]]
         lags = [x for r in results for x in r["lags_ms"]]
         problems = check_stored(url, agents)
+        pg_server = st.postgres
+    if pg_server is not None:
+        pg_server.close()  # its data dir may live outside ours (postgres must reach it)
+    if not args.keep:
+        shutil.rmtree(base, ignore_errors=True)
     readings = sum(a["readings"] for a in agents) * batches // (batches + args.warmup)
     published = sum(a["published"] for a in agents) - args.warmup * n
     pub_s = batches * interval_s  # every agent offers one batch per interval
@@ -436,9 +445,12 @@ def run_case(kind: str, collectors: int, args: argparse.Namespace) -> dict[str, 
         "cpu_us_per_reading": {k: round(v / readings * 1e6, 2) for k, v in used.items()},
         "collector_cpu_s_per_s": round(col_per_s, 4),
         "headroom": round(1 / col_per_s, 1) if col_per_s else None,
+        # the goal's load: 1,500 units × 100 parameters a minute, at this CPU per reading
+        "headroom_at_2500_per_s": round(readings / col_cpu / 2500, 1) if col_cpu else None,
         "headroom_incl_db": round(1 / ((col_cpu + used.get("postgresql", 0)) / pub_s), 1)
         if col_cpu else None,
         "collector_hwm_mb": hwm,
+        "idle_cpu_s_per_s": idle,
         "load_avg_during": round(sum(load_samples) / len(load_samples), 2),
         "load_avg_end": [round(x, 2) for x in load_end],
         "lost_or_doubled": problems,
@@ -479,7 +491,15 @@ def main() -> None:
     ap.add_argument("--drain", type=float, default=120.0, help="s to wait for the last acks")
     ap.add_argument("--quick", action="store_true",
                     help="300 agents for 60 s, 20 smelters for 30 s, 1 collector")  # fmt: skip
+    ap.add_argument(
+        "--idle",
+        type=float,
+        default=10.0,
+        help="s with every agent connected and nothing sent, before the window: "
+        "each process's fixed CPU-s per s",
+    )
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the stack's data dirs in /tmp")
     ap.add_argument("--py-spy", metavar="DIR",
                     help="sample each collector's GIL-holding thread with py-spy (pip install "
                     "py-spy) into DIR, collapsed stacks")  # fmt: skip
@@ -509,9 +529,11 @@ def main() -> None:
         print(f"    ack lag ms: p50 {lag['p50']:.0f}  p95 {lag['p95']:.0f}  p99 {lag['p99']:.0f}  "
               f"max {lag['max']}  (>10 s: {lag['over_10s']} of {lag['n']})")  # fmt: skip
         for k, v in r["cpu_s"].items():
-            print(f"    {k:15s} {v:8.2f} CPU-s  {r['cpu_us_per_reading'][k]:7.2f} µs/reading")
+            print(f"    {k:22s} {v:8.2f} CPU-s  {r['cpu_us_per_reading'][k]:7.2f} µs/reading"
+                  f"   (idle {r['idle_cpu_s_per_s'].get(k, 0):.4f} CPU-s/s)")  # fmt: skip
         print(f"    collector CPU-s per s of load {r['collector_cpu_s_per_s']}: headroom "
-              f"{r['headroom']}× (with PostgreSQL {r['headroom_incl_db']}×); "
+              f"{r['headroom']}× (with PostgreSQL {r['headroom_incl_db']}×; at 2,500 "
+              f"readings/s {r['headroom_at_2500_per_s']}×); "
               f"load avg {r['load_avg_during']} (end {r['load_avg_end']})")  # fmt: skip
         print("    nothing lost: every batch stored once, byte-exact, chains whole, all acked"
               if r["lost_ok"] else f"    LOST/DOUBLED: {r['lost_or_doubled'][:10]}", flush=True)  # fmt: skip
