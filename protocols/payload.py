@@ -295,7 +295,7 @@ def parse_payload(data: bytes, *, max_bytes: int | None = None) -> BatchPayload:
     names the fault (``malformed``, ``too_deep``, ``duplicate_member``, ``non_finite``,
     ``number_range``, ``wrong_type``, ``schema``)."""
     return strict_json.loads_validated(
-        data, validate_payload, columns_in="series", max_bytes=max_bytes
+        data, validate_payload, columns_in=("series", "readings"), max_bytes=max_bytes
     )
 
 

@@ -176,7 +176,7 @@ def _long_exponent(raw: bytes, digits: bytes) -> bool:
     return False
 
 
-def _fast_loads(data: bytes | str, max_depth: int, columns_in: str | None = None) -> Any:
+def _fast_loads(data: bytes | str, max_depth: int, columns_in: tuple[str, ...] = ()) -> Any:
     """``data`` parsed when it is certainly within every rule, else ``_DOUBT``.
 
     The plain C parser (no hook per object), then checks that prove the full check would
@@ -203,15 +203,19 @@ def _fast_loads(data: bytes | str, max_depth: int, columns_in: str | None = None
     t = type(obj)
     if t is not dict and t is not list:
         return obj if t is not float or obj - obj == 0 else _DOUBT
-    series = obj.get(columns_in) if columns_in is not None and t is dict else None
-    if type(series) is list and not floats:
-        # the arrays of the objects in obj[columns_in] are left to the caller's schema
-        top = [v for k, v in obj.items() if k != columns_in and type(v) in _CONTAINERS]
-        members = _members_if_within(top, 2, max_depth, False, len(obj))
-        for x in series:
-            if members is None or type(x) is not dict or dict in map(type, x.values()):
-                return _DOUBT  # not a series the schema could take: the full check decides
-            members += len(x)
+    if columns_in and t is dict and not floats:
+        # the values of the objects listed in obj[name] are left to the caller's schema;
+        # their members are counted (an object nested in them shows as a colon too many)
+        counted = len(obj)
+        top: list[Any] = []
+        for k, v in obj.items():
+            if k in columns_in and type(v) is list:
+                if not {dict}.issuperset(map(type, v)):
+                    return _DOUBT  # not a list the schema could take: the full check decides
+                counted += sum(map(len, v))
+            elif type(v) is dict or type(v) is list:
+                top.append(v)
+        members = _members_if_within(top, 2, max_depth, False, counted)
     else:
         members = _members_if_within([obj], 1, max_depth, floats)
     if members is None:
@@ -239,14 +243,19 @@ def loads(data: bytes | str, *, max_bytes: int | None = None, max_depth: int = M
 
 
 def loads_validated(
-    data: bytes, validate: Callable[[Any], T], *, columns_in: str, max_bytes: int | None = None
+    data: bytes,
+    validate: Callable[[Any], T],
+    *,
+    columns_in: tuple[str, ...],
+    max_bytes: int | None = None,
 ) -> T:
-    """``validate(loads(data))``, sparing the walk over the arrays of the objects listed in
-    the top-level member ``columns_in`` (a v2 payload's series: most of its values).
+    """``validate(loads(data))``, sparing the walk over the objects listed in the top-level
+    members ``columns_in`` (a payload's series and readings: most of its values).
 
-    ``validate`` must reject the message unless those arrays hold only scalars or arrays
-    of scalars; then the walk could not have found a fault there. When ``validate`` raises,
-    the full check runs first, so a fault the walk would have found keeps its reason."""
+    ``validate`` must reject the message unless each value of those objects is a scalar or
+    an array of scalars (or of arrays of scalars); an object nested in them is caught here,
+    by the member count. When ``validate`` raises, the full check runs first, so a fault the
+    walk would have found keeps its reason."""
     if max_bytes is not None and len(data) > max_bytes:
         raise JsonTooLarge(f"{len(data)} bytes exceed the {max_bytes} byte limit")
     obj = _fast_loads(data, MAX_DEPTH, columns_in)

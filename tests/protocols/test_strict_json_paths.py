@@ -215,6 +215,41 @@ def test_v2_payloads_decide_as_before(series: str, prev: str) -> None:
     assert _payload_outcome(parse_payload, data) == _payload_outcome(_old_parse_payload, data)
 
 
+_R = '{"id":"x","ts":1760000000000,"value":1.5,"quality":"good"'
+_V1_CASES = [
+    f"[{_R}}}]",
+    f'[{_R}}},{_R},"count":3}}]',
+    f'[{_R},"min":[' + "[" * 40 + "]" * 40 + "]}]",
+    f'[{_R},"reason":[[1]]}}]',
+    f'[{_R},"reason":{{}}}}]',
+    f'[{_R},"evidence":{{}}}}]',
+    f'[{_R},"evidence":{{"submission":"s","documents":[' + "[" * 40 + "]" * 40 + "]}}]",
+    f'[{_R},"evidence":{{"submission":"s","submission":"t"}}}}]',
+    f'[{_R},"origin":"lab","evidence":{{"submission":"s"}}}}]',
+    f'[{_R},"ts":1}}]',  # a name given twice
+    f'[{_R},"expected":1}}]',
+    f'[{_R},"max":1e400}}]',
+    f'[{_R},"count":18446744073709551616}}]',
+    f"[{_R}}},1]",
+    f"[{_R}}},[]]",
+    "[[]]",
+    "{}",
+    '"x"',
+]
+
+
+@pytest.mark.parametrize("readings", _V1_CASES)
+@pytest.mark.parametrize("version", [1, 2])
+def test_v1_readings_in_payloads_decide_as_before(readings: str, version: int) -> None:
+    """A payload's readings are left to the schema too, with the same guarantee."""
+    series = ',"series":[]' if version == 2 else ""
+    data = (
+        f'{{"v":{version},"site":"s1","agent":"a1","seq":1,"prev":null,'
+        f'"created":1760000000000,"clock":{{}},"readings":{readings}{series},"events":[]}}'
+    ).encode()
+    assert _payload_outcome(parse_payload, data) == _payload_outcome(_old_parse_payload, data)
+
+
 @settings(max_examples=300, deadline=None)
 @given(_values, st.sampled_from(["id", "t", "v", "q", "count", "f32", "dt", "x"]))
 def test_random_series_members_decide_as_before(v: Any, member: str) -> None:
@@ -241,6 +276,10 @@ def test_a_v2_payload_leaves_its_series_arrays_to_the_schema(
     monkeypatch.setattr(strict_json, "_strict_loads", _refuse)
     long = '{"id":"x","t":1760000000000,"step":1000,"v":[' + ",".join(["1.5"] * 500) + "]}"
     assert len(parse_payload(_v2(f"[{long}]")).readings) == 500
+    v1 = encode_payload(
+        _payload(readings=[_BASE_READING | {"ts": i} for i in range(500)], prev=None, seq=1)
+    )
+    assert len(parse_payload(v1).readings) == 500
     assert max(seen, default=0) < 500
 
 
