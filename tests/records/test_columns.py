@@ -161,3 +161,31 @@ def test_bundle_bytes_equal_the_reading_loops(
             sums.append(_sums(res.bundle_dir))
     assert sums[0] == sums[1]
     assert {"batches.jsonl", "readings.csv", "report.html", "ledger.xlsx"} <= set(sums[0])
+
+
+def test_envelopes_read_without_json_give_what_parse_envelope_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The builder reads kid and payload of an envelope laid out as agents sign it without
+    parsing its JSON; every other line (another layout, an unknown header, bad base64url,
+    not JSON) is read by ``parse_envelope`` and fails or passes exactly as before."""
+    a, b = FakeAgent(SITE, "pot1"), FakeAgent(SITE, "meter1", version=2)
+    envs = [a.batch(p) for p in _polls(1)[:6]] + [b.batch(p) for p in _polls(2)[:3]]
+    odd = [
+        envs[1].replace(b'{"protected":', b'{ "protected":'),  # other spacing: still valid
+        envs[2][:-1] + b',"x":1}',  # an extra member
+        envs[3].replace(b'"payload":"', b'"payload":"*'),  # not base64url
+        envs[4][:-2],  # not JSON
+        envs[5].replace(b'","signature":"', b'","signature":"=', 1),
+    ]
+    path = tmp_path / "batches.jsonl"
+    path.write_bytes(b"\n".join([*envs, *odd]) + b"\n")
+    args = (_settings().to_dict(), str(path), 0, path.stat().st_size, 1, None)
+    quick = runner_mod._work(args)
+    monkeypatch.setattr(runner_mod, "_kid_and_payload", lambda raw, headers: None)
+    slow = runner_mod._work(args)
+    assert quick[1] == slow[1]
+    assert [li.error is None for li in quick[1]] == [True] * 10 + [False] * 4
+    s = _settings()
+    whole = [merge_partials([part]) for part in (quick[0], slow[0])]  # packed → month
+    assert finish_record(s, whole[0]).body == finish_record(s, whole[1]).body
