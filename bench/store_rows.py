@@ -1,12 +1,15 @@
-"""Benchmark: SQLite ingest of raw 1 Hz cell voltages (payload v2, 300 cells x 60 s a
-batch, 12 batches of 18,000 readings): readings per CPU-second of ``decide`` +
-``store_batch``, and ``store_batch``'s own CPU µs per reading; 3 fresh stores. Not a test.
+"""Benchmark: ingest of raw 1 Hz cell voltages (payload v2, 300 cells x 60 s a batch, 12
+batches of 18,000 readings), 3 fresh stores each. SQLite: readings per CPU-second of
+``decide`` + ``store_batch`` and ``store_batch``'s own CPU µs per reading. With
+``--postgresql``, the same on Debian's PostgreSQL 15 started in a temporary directory:
+collector and server CPU µs per reading (from /proc). Not a test.
 
-    .venv/bin/python bench/store_rows.py
+    .venv/bin/python bench/store_rows.py [--postgresql]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import tempfile
@@ -18,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import bench.payload_size as ps
 from agent.batch import BatchSigner
 from collector.pipeline import Accepted, VerificationPipeline
+from collector.store import open_store
 from collector.store.sqlite import SqliteEvidenceStore
 from protocols.keys import generate_private_key, public_jwk
 from protocols.topics import data_topic
@@ -62,10 +66,45 @@ def one_run(jwk: dict[str, str], envs: list[bytes], n: int) -> dict[str, float]:
     }
 
 
+def pg_run(
+    url: str, postmaster: int, jwk: dict[str, str], envs: list[bytes], n: int
+) -> dict[str, float]:
+    from bench.store_ingest import server_cpu
+
+    with open_store(url) as store:
+        store.enroll_key(ps.SITE, ps.AGENT, jwk)
+        pipeline = VerificationPipeline(max_envelope_bytes=16 << 20)
+        topic = data_topic(ps.SITE, ps.AGENT)
+        s0, c0 = server_cpu(postmaster), time.process_time()
+        for env in envs:
+            with store.ingest([(ps.SITE, ps.AGENT)]) as tx:
+                d = pipeline.decide(topic, env, tx)
+                assert isinstance(d, Accepted), d
+                tx.store_batch(d, 0)
+        c, s = time.process_time() - c0, server_cpu(postmaster) - s0
+    return {
+        "collector_cpu_us_per_reading": round(c / n * 1e6, 2),
+        "server_cpu_us_per_reading": round(s / n * 1e6, 2),
+        "total_cpu_us_per_reading": round((c + s) / n * 1e6, 2),
+    }
+
+
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--postgresql", action="store_true", help="also on PostgreSQL")
+    args = ap.parse_args()
     jwk, envs, n = signed_batches()
-    runs = [one_run(jwk, envs, n) for _ in range(3)]
-    print(json.dumps({"readings": n, "runs": runs, "command": "python bench/store_rows.py"}))
+    out: dict[str, object] = {"readings": n, "sqlite": [one_run(jwk, envs, n) for _ in range(3)]}
+    if args.postgresql:
+        from simulators.postgres_server import PostgresServer
+
+        with PostgresServer() as pg:
+            assert pg.proc is not None
+            out["postgresql"] = [
+                pg_run(pg.create_database(f"rows{i}"), pg.proc.pid, jwk, envs, n) for i in range(3)
+            ]
+    out["command"] = "python bench/store_rows.py" + (" --postgresql" if args.postgresql else "")
+    print(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

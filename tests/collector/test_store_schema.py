@@ -133,10 +133,16 @@ def test_store_of_a_newer_collector_is_refused(tmp_path: Path) -> None:
         open_store(sqlite_url(path))
 
 
-def test_same_series_and_ts_twice_in_a_batch_keeps_the_first(url: str) -> None:
+@pytest.mark.parametrize("second", ["plain", "aggregate"])
+def test_same_series_and_ts_twice_in_a_batch_keeps_the_first(url: str, second: str) -> None:
+    """Also when the repeat is a reading of the other row shape (one with aggregates is
+    written with every column, a plain one with five)."""
     signer = Signer(SITE, AGENT)
     p = signer.payload(3)
-    p["readings"][1] = {**p["readings"][0], "value": -1.0}  # same id and ts, another value
+    again = {**p["readings"][0], "value": -1.0}  # same id and ts, another value
+    if second == "aggregate":
+        again.update(count=5, expected=6, min=-2.0, max=0.0)
+    p["readings"][1] = again
     with open_store(url) as store:
         store.enroll_key(SITE, AGENT, signer.jwk)
         env = signer.sign(p)
