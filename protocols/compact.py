@@ -17,6 +17,11 @@ v2")::
 * ``q`` only the readings that are not good: ``[index, quality, reason]``;
 * aggregate members as parallel arrays (``null`` where a reading has none).
 
+Parameters that share timestamps and aggregate members, every reading good, travel as one
+*table* instead (``{"ids": [...], "t": …, "step": …, "v": [k × n values, id after id],
+"count": 6, …}``): the ids once, the timestamps once, a count equal everywhere once; a
+reader expands it into one series per id (``_table_columns``).
+
 Readings that do not fit a series (an evidence-carrying lab reading, an id JSON must
 escape, …) travel as v1 readings in ``readings``; a parameter is never split between the
 two, so per parameter the order of readings is the agent's. :func:`batch_readings` expands
@@ -109,6 +114,7 @@ class SeriesColumns(NamedTuple):
 #: The aggregate members a v2 series carries as parallel arrays, in this order.
 AGGREGATES = ("count", "expected", "min", "max")
 _SERIES_KEYS = frozenset({"id", "t", "step", "dt", "f32", "v", "q", *AGGREGATES})
+_AGGREGATE_SET = frozenset(AGGREGATES)
 _F32 = Struct("<f")
 _F32_MIN_NORMAL = 2.0**-126
 _FORMATS = ("%.6g", "%.7g", "%.8g")
@@ -188,7 +194,10 @@ def _fits(r: ReadingTuple) -> bool:
 def encode_series(readings: Sequence[ReadingTuple]) -> tuple[bytes, list[ReadingTuple]]:
     """The ``series`` array body (without brackets) of ``readings``, and the readings that
     go into the payload's v1 ``readings`` instead (every reading of a parameter that has
-    one that does not fit a series)."""
+    one that does not fit a series).
+
+    Parameters whose readings are all good, at the same timestamps and with the same
+    aggregate members, go into one table (ids once, one ``t``); any other into a series."""
     groups: dict[str, list[ReadingTuple]] = {}
     get = groups.get
     for r in readings:
@@ -199,23 +208,129 @@ def encode_series(readings: Sequence[ReadingTuple]) -> tuple[bytes, list[Reading
             g.append(r)
     out: list[str] = []
     rest: list[ReadingTuple] = []
+    tables: dict[tuple[Any, ...], list[tuple[str, list[ReadingTuple]]]] = {}
     for rid, rs in groups.items():
         if not _plain_id(rid):
             rest.extend(rs)
             continue
-        s = _plain_series(rid, rs)
-        if s is None:
-            if not all(_plain_fast(r) or _fits(r) for r in rs):
-                rest.extend(rs)
-                continue
-            s = _series(rid, rs)
-        out.append(s)
+        shape = _table_shape(rs)
+        if shape is not None:
+            tables.setdefault(shape, []).append((rid, rs))
+        elif all(_plain_fast(r) or _fits(r) for r in rs):
+            out.append(_series(rid, rs))
+        else:
+            rest.extend(rs)
+    for (ts, members), params in tables.items():
+        if len(params) == 1:  # a table of one parameter is a series
+            ((rid, rs),) = params
+            out.append(_plain_series(rid, rs) or _series(rid, rs))
+        else:
+            out.append(_table(ts, members, params))
     return ",".join(out).encode("utf-8"), rest
 
 
 _NUMBER = frozenset({float, int})
 _FLOAT = frozenset({float})
 _INT = frozenset({int})
+
+
+def _table_shape(rs: list[ReadingTuple]) -> tuple[tuple[int, ...], tuple[str, ...]] | None:
+    """(timestamps, aggregate members) of a parameter that can go into a table: every
+    reading good, without reason, with finite numbers, each aggregate member present in
+    every reading or in none; None for any other (a series or v1 readings take it)."""
+    n = len(rs)
+    if n == 1 and rs[0][5] is None:  # one plain reading (a poll's): the common case, quickly
+        _, t, v, q, reason, _ = rs[0]
+        tv = type(v)
+        if (
+            q == "good"
+            and reason is None
+            and type(t) is int
+            and (tv is int or (tv is float and v - v == 0.0))
+        ):
+            return (t,), ()
+        return None
+    _, ts, vs, qs, reasons, extras = zip(*rs, strict=True)
+    if qs.count("good") != n or reasons.count(None) != n:
+        return None
+    if not _finite(vs) or not _INT.issuperset(map(type, ts)):
+        return None
+    e0 = extras[0]
+    if e0 is None:
+        return (ts, ()) if extras.count(None) == n else None
+    members = tuple(e0)
+    if not set(members) <= _AGGREGATE_SET or any(e is None or tuple(e) != members for e in extras):
+        return None
+    for k in members:
+        col = [e[k] for e in extras]
+        if not (_INT.issuperset(map(type, col)) if k in _COUNTS else _finite(col)):
+            return None
+    return ts, tuple(k for k in AGGREGATES if k in members)
+
+
+def _finite(col: Sequence[Any]) -> bool:
+    """Every entry an int or a finite float: their sum is finite (one pass in C; a sum
+    beyond a float says no too, and the slower path decides)."""
+    if not _NUMBER.issuperset(map(type, col)):
+        return False
+    try:
+        total = sum(col)
+    except OverflowError:  # an int beyond a float among floats
+        return False
+    return bool(total - total == 0.0)
+
+
+def _timestamps(ts: Sequence[int]) -> str:
+    """``"t"`` and ``"step"``/``"dt"`` of a series' or table's timestamps."""
+    n, t0 = len(ts), ts[0]
+    head = f'"t":{t0}'
+    if n > 1:
+        d0 = ts[1] - t0
+        if ts.count(t0) == n if d0 == 0 else tuple(ts) == tuple(range(t0, t0 + n * d0, d0)):
+            head += f',"step":{d0}'
+        else:
+            head += f',"dt":[{",".join(map(str, map(sub, ts[1:], ts[:-1])))}]'
+    return head
+
+
+def _column_f32(col: list[Any]) -> bool:
+    if not _FLOAT.issuperset(map(type, col)):
+        return False
+    try:
+        return array("f", col).tolist() == col
+    except OverflowError:
+        return False
+
+
+def _numbers_text(col: list[Any], f32: bool) -> str:
+    return ",".join(_f32_strs(col) if f32 else map(repr, col))
+
+
+def _table(
+    ts: tuple[int, ...], members: tuple[str, ...], params: list[tuple[str, list[ReadingTuple]]]
+) -> str:
+    """One table: the parameters' ids once, their shared timestamps once, then each column
+    parameter after parameter; a count member the same in every reading is one number."""
+    values = [r[2] for _, rs in params for r in rs]
+    cols = {"v": values}
+    for k in members:
+        cols[k] = [r[5][k] for _, rs in params for r in rs]  # type: ignore[index]
+    f32 = [k for k in _F32_COLUMNS if k in cols and _column_f32(cols[k])]
+    parts = [
+        f'{{"ids":[{",".join(chr(34) + rid + chr(34) for rid, _ in params)}],',
+        _timestamps(ts),
+    ]
+    if f32:
+        parts.append(',"f32":1' if f32 == ["v"] else f',"f32":{_encode(f32)}')
+    parts.append(f',"v":[{_numbers_text(values, "v" in f32)}]')
+    for k in members:
+        col = cols[k]
+        if k in _COUNTS and type(col[0]) is int and col.count(col[0]) == len(col):
+            parts.append(f',"{k}":{col[0]}')
+        else:
+            parts.append(f',"{k}":[{_numbers_text(col, k in f32)}]')
+    parts.append("}")
+    return "".join(parts)
 
 
 def _plain_series(rid: str, rs: list[ReadingTuple]) -> str | None:
@@ -227,31 +342,12 @@ def _plain_series(rid: str, rs: list[ReadingTuple]) -> str | None:
     _, ts, vs, qs, reasons, extras = zip(*rs, strict=True)
     if qs.count("good") != n or reasons.count(None) != n or extras.count(None) != n:
         return None
-    types = set(map(type, vs))
-    if not _NUMBER.issuperset(types) or not _INT.issuperset(map(type, ts)):
+    if not _finite(vs) or not _INT.issuperset(map(type, ts)):
         return None
-    try:
-        total = sum(vs)
-    except OverflowError:  # an int beyond a float among floats
-        return None
-    if total - total != 0.0:  # an inf or nan among the values (or a sum beyond a float)
-        return None
-    t0 = ts[0]
-    head = f'{{"id":"{rid}","t":{t0}'
-    if n > 1:
-        d0 = ts[1] - t0
-        if ts.count(t0) == n if d0 == 0 else ts == tuple(range(t0, t0 + n * d0, d0)):
-            head += f',"step":{d0}'
-        else:
-            head += f',"dt":[{",".join(map(str, map(sub, ts[1:], ts[:-1])))}]'
+    head = f'{{"id":"{rid}",{_timestamps(ts)}'
     values = list(vs)
-    if types == _FLOAT:
-        try:
-            f32 = array("f", values).tolist() == values
-        except OverflowError:
-            f32 = False
-        if f32:
-            return f'{head},"f32":1,"v":[{",".join(_f32_strs(values))}]}}'
+    if _column_f32(values):
+        return f'{head},"f32":1,"v":[{",".join(_f32_strs(values))}]}}'
     return f'{head},"v":[{",".join(map(repr, values))}]}}'
 
 
@@ -541,10 +637,55 @@ def _validated(s: Any, j: int) -> SeriesColumns:
     return SeriesColumns(rid, ts, values, quality, reason, count, expected, low, high, lo, hi)
 
 
+_TABLE_KEYS = frozenset({"ids", "t", "step", "dt", "f32", "v", *AGGREGATES})
+
+
+def _table_columns(s: dict[str, Any], j: int) -> list[SeriesColumns]:
+    """Table ``j`` (a member of ``series`` with ``ids``) as the series of its parameters,
+    each checked as a series is: parameter ``i`` has the values ``v[i*n:(i+1)*n]`` at the
+    table's timestamps, and its slice of each aggregate (a count given as one integer is
+    that count for every reading)."""
+    where = f"series.{j}"
+    if not _TABLE_KEYS.issuperset(s):
+        extra = set(s) - _TABLE_KEYS
+        raise _fail(where, f"unexpected members {', '.join(sorted(extra))}")
+    ids = _list(s["ids"], f"{where}.ids")
+    if not ids:
+        raise _fail(f"{where}.ids", "a table has at least one parameter")
+    if "t" not in s or "v" not in s:
+        raise _fail(where, "a table needs ids, t and v")
+    values = _list(s["v"], f"{where}.v")
+    k = len(ids)
+    n = len(values) // k
+    if n == 0 or n * k != len(values):
+        raise _fail(f"{where}.v", f"has {len(values)} values, not n for each of {k} ids")
+    shared: dict[str, Any] = {m: s[m] for m in ("t", "step", "dt", "f32") if m in s}
+    cols: dict[str, Any] = {}
+    for m in AGGREGATES:
+        if m in s:
+            col = s[m]
+            if m in _COUNTS and type(col) is int:
+                col = [col] * (n * k)
+            cols[m] = _list(col, f"{where}.{m}", n * k)
+    out = []
+    for i, rid in enumerate(ids):
+        one: dict[str, Any] = {"id": rid, **shared, "v": values[i * n : (i + 1) * n]}
+        for m, col in cols.items():
+            one[m] = col[i * n : (i + 1) * n]
+        out.append(_validated(one, j))
+    return out
+
+
 def series_columns(p: dict[str, Any]) -> list[SeriesColumns]:
     """The series of a v2 payload, validated, as columns (raises ``PayloadInvalid`` or a
-    subclass naming the member, e.g. ``series.3.count``)."""
-    return [_validated(s, j) for j, s in enumerate(_list(p.get("series", []), "series"))]
+    subclass naming the member, e.g. ``series.3.count``); a table gives one per id."""
+    out: list[SeriesColumns] = []
+    for j, s in enumerate(_list(p.get("series", []), "series")):
+        if type(s) is dict and "ids" in s:
+            out.extend(_table_columns(s, j))
+        else:
+            out.append(_validated(s, j))
+    return out
 
 
 def series_readings(p: dict[str, Any]) -> list[SeriesReading]:

@@ -17,6 +17,7 @@ from agent.outbox import BatchRow, Outbox
 from agent.regmap import devices_from_map
 from protocols.ack import Ack, sign_ack
 from protocols.chain import ChainLink, check_chain
+from protocols.compact import batch_readings
 from protocols.envelope import parse_envelope, payload_hash
 from protocols.keys import generate_private_key, load_private_key, public_jwk
 from protocols.topics import ack_topic
@@ -116,7 +117,7 @@ def test_chain_continues_after_lost_commits(tmp_path: Path) -> None:
         (b7,) = ob.unacked()
         payload = parse_envelope(b7.envelope).payload
         body = json.loads(payload)
-        assert body["seq"] == 7 and body["prev"] == h6 and body["readings"][0]["value"] == 42.0
+        assert body["seq"] == 7 and body["prev"] == h6 and batch_readings(body)[0]["value"] == 42.0
         assert check_chain([ChainLink.of(7, h6, payload)], first_seq=7, first_prev=h6) is None
         assert b7.hash == payload_hash(payload)
         _signed(ob, signer, 1, 5.0)

@@ -83,7 +83,11 @@ def test_v2_carries_exactly_the_v1_readings_and_is_smaller() -> None:
     b2 = v2.build(1, None, 9, {"source": "system"}, rs)
     assert json.loads(b2.payload)["v"] == 2
     assert "readings" not in json.loads(b2.payload)  # every reading fits a series
-    f32_columns = {x["id"]: x.get("f32") for x in json.loads(b2.payload)["series"]}
+    f32_columns = {
+        rid: x.get("f32")
+        for x in json.loads(b2.payload)["series"]
+        for rid in x.get("ids", [x.get("id")])
+    }
     assert f32_columns["agg"] == ["v", "min", "max"] and f32_columns["agg2"] == ["max"]
     assert f32_columns["z"] is None and f32_columns["p000"] == 1
     p1, p2 = parse_payload(b1.payload), parse_payload(b2.payload)
@@ -91,13 +95,62 @@ def test_v2_carries_exactly_the_v1_readings_and_is_smaller() -> None:
     assert len(b2.payload) * 2 < len(b1.payload)
 
 
-def test_a_batch_of_single_readings_stays_v1() -> None:
-    """One reading per parameter: v1 (as small, cheaper to encode); more: v2."""
-    _, v2 = _signers()
-    single = [(f"p{i}", T, 1.5, "good", None, None) for i in range(10)]
-    assert json.loads(v2.build(1, None, 9, {}, single).payload)["v"] == 1
-    double = single + [(f"p{i}", T + 1, 2.5, "good", None, None) for i in range(10)]
-    assert json.loads(v2.build(1, None, 9, {}, double).payload)["v"] == 2
+def test_parameters_sharing_timestamps_go_into_one_table() -> None:
+    """One reading per parameter (a poll, a one-minute batch of aggregates): ids once, one
+    ``t``, counts once when equal; the same readings as v1 at a third of the bytes."""
+    v1, v2 = _signers()
+    rs: list[Any] = [
+        (
+            f"potline1.key_param_{i:02d}",
+            T,
+            400.0 + i / 7,
+            "good",
+            None,
+            {"count": 6, "expected": 6, "min": f32(399.5 + i), "max": f32(401.25 + i)},
+        )
+        for i in range(20)
+    ]
+    rs += [
+        (f"cell_{i}", T + k * 1000, f32(4.2 + i / 100), "good", None, None)
+        for k in range(3)
+        for i in range(5)
+    ]
+    b1, b2 = v1.build(1, None, 9, {}, rs), v2.build(1, None, 9, {}, rs)
+    p = json.loads(b2.payload)
+    assert p["v"] == 2 and "readings" not in p
+    key, cells = p["series"]
+    assert key["ids"] == [f"potline1.key_param_{i:02d}" for i in range(20)]
+    assert key["t"] == T and key["count"] == 6 and key["expected"] == 6
+    assert key["f32"] == ["min", "max"] and len(key["v"]) == len(key["min"]) == 20
+    assert cells["ids"] == [f"cell_{i}" for i in range(5)] and cells["step"] == 1000
+    assert cells["f32"] == 1 and cells["v"][:3] == [4.2, 4.2, 4.2]  # parameter after parameter
+    assert _by_param(parse_payload(b1.payload).readings) == _by_param(
+        parse_payload(b2.payload).readings
+    )
+    assert len(b2.payload) * 2.5 < len(b1.payload)
+    assert [r["id"] for r in batch_readings(p)] == [r[0] for r in rs[:20]] + [
+        f"cell_{i}" for i in range(5) for _ in range(3)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("table", "where"),
+    [
+        ({"ids": ["a", "b"], "t": T, "v": [1, 2, 3]}, "series.0.v"),
+        ({"ids": [], "t": T, "v": []}, "series.0.ids"),
+        ({"ids": ["a", "b"], "t": T, "v": [1, 2], "count": [1]}, "series.0.count"),
+        ({"ids": ["a", "b"], "t": T, "v": [1, 2], "count": 1.5}, "series.0.count"),
+        ({"ids": ["a", "b"], "t": T, "v": [1, 2], "q": []}, "unexpected members q"),
+        ({"ids": ["a", "b c"], "t": T, "v": [1, 2]}, "series.0.id"),
+        (
+            {"ids": ["a", "b"], "t": T, "step": 1, "v": [1, 2, 3, 4], "min": [1, 2, "x", 4]},
+            "series.0.min",
+        ),
+    ],
+)
+def test_malformed_tables_are_rejected_naming_the_field(table: Any, where: str) -> None:
+    with pytest.raises(PayloadInvalid, match=where):
+        parse_payload(_payload([table]))
 
 
 def test_readings_that_fit_no_series_stay_v1_readings() -> None:
