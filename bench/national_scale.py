@@ -446,7 +446,9 @@ def run_case(kind: str, collectors: int, args: argparse.Namespace) -> dict[str, 
         "collector_cpu_s_per_s": round(col_per_s, 4),
         "headroom": round(1 / col_per_s, 1) if col_per_s else None,
         # the goal's load: 1,500 units × 100 parameters a minute, at this CPU per reading
-        "headroom_at_2500_per_s": round(readings / col_cpu / 2500, 1) if col_cpu else None,
+        "headroom_at_2500_per_s": round(readings / col_cpu / 2500, 1)
+        if col_cpu and kind == "key"
+        else None,
         "headroom_incl_db": round(1 / ((col_cpu + used.get("postgresql", 0)) / pub_s), 1)
         if col_cpu else None,
         "collector_hwm_mb": hwm,
