@@ -533,9 +533,13 @@ def main() -> None:
         for k, v in r["cpu_s"].items():
             print(f"    {k:22s} {v:8.2f} CPU-s  {r['cpu_us_per_reading'][k]:7.2f} µs/reading"
                   f"   (idle {r['idle_cpu_s_per_s'].get(k, 0):.4f} CPU-s/s)")  # fmt: skip
+        more = []
+        if "postgresql" in r["cpu_s"]:
+            more.append(f"with PostgreSQL {r['headroom_incl_db']}×")
+        if r["headroom_at_2500_per_s"] is not None:
+            more.append(f"at 2,500 readings/s {r['headroom_at_2500_per_s']}×")
         print(f"    collector CPU-s per s of load {r['collector_cpu_s_per_s']}: headroom "
-              f"{r['headroom']}× (with PostgreSQL {r['headroom_incl_db']}×; at 2,500 "
-              f"readings/s {r['headroom_at_2500_per_s']}×); "
+              f"{r['headroom']}×{' (' + '; '.join(more) + ')' if more else ''}; "
               f"load avg {r['load_avg_during']} (end {r['load_avg_end']})")  # fmt: skip
         print("    nothing lost: every batch stored once, byte-exact, chains whole, all acked"
               if r["lost_ok"] else f"    LOST/DOUBLED: {r['lost_or_doubled'][:10]}", flush=True)  # fmt: skip
