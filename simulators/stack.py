@@ -376,7 +376,12 @@ class Stack:
                 self.collector.close_store()
         if self.postgres is not None:
             try:
-                self.postgres.stop()
+                # a server moved to the system temp directory (DATA_DIR not reachable by the
+                # postgres user) is never found again: remove it rather than leave it behind
+                if self.postgres.moved_from is not None:
+                    self.postgres.close()
+                else:
+                    self.postgres.stop()
             except Exception as exc:  # teardown must go on
                 problems.append(f"postgres: {exc}")
         return problems

@@ -48,3 +48,26 @@ def test_a_private_base_directory_moves_to_the_temp_dir(tmp_path: Path) -> None:
             assert pg.moved_from is None and pg.dir.parent == private
         with psycopg.connect(pg.create_database("moved")) as db:
             assert db.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_a_stack_removes_a_moved_server_when_it_closes(tmp_path: Path) -> None:
+    """A server moved out of a private DATA_DIR is never found again: closing the stack
+    must not leave its directory (owned by ``postgres``) in the system temp directory."""
+    if not postgres_available():
+        pytest.fail("postgresql is not installed; run .ci/run (it installs the test servers)")
+    from simulators.stack import Stack
+
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    stack = Stack(private)
+    url = stack.start_postgres()
+    with psycopg.connect(url) as db:
+        assert db.execute("SELECT 1").fetchone() == (1,)
+    assert stack.postgres is not None
+    where = stack.postgres.dir
+    assert where.exists()
+    assert stack.close() == []
+    if os.geteuid() == 0:
+        assert not where.exists()  # moved to the temp dir, so removed
+    else:
+        assert where.exists() and where.parent == private  # kept with the stack's data
