@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 from agent.batch import BatchSigner
 from agent.outbox import (
     PACK_BACKLOG,
+    PAGE_SIZE,
     BatchRow,
     Outbox,
     OutboxError,
@@ -271,6 +274,65 @@ def test_envelopes_are_stored_packed_and_come_back_byte_for_byte(tmp_path: Path)
         assert [x.seq for x in ob.unacked(0, 64, two - 1)] == [1]  # envelopes as published
 
 
+def _f32(x: float) -> float:
+    return float(struct.unpack("<f", struct.pack("<f", x))[0])
+
+
+def _aggregate_batches(signer: BatchSigner, n: int) -> list[Any]:
+    """One-minute interval aggregates of 100 FLOAT32 sources, one batch a minute (the demo's
+    key parameters): a packed batch is ≈ 2 KB, half a 4 KiB page."""
+    rnd = random.Random(7)
+    out, prev = [], None
+    for seq in range(1, n + 1):
+        t = 1_700_000_000_000 + seq * 60_000
+        rs = []
+        for i in range(100):
+            lo = _f32(rnd.uniform(395, 405))
+            hi = _f32(lo + rnd.random())
+            extra = {"count": 6, "expected": 6, "min": lo, "max": hi}
+            rs.append(
+                (
+                    f"potline1.key_param_{i:02d}",
+                    t,
+                    lo + (hi - lo) * rnd.random(),
+                    "good",
+                    None,
+                    extra,
+                )
+            )
+        b = signer.build(seq, prev, t, {"source": "ntp", "synced": True}, rs)
+        out.append(b)
+        prev = b.hash
+    return out
+
+
+def test_a_backlog_of_packed_batches_takes_little_more_file_than_its_rows(
+    tmp_path: Path,
+) -> None:
+    """A new outbox has small pages, so packed one-minute batches share them: with 4 KiB
+    pages each ≈ 2 KB row took a page of its own (file ≈ 2 × rows)."""
+    signer, _ = _signer()
+    path = tmp_path / "outbox.sqlite3"
+    batches = _aggregate_batches(signer, 60)
+    with Outbox(path, site="plant1", agent="agent1") as ob:
+        for b in batches:
+            ob.commit(b.seq, b.prev, b.hash, b.created_ms, b.readings, b.envelope)
+        assert [x.envelope for x in ob.unacked(limit=100)] == [b.envelope for b in batches]
+        (page,) = ob._db.execute("PRAGMA page_size").fetchone()
+        (rows,) = ob._db.execute(
+            "SELECT SUM(LENGTH(envelope)) FROM batches WHERE form = 1"
+        ).fetchone()
+        (unpacked,) = ob._db.execute(
+            "SELECT SUM(LENGTH(envelope)) FROM batches WHERE form = 0"
+        ).fetchone()
+        ob._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert page == PAGE_SIZE == 1024
+    packed = len(batches) - PACK_BACKLOG
+    assert 1500 * packed < rows < 3000 * packed  # the ≈ 2 KB rows this test is about
+    # the rows, the two batches kept as published, the dictionary and ≈ 10 pages of schema
+    assert path.stat().st_size < 1.2 * rows + unpacked + 8 * 1024 + 16 * PAGE_SIZE
+
+
 def test_dictionaries_no_batch_needs_are_deleted(tmp_path: Path, monkeypatch: Any) -> None:
     import agent.outbox
 
@@ -327,6 +389,8 @@ def test_an_outbox_of_the_earlier_schema_opens_and_reads_back(
         assert [x.envelope for x in ob.unacked()] == [b1.envelope, b2.envelope]
         forms = [r[0] for r in ob._db.execute("SELECT form FROM batches ORDER BY seq")]
         assert forms == [0, 1]
+        # its pages stay as they were made (a page size cannot change in WAL mode)
+        assert ob._db.execute("PRAGMA page_size").fetchone() == (4096,)
 
 
 def test_envelopes_in_another_form_are_kept_as_they_are(tmp_path: Path) -> None:
