@@ -6,8 +6,13 @@ each envelope is committed to a real agent ``Outbox`` (SQLite) and ingested by t
 WAL checkpoint. Also printed: the size the envelope would have with RFC 7797's unencoded
 payload (``b64: false``: the payload as a JSON string instead of base64url). Nothing is
 acked, as in an outage, so the outbox packs the envelopes (``agent/outbox.py``); its file
-size (after VACUUM, with SQLite's pages and the deflate dictionary) and the bytes its rows
-hold are both printed.
+size (after a checkpoint, as the gateway holds it: SQLite's pages, the deflate dictionary,
+the first batches kept as published) and the bytes its rows hold are both printed.
+
+``--breakdown`` prints where the wire bytes go, per reading: the JWS framing, protected
+header and signature (once per batch), the payload's head (site, agent, seq, prev,
+created, clock, events), the parameter ids, timestamps, values, aggregate members
+(count/expected/min/max) and base64's third.
 
 Workloads:
 
@@ -16,7 +21,8 @@ Workloads:
   (the demo publishes every 60 s: one reading of each parameter per batch);
 * ``cells-1hz``: raw cell voltages, 300 cells at 1 Hz, float32 values, 60 s batches.
 
-    .venv/bin/python bench/payload_size.py --minutes 60
+    .venv/bin/python bench/payload_size.py --minutes 60 --breakdown
+    .venv/bin/python bench/payload_size.py --minutes 600 --publish 600 --versions 2
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import shlex
 import sqlite3
 import struct
@@ -50,7 +57,9 @@ def f32(x: float) -> float:
     return float(struct.unpack("<f", struct.pack("<f", x))[0])
 
 
-def key_1min(minutes: int, publish_s: int) -> list[list[tuple[Any, ...]]]:
+def key_1min(minutes: int, publish_s: int, variant: str = "") -> list[list[tuple[Any, ...]]]:
+    """``variant`` (what-if, not what the agent sends): ``mean-f32`` the mean rounded to
+    float32, ``mean-only`` no min/max, ``mean-f32-only`` both."""
     rnd = random.Random(1)
     per = publish_s // 60
     batches = []
@@ -61,7 +70,11 @@ def key_1min(minutes: int, publish_s: int) -> list[list[tuple[Any, ...]]]:
             for p in range(100):
                 lo, hi = sorted(f32(400 + rnd.uniform(-5, 5)) for _ in range(2))
                 mean = lo + (hi - lo) * rnd.random()
-                extra = {"count": 6, "expected": 6, "min": lo, "max": hi}
+                extra: dict[str, Any] = {"count": 6, "expected": 6, "min": lo, "max": hi}
+                if "f32" in variant:
+                    mean = f32(mean)
+                if "only" in variant:
+                    extra = {"count": 6, "expected": 6}
                 rs.append(
                     (f"potline{p // 20 + 1}.key_param_{p:02d}", ts, mean, "good", None, extra)
                 )
@@ -84,6 +97,54 @@ def cells_1hz(minutes: int) -> list[list[tuple[Any, ...]]]:
     return batches
 
 
+#: payload members of a v2 series or table, by what they carry
+_PART = {
+    "id": "ids",
+    "ids": "ids",
+    "t": "timestamps",
+    "step": "timestamps",
+    "dt": "timestamps",
+    "v": "values",
+    "count": "aggregates",
+    "expected": "aggregates",
+    "min": "aggregates",
+    "max": "aggregates",
+}
+_MEMBER = re.compile(rb'[{,]"([a-z0-9]+)":')
+
+
+def payload_parts(payload: bytes) -> dict[str, int]:
+    """Bytes of a payload by what they carry: the head (everything outside ``series`` and
+    ``readings``: v, site, agent, seq, prev, created, clock, events), then the series' and
+    tables' ids, timestamps, values, aggregates and other members (f32, q); v1
+    ``readings`` whole. Scans the text as the agent writes it (no strings with quotes)."""
+    parts = dict.fromkeys(("head", "ids", "timestamps", "values", "aggregates", "other"), 0)
+    parts["v1 readings"] = 0
+    body = 0
+    for name in (b'"series":[', b'"readings":['):
+        i = payload.find(name)
+        if i < 0:
+            continue
+        i += len(name)
+        depth, j = 1, i
+        while depth:  # the matching bracket (no brackets inside strings here)
+            c = payload[j]
+            depth += (c == 0x5B) - (c == 0x5D)
+            j += 1
+        text = payload[i : j - 1]
+        body += len(text)
+        if name == b'"readings":[':
+            parts["v1 readings"] += len(text)
+            continue
+        marks = [(m.start(), m.group(1).decode()) for m in _MEMBER.finditer(text)]
+        # only members of a series object: "{" or "," then a known name
+        for k, (at, member) in enumerate(marks):
+            end = marks[k + 1][0] if k + 1 < len(marks) else len(text)
+            parts[_PART.get(member, "other")] += end - at
+    parts["head"] = len(payload) - body
+    return parts
+
+
 def measure(
     name: str, batches: list[list[tuple[Any, ...]]], version: int, tmp: Path
 ) -> dict[str, Any]:
@@ -98,6 +159,7 @@ def measure(
     topic = data_topic(SITE, AGENT)
     prev = None
     wire = unencoded = payload_bytes = n = 0
+    parts: dict[str, int] = {}
     for seq, rs in enumerate(batches, 1):
         b = signer.build(seq, prev, rs[-1][1], {"source": "ntp", "synced": True}, rs)
         prev = b.hash
@@ -109,8 +171,16 @@ def measure(
         payload = parse_envelope(b.envelope).payload
         wire += len(b.envelope)
         payload_bytes += len(payload)
-        # RFC 7797 flattened JSON with b64:false: the payload member is a JSON string
         env = json.loads(b.envelope)
+        for k, x in {
+            "JWS framing": len(b.envelope) - sum(len(env[m]) for m in env),
+            "protected header": len(env["protected"]),
+            "signature": len(env["signature"]),
+            **payload_parts(payload),
+            "base64 third": len(env["payload"]) - len(payload),
+        }.items():
+            parts[k] = parts.get(k, 0) + x
+        # RFC 7797 flattened JSON with b64:false: the payload member is a JSON string
         unencoded += (
             len(b.envelope)
             - len(env["payload"])
@@ -128,9 +198,10 @@ def measure(
         path = work / f"{f}.sqlite3"
         db = sqlite3.connect(path)
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        sizes[f] = path.stat().st_size  # as the gateway holds it (never vacuumed)
         db.execute("VACUUM")
         db.close()
-        sizes[f] = path.stat().st_size
+        sizes[f + "_vacuumed"] = path.stat().st_size
     return {
         "workload": name,
         "payload_v": version,
@@ -139,9 +210,11 @@ def measure(
         "payload_B_per_reading": round(payload_bytes / n, 1),
         "wire_B_per_reading": round(wire / n, 1),
         "wire_b64false_B_per_reading": round(unencoded / n, 1),
-        "outbox_B_per_reading": round(sizes["outbox"] / n, 1),
+        "outbox_file_B_per_reading": round(sizes["outbox"] / n, 1),
+        "outbox_file_vacuumed_B_per_reading": round(sizes["outbox_vacuumed"] / n, 1),
         "outbox_rows_B_per_reading": round(blobs / n, 1),
-        "evidence_store_B_per_reading": round(sizes["evidence"] / n, 1),
+        "evidence_store_B_per_reading": round(sizes["evidence_vacuumed"] / n, 1),
+        "wire_breakdown_B_per_reading": {k: round(x / n, 2) for k, x in parts.items() if x},
     }
 
 
@@ -151,16 +224,37 @@ def main() -> None:
     )
     ap.add_argument("--minutes", type=int, default=60, help="plant minutes of data per workload")
     ap.add_argument("--publish", type=int, default=60, help="key-1min: seconds per batch (x60)")
+    ap.add_argument("--versions", default="1,2", help="payload versions to measure")
+    ap.add_argument(
+        "--cell-minutes", type=int, help="plant minutes of cell voltages (default --minutes)"
+    )
+    ap.add_argument(
+        "--what-if",
+        action="store_true",
+        help="also key-1min with the mean as float32 and/or without min/max (v2 only)",
+    )
+    ap.add_argument("--breakdown", action="store_true", help="where the wire bytes go")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     out = []
     with tempfile.TemporaryDirectory(prefix="mrv-bench-size-") as t:
-        for name, batches in (
-            (f"key-1min/{args.publish}s", key_1min(args.minutes, args.publish)),
-            ("cells-1hz/60s", cells_1hz(args.minutes)),
-        ):
-            for v in (1, 2):
-                out.append(measure(name.replace("/", "-"), batches, v, Path(t)))
+        cells = args.minutes if args.cell_minutes is None else args.cell_minutes
+        runs = [
+            (f"key-1min/{args.publish}s", key_1min(args.minutes, args.publish), args.versions),
+            ("cells-1hz/60s", cells_1hz(cells), args.versions if cells else ""),
+        ]
+        if args.what_if:
+            runs += [
+                (
+                    f"key-1min/{args.publish}s {w} (what-if)",
+                    key_1min(args.minutes, args.publish, w),
+                    "2",
+                )
+                for w in ("mean-f32", "mean-only", "mean-f32-only")
+            ]
+        for name, batches, versions in runs:
+            for v in map(int, filter(None, versions.split(","))):
+                out.append(measure(re.sub(r"\W+", "-", name), batches, v, Path(t)))
                 out[-1]["workload"] = name
     cmd = " ".join(
         shlex.quote(a) for a in [".venv/bin/python", "bench/payload_size.py", *sys.argv[1:]]
@@ -169,7 +263,10 @@ def main() -> None:
         print(json.dumps({"results": out, "command": cmd}, indent=2))
         return
     for r in out:
+        parts = r.pop("wire_breakdown_B_per_reading")
         print("  " + ", ".join(f"{k}={v}" for k, v in r.items()))
+        if args.breakdown:
+            print("    wire B/reading: " + ", ".join(f"{k} {v}" for k, v in parts.items()))
     print(f"reproduce: {cmd}")
 
 
