@@ -556,7 +556,13 @@ class Outbox:
         return OutboxStats(n, size, first, self.head_seq, self.acked_through, oldest)
 
     def free_disk_bytes(self) -> int:
-        return shutil.disk_usage(self.path.parent).free
+        """Room for new batches: the disk's free bytes and the outbox file's own free pages
+        (SQLite reuses them before it grows the file; a drained backlog leaves its pages
+        free, the file does not shrink), so they do not read as a full disk — with
+        ``on_full: drop_oldest`` that would delete unacked batches for nothing."""
+        (free,) = self._db.execute("PRAGMA freelist_count").fetchone()
+        (size,) = self._db.execute("PRAGMA page_size").fetchone()
+        return shutil.disk_usage(self.path.parent).free + int(free) * int(size)
 
     def close(self) -> None:
         try:

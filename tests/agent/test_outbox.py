@@ -6,6 +6,7 @@ import random
 import sqlite3
 import struct
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -331,6 +332,30 @@ def test_a_backlog_of_packed_batches_takes_little_more_file_than_its_rows(
     assert 1500 * packed < rows < 3000 * packed  # the ≈ 2 KB rows this test is about
     # the rows, the two batches kept as published, the dictionary and ≈ 10 pages of schema
     assert path.stat().st_size < 1.2 * rows + unpacked + 8 * 1024 + 16 * PAGE_SIZE
+
+
+def test_pages_a_drained_backlog_left_free_count_as_free_disk(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The file keeps the pages an acked backlog freed (SQLite reuses them for the next
+    batches), so they are room for batches as much as the disk's own free bytes are."""
+    import agent.outbox
+
+    monkeypatch.setattr(agent.outbox.shutil, "disk_usage", lambda _p: SimpleNamespace(free=10**6))
+    signer, _ = _signer()
+    batches = _aggregate_batches(signer, 40)
+    with Outbox(tmp_path / "outbox.sqlite3", site="plant1", agent="agent1") as ob:
+        for b in batches:
+            ob.commit(b.seq, b.prev, b.hash, b.created_ms, b.readings, b.envelope)
+        before = ob.free_disk_bytes()
+        (held,) = ob._db.execute("SELECT SUM(LENGTH(envelope)) FROM batches").fetchone()
+        ob.ack(len(batches))
+        after = ob.free_disk_bytes()
+        assert before < 10**6 + 8 * PAGE_SIZE  # nothing freed yet
+        assert after - 10**6 > 0.9 * held  # what the acked rows took is room again
+        more = _aggregate_batches(signer, 41)[-1]
+        ob.commit(more.seq, ob.head_hash, more.hash, more.created_ms, 100, more.envelope)
+        assert ob.free_disk_bytes() < after  # and is used first
 
 
 def test_dictionaries_no_batch_needs_are_deleted(tmp_path: Path, monkeypatch: Any) -> None:
