@@ -4,7 +4,8 @@ Not a test. The agent's own ``BatchSigner`` signs the same readings as payload v
 each envelope is committed to a real agent ``Outbox`` (SQLite) and ingested by the real
 ``VerificationPipeline`` into a fresh ``SqliteEvidenceStore``; files are measured after a
 WAL checkpoint. Also printed: the size the envelope would have with RFC 7797's unencoded
-payload (``b64: false``: the payload as a JSON string instead of base64url). Nothing is
+payload (``b64: false``, ``crit``: the payload as a JSON string instead of base64url;
+joserfc 1.8 verifies that form, many JOSE libraries do not). Nothing is
 acked, as in an outage, so the outbox packs the envelopes (``agent/outbox.py``); its file
 size (after a checkpoint, as the gateway holds it: SQLite's pages, the deflate dictionary,
 the first batches kept as published) and the bytes its rows hold are both printed.
@@ -46,7 +47,7 @@ from agent.outbox import Outbox
 from collector.pipeline import Accepted, VerificationPipeline
 from collector.store.sqlite import SqliteEvidenceStore
 from protocols.envelope import parse_envelope
-from protocols.keys import generate_private_key, public_jwk
+from protocols.keys import b64url, b64url_decode, generate_private_key, public_jwk
 from protocols.topics import data_topic
 
 SITE, AGENT = "smelter-1", "pot-room-1"
@@ -145,6 +146,20 @@ def payload_parts(payload: bytes) -> dict[str, int]:
     return parts
 
 
+def unencoded_envelope(env: dict[str, str], payload: bytes) -> bytes:
+    """The same batch as RFC 7797 flattened JSON with ``"b64": false``: the protected header
+    gains ``"b64":false,"crit":["b64"]`` and the payload member is the payload as a JSON
+    string (every ``"`` escaped). Sized only (its signature would differ)."""
+    header = json.loads(b64url_decode(env["protected"]))
+    header.update(b64=False, crit=["b64"])
+    protected = b64url(json.dumps(header, separators=(",", ":")).encode())
+    return json.dumps(
+        {"protected": protected, "payload": payload.decode(), "signature": env["signature"]},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).encode()
+
+
 def measure(
     name: str, batches: list[list[tuple[Any, ...]]], version: int, tmp: Path
 ) -> dict[str, Any]:
@@ -180,13 +195,7 @@ def measure(
             "base64 third": len(env["payload"]) - len(payload),
         }.items():
             parts[k] = parts.get(k, 0) + x
-        # RFC 7797 flattened JSON with b64:false: the payload member is a JSON string
-        unencoded += (
-            len(b.envelope)
-            - len(env["payload"])
-            + len(json.dumps(payload.decode(), ensure_ascii=False).encode())
-            - 2
-        )  # the quotes around the base64 text were already counted
+        unencoded += len(unencoded_envelope(env, payload))
         n += len(rs)
     # what the outbox's rows hold (packed envelopes, as during an outage: nothing is acked
     # here), without SQLite's pages and the deflate dictionary
