@@ -640,11 +640,12 @@ def _validated(s: Any, j: int) -> SeriesColumns:
 _TABLE_KEYS = frozenset({"ids", "t", "step", "dt", "f32", "v", *AGGREGATES})
 
 
-def _table_columns(s: dict[str, Any], j: int) -> list[SeriesColumns]:
+def _table_columns(s: dict[str, Any], j: int, *, fast: bool = True) -> list[SeriesColumns]:
     """Table ``j`` (a member of ``series`` with ``ids``) as the series of its parameters,
     each checked as a series is: parameter ``i`` has the values ``v[i*n:(i+1)*n]`` at the
     table's timestamps, and its slice of each aggregate (a count given as one integer is
-    that count for every reading)."""
+    that count for every reading). ``fast`` checks the table a column at a time first
+    (:func:`_table_fast`); ``fast=False`` is the id-by-id path it must agree with."""
     where = f"series.{j}"
     if not _TABLE_KEYS.issuperset(s):
         extra = set(s) - _TABLE_KEYS
@@ -667,6 +668,10 @@ def _table_columns(s: dict[str, Any], j: int) -> list[SeriesColumns]:
             if m in _COUNTS and type(col) is int:
                 col = [col] * (n * k)
             cols[m] = _list(col, f"{where}.{m}", n * k)
+    if fast:
+        checked = _table_fast(ids, values, n, shared, cols, j)
+        if checked is not None:
+            return checked
     out = []
     for i, rid in enumerate(ids):
         one: dict[str, Any] = {"id": rid, **shared, "v": values[i * n : (i + 1) * n]}
@@ -674,6 +679,69 @@ def _table_columns(s: dict[str, Any], j: int) -> list[SeriesColumns]:
             one[m] = col[i * n : (i + 1) * n]
         out.append(_validated(one, j))
     return out
+
+
+def _table_fast(
+    ids: list[Any],
+    values: list[Any],
+    n: int,
+    shared: dict[str, Any],
+    cols: dict[str, list[Any]],
+    j: int,
+) -> list[SeriesColumns] | None:
+    """The table's series when every check passes on whole columns: the first id through
+    :func:`_validated` (it checks the shared ``t``/``step``/``dt``/``f32``), the other ids'
+    names, then each column's k × n numbers once. A national-scale one-minute batch is one
+    table of 100 ids × 1 reading, where 100 ``_validated`` calls cost ≈ 40 % of the
+    collector's CPU per batch. ``None`` (any check refuses) sends the table id by id, which
+    names the fault exactly as before."""
+    if set(map(type, ids)) != {str} or not all(map(_PARAM_ID.fullmatch, ids)):
+        return None
+    try:
+        first = _validated(
+            {"id": ids[0], **shared, "v": values[:n], **{m: c[:n] for m, c in cols.items()}}, j
+        )
+    except PayloadInvalid:
+        return None
+    k = len(ids)
+    if k == 1:
+        return [first]
+    spec = shared.get("f32")
+    f32 = frozenset() if spec is None else frozenset({"v"}) if spec == 1 else frozenset(spec)
+    whole: dict[str, list[Any]] = {}
+    try:
+        for m, col in (("v", values), *cols.items()):
+            types = set(map(type, col))
+            if m in _COUNTS:
+                if not _COUNT_TYPES.issuperset(types):
+                    return None
+                present = [x for x in col if x is not None] if type(None) in types else col
+                if present and (min(present) < 0 or max(present) > _MAX_COUNT):
+                    return None
+            else:
+                if not _NUMBER_TYPES.issuperset(types):
+                    return None
+                if int in types:
+                    col = [float(x) if type(x) is int else x for x in col]
+                if m in f32:
+                    col = _as_f32(col, "")
+            whole[m] = col
+    except PayloadInvalid:
+        return None
+    ts, lo, hi = first.ts, first.earliest, first.latest
+    starts = range(n, n * k, n)  # ids 1..k-1; slices built by comprehensions, not per id
+
+    def slices(col: list[Any]) -> list[list[Any]]:
+        return [[x] for x in col[1:]] if n == 1 else [col[a : a + n] for a in starts]
+
+    nones = [[None] * n for _ in starts]  # an id's absent aggregates and reasons, as before
+    aggs = [slices(whole[m]) if m in whole else nones for m in AGGREGATES]
+    reasons = nones if len(whole) < 1 + len(AGGREGATES) else [[None] * n for _ in starts]
+    tss: Any = [list(ts) for _ in starts] if type(ts) is list else repeat(ts)
+    goods = [["good"] * n for _ in starts]
+    rest = map(SeriesColumns, ids[1:], tss, slices(whole["v"]), goods, reasons, *aggs,
+               repeat(lo), repeat(hi))  # fmt: skip
+    return [first, *rest]
 
 
 def series_columns(p: dict[str, Any]) -> list[SeriesColumns]:
