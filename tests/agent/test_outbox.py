@@ -256,15 +256,23 @@ def test_envelopes_are_stored_packed_and_come_back_byte_for_byte(tmp_path: Path)
     path = tmp_path / "outbox.sqlite3"
     batches = _batches(signer, 8)
     with Outbox(path, site="plant1", agent="agent1") as ob:
-        for b in batches:
+
+        def forms() -> list[tuple[int, int | None]]:
+            return list(ob._db.execute("SELECT form, zdict FROM batches ORDER BY seq"))
+
+        for b in batches[:PACK_BACKLOG]:
+            ob.commit(b.seq, b.prev, b.hash, b.created_ms, b.readings, b.envelope)
+        assert forms() == [(0, None)] * PACK_BACKLOG  # an ack is still expected
+        for b in batches[PACK_BACKLOG:]:
             ob.commit(b.seq, b.prev, b.hash, b.created_ms, b.readings, b.envelope)
         assert [x.envelope for x in ob.unacked()] == [b.envelope for b in batches]
     db = sqlite3.connect(path)
     rows = db.execute("SELECT form, zdict, length(envelope) FROM batches ORDER BY seq").fetchall()
     (dicts,) = db.execute("SELECT count(*) FROM zdicts").fetchone()
     db.close()
-    backlog = [(0, None)] * PACK_BACKLOG + [(1, None)]  # the first packed one: no dictionary
-    assert [r[:2] for r in rows] == backlog + [(1, 1)] * (7 - PACK_BACKLOG) and dicts == 1
+    # once the backlog begins, the batches before it are packed too; the first has no
+    # dictionary (its payload is the dictionary)
+    assert [r[:2] for r in rows] == [(1, None)] + [(1, 1)] * 7 and dicts == 1
     # with an earlier payload as dictionary a batch is a small part of its envelope
     assert all(r[2] * 5 < len(b.envelope) for r, b in zip(rows[3:], batches[3:], strict=True))
     with Outbox(path, site="plant1", agent="agent1") as ob:
@@ -320,18 +328,15 @@ def test_a_backlog_of_packed_batches_takes_little_more_file_than_its_rows(
             ob.commit(b.seq, b.prev, b.hash, b.created_ms, b.readings, b.envelope)
         assert [x.envelope for x in ob.unacked(limit=100)] == [b.envelope for b in batches]
         (page,) = ob._db.execute("PRAGMA page_size").fetchone()
-        (rows,) = ob._db.execute(
-            "SELECT SUM(LENGTH(envelope)) FROM batches WHERE form = 1"
-        ).fetchone()
-        (unpacked,) = ob._db.execute(
-            "SELECT SUM(LENGTH(envelope)) FROM batches WHERE form = 0"
+        (rows, forms) = ob._db.execute(
+            "SELECT SUM(LENGTH(envelope)), GROUP_CONCAT(DISTINCT form) FROM batches"
         ).fetchone()
         ob._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     assert page == PAGE_SIZE == 1024
-    packed = len(batches) - PACK_BACKLOG
-    assert 1500 * packed < rows < 3000 * packed  # the ≈ 2 KB rows this test is about
-    # the rows, the two batches kept as published, the dictionary and ≈ 10 pages of schema
-    assert path.stat().st_size < 1.2 * rows + unpacked + 8 * 1024 + 16 * PAGE_SIZE
+    assert forms == "1"  # all packed, the first ones too once the backlog began
+    assert 1500 * len(batches) < rows < 3000 * len(batches)  # ≈ 2 KB rows, as in the demo
+    # the rows, the dictionary (a payload) and ≈ 10 pages of schema
+    assert path.stat().st_size < 1.2 * rows + 8 * 1024 + 16 * PAGE_SIZE
 
 
 def test_pages_a_drained_backlog_left_free_count_as_free_disk(
@@ -356,6 +361,35 @@ def test_pages_a_drained_backlog_left_free_count_as_free_disk(
         more = _aggregate_batches(signer, 41)[-1]
         ob.commit(more.seq, ob.head_hash, more.hash, more.created_ms, 100, more.envelope)
         assert ob.free_disk_bytes() < after  # and is used first
+
+
+def test_each_new_backlog_packs_the_batches_before_it(tmp_path: Path) -> None:
+    """After a drained backlog batches are kept as published again while acks come; when
+    the next backlog begins, the ones committed since the last ack are packed with it."""
+    signer, _ = _signer()
+    batches = _batches(signer, 10)
+    with Outbox(tmp_path / "outbox.sqlite3", site="plant1", agent="agent1") as ob:
+
+        def commit(bs: list[Any]) -> None:
+            for b in bs:
+                ob.commit(b.seq, b.prev, b.hash, b.created_ms, b.readings, b.envelope)
+
+        def forms() -> list[int]:
+            return [r[0] for r in ob._db.execute("SELECT form FROM batches ORDER BY seq")]
+
+        commit(batches[:4])
+        assert forms() == [1, 1, 1, 1]
+        ob.ack(4)
+        commit(batches[4:6])
+        assert forms() == [0, 0]
+        ob.ack(5)
+        commit(batches[6:7])
+        assert forms() == [0, 0]  # one unacked before seq 7: an ack is still expected
+        commit(batches[7:8])
+        assert forms() == [1, 1, 1]  # seq 8 begins a backlog: 6 and 7 packed with it
+        commit(batches[8:])
+        assert forms() == [1] * 5
+        assert [x.envelope for x in ob.unacked()] == [b.envelope for b in batches[5:]]
 
 
 def test_dictionaries_no_batch_needs_are_deleted(tmp_path: Path, monkeypatch: Any) -> None:
