@@ -1,12 +1,17 @@
-"""The only module that calls pymodbus (its API changes between minor versions).
+"""Modbus links: the lean TCP client for ``tcp``, pymodbus for ``rtu`` and ``rtu_over_tcp``.
 
-``ModbusLink`` is one connection (a TCP socket, a serial port, or a serial gateway over TCP)
-with a lock, so devices sharing an RS-485 line never interleave requests. Reads return plain
-lists of ints (registers) or bools (bits), or raise ``ReadFailed`` with a short reason that
-becomes the ``reason`` of ``bad`` readings: ``timeout``, ``connection``, ``exception:02``.
+A link is one connection (a TCP socket, a serial port, or a serial gateway over TCP) with a
+lock, so devices sharing an RS-485 line never interleave requests. Reads return plain lists
+of ints (registers, or 0/1 bits) or the raw data bytes, or raise ``ReadFailed`` with a short
+reason that becomes the ``reason`` of ``bad`` readings: ``timeout``, ``connection``,
+``exception:02``.
 
-pymodbus's own reconnect and retry machinery is switched off: the poller decides when to
-retry and back off, so a dead device cannot stall the event loop or another device.
+Modbus TCP goes through ``agent.modbus_tcp`` (the agent's hot path, a fraction of
+pymodbus' CPU per request). This is the only module that calls pymodbus (its API changes
+between minor versions), imported on the first serial link only: an agent with only TCP
+devices never loads it. pymodbus's own reconnect and retry machinery is switched off: the
+poller decides when to retry and back off, so a dead device cannot stall the event loop or
+another device.
 """
 
 from __future__ import annotations
@@ -14,16 +19,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 from dataclasses import dataclass
-
-from pymodbus import FramerType
-from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
-from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+from typing import TYPE_CHECKING
 
 from agent.config import ModbusTransport, Table
 from agent.drivers import ReadFailed
+from agent.modbus_tcp import ModbusTcpLink
 
-logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+if TYPE_CHECKING:
+    from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +43,21 @@ class Endpoint:
     bytesize: int = 8
 
 
-__all__ = ["Endpoint", "ModbusLink", "ModbusTransport", "ReadFailed", "Table", "read_once"]
+__all__ = [
+    "AnyLink",
+    "Endpoint",
+    "ModbusLink",
+    "ModbusTcpLink",
+    "ModbusTransport",
+    "ReadFailed",
+    "Table",
+    "link_for",
+    "read_once",
+]
 
 
 class ModbusLink:
-    """One Modbus connection shared by the devices behind it, with one request lock."""
+    """One pymodbus connection (serial, or RTU framing over TCP) with one request lock."""
 
     def __init__(self, endpoint: Endpoint, timeout: float = 1.0) -> None:
         self.endpoint = endpoint
@@ -51,6 +66,10 @@ class ModbusLink:
         self._client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
 
     def _make_client(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
+        from pymodbus import FramerType
+        from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+
+        logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
         ep = self.endpoint
         common = {"timeout": self.timeout, "retries": 0, "reconnect_delay": 0}
         if ep.transport == "rtu":
@@ -78,6 +97,8 @@ class ModbusLink:
             return
         self.close()
         client = self._make_client()
+        from pymodbus.exceptions import ModbusException
+
         try:
             ok = await asyncio.wait_for(client.connect(), self.timeout + 1.0)
         except (TimeoutError, OSError, ModbusException) as exc:
@@ -105,6 +126,8 @@ class ModbusLink:
         if self._client is None or not self._client.connected:
             raise ReadFailed("connection", "not connected")
         client = self._client
+        from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+
         try:
             if table == "holding":
                 coro = client.read_holding_registers(address, count=count, device_id=unit)
@@ -138,8 +161,25 @@ class ModbusLink:
             raise ReadFailed("short_response", f"{len(regs)} of {count} registers")
         return list(regs[:count])
 
+    async def read_bytes(self, table: Table, address: int, count: int, unit: int) -> bytes:
+        """As ``read``, as the lean client's data bytes (registers big-endian, bits packed)."""
+        values = await self.read(table, address, count, unit)
+        if table in ("coil", "discrete"):
+            packed = bytearray((count + 7) // 8)
+            for i, b in enumerate(values):
+                packed[i >> 3] |= b << (i & 7)
+            return bytes(packed)
+        return struct.pack(f">{count}H", *values)
 
-def link_for(endpoint: Endpoint, timeout: float) -> ModbusLink:
+
+AnyLink = ModbusLink | ModbusTcpLink
+
+
+def link_for(endpoint: Endpoint, timeout: float) -> AnyLink:
+    """The lean client for Modbus TCP, pymodbus for serial lines and RTU over TCP."""
+    if endpoint.transport == "tcp":
+        assert endpoint.host and endpoint.port
+        return ModbusTcpLink(endpoint.host, endpoint.port, timeout)
     return ModbusLink(endpoint, timeout)
 
 
@@ -147,7 +187,7 @@ async def read_once(
     host: str, port: int, unit: int, table: Table, address: int, count: int, timeout: float = 2.0
 ) -> list[int]:
     """Connect, read, close: for ``mrv-agent probe``."""
-    link = ModbusLink(Endpoint("tcp", host=host, port=port), timeout)
+    link = link_for(Endpoint("tcp", host=host, port=port), timeout)
     try:
         await link.connect()
         return await link.read(table, address, count, unit)

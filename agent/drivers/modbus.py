@@ -1,9 +1,9 @@
 """The Modbus driver (TCP, RTU, RTU over TCP): the first driver behind ``agent.drivers``.
 
-pymodbus itself is called only from ``agent.modbus_io`` (its API changes between minor
-versions); request planning is ``agent.plan``. This module joins them to the driver
-interface: a device section becomes an ``Endpoint`` (built here only) and a link, and a
-response's registers are decoded into readings.
+Links come from ``agent.modbus_io`` (the lean client ``agent.modbus_tcp`` for TCP, pymodbus
+for serial lines and RTU over TCP); request planning is ``agent.plan``. This module joins
+them to the driver interface: a device section becomes an ``Endpoint`` (built here only)
+and a link, and a response's data bytes are decoded into readings.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from typing import Any
 from agent.config import DeviceConfig, PointConfig
 from agent.derived.base import ReadingTuple
 from agent.drivers import DeviceLink, DeviceState, frozen
-from agent.modbus_io import Endpoint, ModbusLink, Table
+from agent.modbus_io import AnyLink, Endpoint, Table, link_for
+from agent.modbus_tcp import unpack_bits
 from agent.plan import Request, plan_requests
 
 _INF = math.inf
@@ -40,6 +41,24 @@ def endpoint_of(dev: DeviceConfig) -> Endpoint:
     )
 
 
+def decode_data(
+    out: list[ReadingTuple], req: Request, data: bytes, ts: int, state: DeviceState
+) -> None:
+    """Turn one response's data bytes into readings (the hot path: plain tuples, no models)."""
+    cols = req.columns
+    if cols is not None:  # every point plain: one struct call for the whole response
+        values = cols.values.unpack_from(data)
+        total = sum(values) if cols.floats else 0
+        if total - total == 0:  # all finite (NaN or ±inf: point by point)
+            out.extend(zip(cols.ids, repeat(ts), values, _GOOD, _NONE, _NONE))
+            return
+    if req.table in ("coil", "discrete"):
+        regs = unpack_bits(data, req.count)
+    else:
+        regs = list(struct.unpack_from(f">{req.count}H", data))
+    _decode_points(out, req, regs, ts, state)
+
+
 def decode_into(
     out: list[ReadingTuple],
     req: Request,
@@ -47,7 +66,7 @@ def decode_into(
     ts: int,
     state: DeviceState,
 ) -> None:
-    """Turn one response into readings (the hot path: plain tuples, no models)."""
+    """Turn one response's registers (or 0/1 bits) into readings."""
     cols = req.columns
     if cols is not None:  # every point plain: one struct call for the whole response
         values: tuple[Any, ...] = ()
@@ -57,6 +76,13 @@ def decode_into(
         if values and total - total == 0:  # all finite (NaN or ±inf: point by point)
             out.extend(zip(cols.ids, repeat(ts), values, _GOOD, _NONE, _NONE))
             return
+    _decode_points(out, req, regs, ts, state)
+
+
+def _decode_points(
+    out: list[ReadingTuple], req: Request, regs: list[int], ts: int, state: DeviceState
+) -> None:
+    """Point by point: codecs, limits, the frozen check."""
     append = out.append
     for p in req.points:
         dec = p.decode
@@ -82,9 +108,9 @@ def decode_into(
 
 
 class ModbusDeviceLink(DeviceLink):
-    """A ``ModbusLink`` behind the driver interface."""
+    """A Modbus link (lean TCP client or pymodbus) behind the driver interface."""
 
-    def __init__(self, link: ModbusLink) -> None:
+    def __init__(self, link: AnyLink) -> None:
         self.link = link
         self.lock = link.lock
 
@@ -99,8 +125,8 @@ class ModbusDeviceLink(DeviceLink):
         self, request: Request, ts: int, state: DeviceState, out: list[ReadingTuple]
     ) -> None:
         table: Table = request.table  # type: ignore[assignment]  # planned from the config's Table
-        regs = await self.link.read(table, request.address, request.count, request.unit)
-        decode_into(out, request, regs, ts, state)
+        data = await self.link.read_bytes(table, request.address, request.count, request.unit)
+        decode_data(out, request, data, ts, state)
 
     def describe(self) -> str:
         return self.link.describe()
@@ -113,7 +139,7 @@ class ModbusDriver:
     name = "modbus"
 
     def link(self, device: DeviceConfig) -> ModbusDeviceLink:
-        return ModbusDeviceLink(ModbusLink(endpoint_of(device), device.timeout))
+        return ModbusDeviceLink(link_for(endpoint_of(device), device.timeout))
 
     def plan(self, device: DeviceConfig, points: Sequence[Any]) -> list[Request]:
         pts: Sequence[PointConfig] = points

@@ -1,5 +1,6 @@
 """A response whose points are all plain is decoded by one struct call: the readings are
-exactly those of decoding point by point, and a NaN, a limit or a swap takes that path."""
+exactly those of decoding point by point, and a NaN, a limit or a swap takes that path.
+From the lean client's data bytes (``decode_data``) the readings are the same again."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from agent.config import DeviceConfig
 from agent.drivers import DeviceState
-from agent.drivers.modbus import decode_into
+from agent.drivers.modbus import decode_data, decode_into
 from agent.plan import plan_requests
 from protocols.modbus_codec import encode
 
@@ -29,11 +30,18 @@ def _registers(dev: DeviceConfig, values: dict[str, float]) -> list[int]:
 
 def _both(dev: DeviceConfig, regs: list[int]) -> tuple[list[Any], list[Any], bool]:
     (req,) = plan_requests(dev, dev.points)
+    words = regs[req.address : req.address + req.count]
+    data = struct.pack(f">{len(words)}H", *words)
     fast: list[Any] = []
-    decode_into(fast, req, regs[req.address : req.address + req.count], 7, DeviceState())
+    decode_into(fast, req, words, 7, DeviceState())
+    from_bytes: list[Any] = []
+    decode_data(from_bytes, req, data, 7, DeviceState())
     columns, req.columns = req.columns is not None, None
     slow: list[Any] = []
-    decode_into(slow, req, regs[req.address : req.address + req.count], 7, DeviceState())
+    decode_into(slow, req, words, 7, DeviceState())
+    slow_bytes: list[Any] = []
+    decode_data(slow_bytes, req, data, 7, DeviceState())
+    assert from_bytes == fast and slow_bytes == slow
     return fast, slow, columns
 
 
@@ -75,3 +83,18 @@ def test_points_with_limits_scale_or_swapped_words_decode_one_by_one() -> None:
         dev = _device(pts)
         fast, slow, columns = _both(dev, _registers(dev, {"a": 12.5, "u16": 3}))
         assert not columns and fast == slow, extra
+
+
+def test_coils_from_packed_bytes_are_the_bits_read_one_by_one() -> None:
+    bits = [1, 0, 0, 1, 1, 0, 1, 0, 0, 1, 1]  # 11 coils: two data bytes
+    dev = _device([{"id": f"c{i}", "table": "coil", "address": i} for i in range(len(bits))])
+    (req,) = plan_requests(dev, dev.points)
+    packed = bytes(
+        [sum(b << i for i, b in enumerate(bits[:8])), sum(b << i for i, b in enumerate(bits[8:]))]
+    )
+    from_bytes: list[Any] = []
+    decode_data(from_bytes, req, packed, 7, DeviceState())
+    from_bits: list[Any] = []
+    decode_into(from_bits, req, bits, 7, DeviceState())
+    assert from_bytes == from_bits
+    assert [r[2] for r in from_bytes] == bits
