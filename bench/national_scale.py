@@ -231,6 +231,15 @@ def proc_sys_s(pid: int) -> float:
         return int(fh.read().rsplit(")", 1)[1].split()[12]) / CLK_TCK
 
 
+def main_thread_s(pid: int) -> float:
+    """CPU seconds of a process's main thread (the collector's event loop: MQTT in and
+    out, acks published); the rest of ``proc_cpu_s`` is its other threads (the ingest
+    worker: verification, the store, signing)."""
+    with open(f"/proc/{pid}/task/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
 def percentile(xs: list[int], p: float) -> float:
     if not xs:
         return float("nan")
@@ -365,6 +374,7 @@ def run_case(kind: str, collectors: int, args: argparse.Namespace) -> dict[str, 
         def cpu() -> dict[str, float]:
             out = {f"collector-{i + 1}": proc_cpu_s(c.pid or 0) for i, c in enumerate(cols)}
             out["(collectors in kernel)"] = sum(proc_sys_s(c.pid or 0) for c in cols)
+            out["(collectors' event loop)"] = sum(main_thread_s(c.pid or 0) for c in cols)
             out["mosquitto"] = proc_cpu_s(broker.pid or 0)  # type: ignore[union-attr]
             out["load generator"] = sum(proc_cpu_s(p.pid) for p in workers)
             if pg:

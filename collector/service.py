@@ -36,7 +36,7 @@ from collector.mqtt_adapter import (
 )
 from collector.pipeline import Accepted, Decision, Duplicate, Quarantined, VerificationPipeline
 from collector.store import EvidenceStore, IngestTransaction, StoreError, store_for
-from protocols.ack import Ack, sign_ack
+from protocols.ack import Ack, AckSigner
 from protocols.errors import EnvelopeError, InvalidId
 from protocols.payload import parse_status
 from protocols.submission import MAX_DOCUMENT_BYTES
@@ -149,6 +149,7 @@ class Collector:
 
         #: Signs every ack (agents trust only acks that verify with its public key).
         self.ack_key = collector_key(config)
+        self._ack_signer = AckSigner(self.ack_key)
         self.pipeline = VerificationPipeline(max_envelope_bytes=config.limits.max_envelope_bytes)
         #: lab reports and settlement slips, in the store (collector/documents.py)
         self.documents = self.store.documents
@@ -364,39 +365,35 @@ class Collector:
         acks = await asyncio.get_running_loop().run_in_executor(self._executor, self._all_acks)
         await self._publish_acks(conn, acks)
 
-    def _all_acks(self) -> dict[tuple[str, str], tuple[int, str]]:
-        """Worker thread: each agent's contiguous prefix and the hash stored at its end."""
+    def _all_acks(self) -> list[tuple[str, bytes]]:
+        """Worker thread: each agent's ack of its contiguous prefix (the hash stored at its
+        end), signed, and noted as sent in the same transaction."""
         out: dict[tuple[str, str], tuple[int, str]] = {}
         states = [st for st in self.store.agents() if st.contiguous_through > 0]
         if not states:
-            return out
+            return []
         with self.store.ingest((st.site, st.agent) for st in states) as tx:
             for st in states:
                 through = tx.ack_limit(st.site, st.agent, st.contiguous_through)
                 link = tx.stored_link(st.site, st.agent, through) if through > 0 else None
                 if link is not None:
                     out[(st.site, st.agent)] = (through, link.hash)
-        return out
+                    tx.mark_acked(st.site, st.agent, through)
+        return self._signed_acks(out)
 
-    async def _publish_acks(
-        self, conn: MqttConnection, acks: dict[tuple[str, str], tuple[int, str]]
-    ) -> None:
-        """Publish each agent's ack, then note them all as sent in one trip to the worker
-        (not one per agent: a group may carry batches of many agents)."""
-        sent: list[tuple[str, str, int]] = []
-        for (site, agent), (through, digest) in acks.items():
-            ack = Ack(site, agent, through, digest, now_ms())
-            body = sign_ack(ack, self.ack_key)
-            await conn.publish(ack_topic(site, agent), body, qos=1, retain=True)
-            if through > 0:
-                sent.append((site, agent, through))
-        if sent:  # a lost one is harmless: every ack is sent again after a reconnect
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._mark_acked, sent)
+    def _signed_acks(self, acks: dict[tuple[str, str], tuple[int, str]]) -> list[tuple[str, bytes]]:
+        """Worker thread: (topic, signed ack) for each agent; one Ed25519 signature each."""
+        sign = self._ack_signer.sign
+        return [
+            (ack_topic(site, agent), sign(Ack(site, agent, through, digest, now_ms())))
+            for (site, agent), (through, digest) in acks.items()
+        ]
 
-    def _mark_acked(self, sent: list[tuple[str, str, int]]) -> None:
-        """Worker thread: record the acks published."""
-        for site, agent, through in sent:
-            self.store.mark_acked(site, agent, through)
+    async def _publish_acks(self, conn: MqttConnection, acks: list[tuple[str, bytes]]) -> None:
+        """Publish the signed acks (already noted as sent in the transaction that decided
+        them: a lost one is harmless, every ack is sent again after a reconnect)."""
+        for topic, body in acks:
+            await conn.publish(topic, body, qos=1, retain=True)
 
     async def _handle_group(self, conn: MqttConnection, group: list[InboundMessage]) -> None:
         loop = asyncio.get_running_loop()
@@ -442,8 +439,8 @@ class Collector:
         }
         self._notices.append((d.site, d.agent, json.dumps(body, ensure_ascii=False).encode()))
 
-    def _process(self, group: list[InboundMessage]) -> dict[tuple[str, str], tuple[int, str]]:
-        """Worker thread: verify and store a group; return the acks to send.
+    def _process(self, group: list[InboundMessage]) -> list[tuple[str, bytes]]:
+        """Worker thread: verify and store a group; return the signed acks to send.
 
         The group is one transaction. If it fails for an unforeseen reason (a bug, a value
         the store cannot hold), it is rolled back and every message is processed alone, so
@@ -451,7 +448,7 @@ class Collector:
         reason ``internal``. If even that quarantine cannot be written, ingest cannot go on.
         """
         try:
-            return self._process_group(group)
+            return self._signed_acks(self._process_group(group))
         except Exception as exc:  # quarantine and go on (DESIGN.md "Security")
             first = exc
         log.error(
@@ -464,7 +461,7 @@ class Collector:
                 acks.update(self._process_group([msg]))
             except Exception as exc:  # this message only
                 self._quarantine_internal(msg, exc)
-        return acks
+        return self._signed_acks(acks)
 
     def _quarantine_internal(self, msg: InboundMessage, exc: BaseException) -> None:
         self.stats.internal_errors += 1
@@ -488,7 +485,8 @@ class Collector:
         self.stats.quarantined["internal"] += 1
 
     def _process_group(self, group: list[InboundMessage]) -> dict[tuple[str, str], tuple[int, str]]:
-        """Verify and store a group in one transaction; return acks to send."""
+        """Verify and store a group in one transaction, the acks it allows noted as sent in
+        it too; return those acks (agent → through, hash) to sign and publish."""
         received = now_ms()
         decisions: list[Decision] = []
         statuses: list[tuple[str, str, bool, dict[str, Any] | None]] = []
@@ -541,6 +539,7 @@ class Collector:
                 link = tx.stored_link(*key, through) if through > 0 else None
                 if link is not None:
                     acks[key] = (through, link.hash)
+                    tx.mark_acked(*key, through)
         for site, agent, online, data in statuses:
             self.store.record_status(site, agent, online, data, received)
             self._status_alarms(site, agent, online, data)

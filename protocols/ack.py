@@ -13,16 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from protocols import strict_json
-from protocols.envelope import parse_envelope, sign_envelope, verify_signature
+from protocols.envelope import parse_envelope, protected_header, sign_envelope, verify_signature
 from protocols.errors import EnvelopeError, MrvError
-from protocols.keys import Ed25519PrivateKey, Ed25519PublicKey, public_jwk
+from protocols.keys import Ed25519PrivateKey, Ed25519PublicKey, b64url, public_jwk
 from protocols.wire import encode_payload
 
 ACK_VERSION = 1
 #: An ack is small; anything larger on the ack topic is not one.
 MAX_ACK_BYTES = 4096
 
-__all__ = ["ACK_VERSION", "Ack", "AckRejected", "sign_ack", "verify_ack"]
+__all__ = ["ACK_VERSION", "Ack", "AckRejected", "AckSigner", "sign_ack", "verify_ack"]
 
 
 class AckRejected(MrvError):
@@ -54,7 +54,23 @@ class Ack:
 
 def sign_ack(ack: Ack, key: Ed25519PrivateKey) -> bytes:
     """The flattened JWS to publish (retained) on the agent's ack topic."""
-    return sign_envelope(ack.payload(), key, public_jwk(key)["kid"])
+    return AckSigner(key).sign(ack)
+
+
+class AckSigner:
+    """Signs acks with one key: its kid and protected header are worked out once, not per
+    ack (one Ed25519 signature per ack remains: every ack is signed)."""
+
+    __slots__ = ("_key", "_protected", "kid")
+
+    def __init__(self, key: Ed25519PrivateKey) -> None:
+        self._key = key
+        self.kid: str = public_jwk(key)["kid"]
+        self._protected = b64url(protected_header(self.kid)).encode("ascii")
+
+    def sign(self, ack: Ack) -> bytes:
+        """What ``sign_ack(ack, key)`` gives, byte for byte."""
+        return sign_envelope(ack.payload(), self._key, self.kid, protected=self._protected)
 
 
 def _is_int(x: object) -> bool:

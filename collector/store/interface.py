@@ -57,6 +57,12 @@ class IngestTransaction(PipelineView, Protocol):
 
     def contiguous_through(self, site: str, agent: str) -> int: ...
 
+    def mark_acked(self, site: str, agent: str, through: int) -> None:
+        """Note the ack through ``through`` as sent, in this transaction: the collector
+        publishes a group's acks right after its commit (and every ack again after each
+        reconnect), so one transaction per group serves both."""
+        ...
+
     # documents (collector.store.documents): decided inside the same transaction
     def reference_documents(self, refs: Iterable[DocumentRef]) -> None:
         """Record which documents a stored batch references (idempotent)."""

@@ -321,6 +321,14 @@ class _PgIngest(DocumentIngest):
             (at, agent_id),
         )
 
+    def mark_acked(self, site: str, agent: str, through: int) -> None:
+        self._locked(site, agent)
+        agent_id = self.store._agent_id(self.db, site, agent)
+        self.db.execute(
+            "UPDATE agents SET acked_through = GREATEST(acked_through, %s) WHERE id = %s",
+            (through, agent_id),
+        )
+
     def store_batch(self, batch: Accepted, received_at: int) -> None:
         agent_id, tracker = self._tracker(batch.site, batch.agent)
         p = batch.payload

@@ -263,6 +263,13 @@ class _SqliteIngest(DocumentIngest):
             (at, agent_id),
         )
 
+    def mark_acked(self, site: str, agent: str, through: int) -> None:
+        agent_id = self.store._agent_id(site, agent)
+        self.db.execute(
+            "UPDATE agents SET acked_through = max(acked_through, ?) WHERE id = ?",
+            (through, agent_id),
+        )
+
     def store_batch(self, batch: Accepted, received_at: int) -> None:
         store = self.store
         agent_id = store._agent_id(batch.site, batch.agent)

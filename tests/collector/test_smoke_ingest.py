@@ -20,6 +20,8 @@ async def test_stream_is_stored_and_acked(tmp_path: Path, mosquitto: Mosquitto) 
             await pub.wait_ack(signer.site, signer.agent, 20)
         st = c.store.agent_state("smelter-1", "agent-a")
         assert st is not None and st.contiguous_through == 20 and st.gaps == []
+        # noted in the transaction that decided the ack, so before the agent can see it
+        assert st.acked_through == 20
         assert len(list(c.store.readings("smelter-1"))) == 1000
         envs = list(c.store.envelopes("smelter-1", "agent-a"))
         assert [e.envelope for e in envs] == [signer.batches[i] for i in range(1, 21)]

@@ -208,11 +208,12 @@ def test_envelope_bytes_equal_the_obvious_construction(key) -> None:  # type: ig
     """sign_envelope builds the envelope in one buffer; the bytes must not change."""
     import random
 
-    from protocols.envelope import _B64_STEP, seal_pieces
+    from protocols.envelope import _B64_STEP, _SMALL_PAYLOAD, seal_pieces
 
     kid, _ = _lookup(key)
     rng = random.Random(7)
     sizes = [0, 1, 2, 3, 4, 5, 100, _B64_STEP - 1, _B64_STEP, _B64_STEP + 1, 2 * _B64_STEP + 2]
+    sizes += [_SMALL_PAYLOAD - 1, _SMALL_PAYLOAD, _SMALL_PAYLOAD + 1]  # joined / memory map
     for size in [*sizes, 420_183]:
         payload = rng.randbytes(size)
         expected = _reference_envelope(payload, key, kid)
@@ -230,3 +231,18 @@ def test_b64url_bytes_is_b64url_as_ascii(length: int) -> None:
 
     data = bytes((i * 151 + length) % 256 for i in range(length))
     assert b64url_bytes(data) == b64url(data).encode("ascii")
+
+
+def test_ack_signer_signs_what_sign_ack_signs_and_it_verifies(key) -> None:  # type: ignore[no-untyped-def]
+    """The collector's ``AckSigner`` (kid and header worked out once) gives the bytes of
+    ``sign_ack``, which an agent verifies; every ack is still signed on its own."""
+    from protocols.ack import Ack, AckSigner, sign_ack, verify_ack
+
+    kid, _ = _lookup(key)
+    signer = AckSigner(key)
+    assert signer.kid == kid
+    for ack in (Ack("smelter-1", "potline-a", 1, "a" * 64, 0),
+                Ack("s_2", "A-9", 2**53 - 1, "0123456789abcdef" * 4, 1_796_000_000_000)):  # fmt: skip
+        body = signer.sign(ack)
+        assert body == sign_ack(ack, key) == _reference_envelope(ack.payload(), key, kid)
+        assert verify_ack(body, key.public_key(), kid, site=ack.site, agent=ack.agent) == ack
