@@ -165,10 +165,72 @@ class ParsedEnvelope:
     signature: bytes
 
 
+_ENV_START = b'{"protected":"'
+_ENV_PAYLOAD = b'","payload":"'
+_ENV_SIGNATURE = b'","signature":"'
+_ENV_END = b'"}'
+
+
+def _sealed_parts(envelope: bytes) -> tuple[bytes, bytes, bytes, bytes] | None:
+    """(header, payload, signature, signing input) of an envelope in exactly the form
+    ``seal_pieces`` writes, else None (then the full parse decides, with its own reason).
+
+    Each member's text must be strict base64url, so none holds a quote or a backslash:
+    the bytes are then that one JSON object, and the text need not be parsed as JSON."""
+    if (
+        type(envelope) is not bytes
+        or not envelope.startswith(_ENV_START)
+        or not envelope.endswith(_ENV_END)
+    ):
+        return None
+    a = len(_ENV_START)
+    b = envelope.find(_ENV_PAYLOAD, a)
+    if b < 0:
+        return None
+    c = envelope.find(_ENV_SIGNATURE, b + len(_ENV_PAYLOAD))
+    if c < 0:
+        return None
+    protected = envelope[a:b]
+    body = envelope[b + len(_ENV_PAYLOAD) : c]
+    try:
+        header = b64url_decode(protected.decode("ascii"))
+        payload = b64url_decode(body.decode("ascii"))
+        signature = b64url_decode(
+            envelope[c + len(_ENV_SIGNATURE) : -len(_ENV_END)].decode("ascii")
+        )
+    except ValueError:  # UnicodeDecodeError included
+        return None
+    return header, payload, signature, b"".join((protected, b".", body))
+
+
 def parse_envelope(envelope: bytes, *, max_bytes: int = MAX_ENVELOPE_BYTES) -> ParsedEnvelope:
     """Check size and JWS structure; raise a specific ``EnvelopeError`` on the first fault."""
     if len(envelope) > max_bytes:
         raise EnvelopeTooLarge(f"envelope of {len(envelope)} bytes exceeds the {max_bytes} limit")
+    parts = _sealed_parts(envelope)
+    if parts is None:
+        parts = _parts(envelope)
+    header_bytes, payload, signature, signing_input = parts
+    try:
+        header = strict_json.loads(header_bytes)
+    except StrictJsonError as exc:
+        raise type(exc)(f"protected header: {exc}") from None
+    if not isinstance(header, dict):
+        raise MalformedEnvelope("protected header is not a JSON object")
+    if header.get("alg") != ALG:
+        raise UnsupportedAlgorithm(f"alg {header.get('alg')!r} is not allowed; only {ALG}")
+    crit = header.get("crit")
+    if crit is not None:
+        raise MalformedEnvelope(f"unsupported critical header parameters: {crit!r}")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise MalformedEnvelope("protected header has no kid")
+    return ParsedEnvelope(kid, header, signing_input, payload, signature)
+
+
+def _parts(envelope: bytes) -> tuple[bytes, bytes, bytes, bytes]:
+    """What ``_sealed_parts`` gives, for any envelope: parsed as strict JSON and checked
+    member by member (each fault with its reason)."""
     try:
         obj = strict_json.loads(envelope)
     except StrictJsonError as exc:
@@ -189,22 +251,8 @@ def parse_envelope(envelope: bytes, *, max_bytes: int = MAX_ENVELOPE_BYTES) -> P
         signature = b64url_decode(obj["signature"])
     except ValueError as exc:
         raise MalformedEnvelope(f"JWS member is not base64url: {exc}") from None
-    try:
-        header = strict_json.loads(header_bytes)
-    except StrictJsonError as exc:
-        raise type(exc)(f"protected header: {exc}") from None
-    if not isinstance(header, dict):
-        raise MalformedEnvelope("protected header is not a JSON object")
-    if header.get("alg") != ALG:
-        raise UnsupportedAlgorithm(f"alg {header.get('alg')!r} is not allowed; only {ALG}")
-    crit = header.get("crit")
-    if crit is not None:
-        raise MalformedEnvelope(f"unsupported critical header parameters: {crit!r}")
-    kid = header.get("kid")
-    if not isinstance(kid, str) or not kid:
-        raise MalformedEnvelope("protected header has no kid")
     signing_input = f"{obj['protected']}.{obj['payload']}".encode("ascii")
-    return ParsedEnvelope(kid, header, signing_input, payload, signature)
+    return header_bytes, payload, signature, signing_input
 
 
 def verify_signature(parsed: ParsedEnvelope, key: Ed25519PublicKey) -> None:

@@ -6,6 +6,8 @@ import json
 import warnings
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from joserfc import jws
 from joserfc.jwk import OKPKey
 
@@ -246,3 +248,54 @@ def test_ack_signer_signs_what_sign_ack_signs_and_it_verifies(key) -> None:  # t
         body = signer.sign(ack)
         assert body == sign_ack(ack, key) == _reference_envelope(ack.payload(), key, kid)
         assert verify_ack(body, key.public_key(), kid, site=ack.site, agent=ack.agent) == ack
+
+
+_SEALED_KEY = generate_private_key()
+_SEALED = sign_envelope(_payload(), _SEALED_KEY, public_jwk(_SEALED_KEY)["kid"])
+
+
+def _outcome(env: bytes) -> object:
+    try:
+        p = parse_envelope(env)
+    except EnvelopeError as exc:
+        return (type(exc), exc.reason, str(exc))
+    return p
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    edits=st.lists(
+        st.tuples(
+            st.integers(0, len(_SEALED)),
+            st.integers(0, 3),
+            st.sampled_from([b" ", b"\\", b'"', b"A", b"=", b"+", b"\xff", b",", b"\\u0041"]),
+        ),
+        max_size=3,
+    )
+)
+def test_sealed_form_shortcut_decides_as_the_full_parse(
+    edits: list[tuple[int, int, bytes]],
+) -> None:
+    """``parse_envelope`` skips the JSON parse for an envelope in exactly the form
+    ``seal_pieces`` writes; for any envelope, altered or not, it returns or raises what the
+    full parse does, with the same reason and message."""
+    import protocols.envelope as envelope
+
+    env = _SEALED
+    for at, cut, text in edits:
+        env = env[:at] + text + env[at + cut :]
+    fast = _outcome(env)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(envelope, "_sealed_parts", lambda _: None)
+        full = _outcome(env)
+    assert fast == full
+
+
+def test_an_envelope_as_sealed_takes_the_shortcut() -> None:
+    import protocols.envelope as envelope
+
+    parts = envelope._sealed_parts(_SEALED)
+    assert parts is not None and parts == envelope._parts(_SEALED)
+    spaced = _SEALED.replace(b'","payload"', b'", "payload"')
+    assert envelope._sealed_parts(spaced) is None
+    assert parse_envelope(spaced) == parse_envelope(_SEALED)  # the full parse takes it
