@@ -20,7 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from protocols import strict_json
-from protocols.envelope import MAX_ENVELOPE_BYTES, parse_envelope, verify_signature
+from protocols.envelope import (
+    MAX_ENVELOPE_BYTES,
+    ParsedEnvelope,
+    parse_envelope,
+    verify_signature,
+)
 from protocols.errors import EnvelopeError, StrictJsonError
 from protocols.keys import Ed25519PublicKey, b64url_decode, public_key_from_jwk
 from protocols.record import (
@@ -105,30 +110,55 @@ def strict_load(payload: bytes) -> Any:
 _HEAD, _PAYLOAD, _SIGNATURE, _TAIL = b'{"protected":"', b'","payload":"', b'","signature":"', b'"}'
 
 
-def _kid_and_payload(raw: bytes, headers: dict[bytes, str]) -> tuple[str, bytes] | None:
-    """An envelope's kid and payload without parsing its JSON, when it is laid out as the
-    agent signs it (``{"protected":P,"payload":Q,"signature":S}``, plain strings) with a
-    protected header ``P`` that :func:`parse_envelope` accepted on an earlier line
-    (``headers``: P → kid) and base64url ``Q`` and ``S``: exactly what ``parse_envelope``
-    gives for such bytes. None for anything else, which ``parse_envelope`` then reads."""
+def _kid_and_payload(
+    raw: bytes, headers: dict[bytes, tuple[str, dict[str, Any]]], signed: bool = False
+) -> ParsedEnvelope | None:
+    """An envelope read without parsing its JSON, when it is laid out as the agent signs it
+    (``{"protected":P,"payload":Q,"signature":S}``, plain strings) with a protected header
+    ``P`` that :func:`parse_envelope` accepted on an earlier line (``headers``: P → kid and
+    header) and base64url ``Q`` and ``S``: exactly what ``parse_envelope`` gives for such
+    bytes (with ``signed`` the signing input too, which only verification needs). None for
+    anything else, which ``parse_envelope`` then reads."""
     if len(raw) > MAX_ENVELOPE_BYTES or not raw.startswith(_HEAD) or not raw.endswith(_TAIL):
         return None
     a = raw.find(b'"', len(_HEAD))
     if not raw.startswith(_PAYLOAD, a):
         return None
-    kid = headers.get(raw[len(_HEAD) : a])
+    known = headers.get(raw[len(_HEAD) : a])
     q = a + len(_PAYLOAD)
     b = raw.find(b'"', q)
-    if kid is None or not raw.startswith(_SIGNATURE, b):
+    if known is None or not raw.startswith(_SIGNATURE, b):
         return None
     sig = b + len(_SIGNATURE)
     if raw.find(b'"', sig) != len(raw) - len(_TAIL):
         return None
     try:
-        b64url_decode(raw[sig : len(raw) - len(_TAIL)].decode("ascii"))
-        return kid, b64url_decode(raw[q:b].decode("ascii"))
+        signature = b64url_decode(raw[sig : len(raw) - len(_TAIL)].decode("ascii"))
+        payload = b64url_decode(raw[q:b].decode("ascii"))
     except ValueError:  # UnicodeDecodeError too
         return None
+    signing_input = raw[len(_HEAD) : a] + b"." + raw[q:b] if signed else b""
+    return ParsedEnvelope(known[0], known[1], signing_input, payload, signature)
+
+
+def _check_signature(
+    env: ParsedEnvelope, keys: _Keys, pubs: dict[str, Ed25519PublicKey]
+) -> str | None:
+    """What is wrong with ``env``'s signature under keys.json's key for its kid, or None."""
+    bound = keys.get(env.kid)
+    if bound is None:
+        return f"kid {env.kid} is not in keys.json"
+    pub = pubs.get(env.kid)
+    if pub is None:
+        try:
+            pub = pubs[env.kid] = public_key_from_jwk(bound[2])
+        except ValueError as exc:
+            return f"key {env.kid} in keys.json is unusable: {exc}"
+    try:
+        verify_signature(env, pub)
+    except EnvelopeError as exc:
+        return str(exc)
+    return None
 
 
 def _work(
@@ -140,7 +170,9 @@ def _work(
         fh.seek(start)
         data = fh.read(end - start)
     pubs: dict[str, Ed25519PublicKey] = {}
-    headers: dict[bytes, str] = {}  # protected headers parse_envelope accepted → kid
+    # protected headers parse_envelope accepted → kid and header
+    headers: dict[bytes, tuple[str, dict[str, Any]]] = {}
+    signed = keys is not None
     lines: list[LineInfo] = []
     payloads: list[bytes] = []
     used: list[LineInfo] = []
@@ -149,39 +181,20 @@ def _work(
             continue
         info = LineInfo(first_line + i)
         lines.append(info)
-        if keys is None:  # building: only kid and payload are needed
-            quick = _kid_and_payload(raw, headers)
-            if quick is not None:
-                info.kid = quick[0]
-                payloads.append(quick[1])
-                used.append(info)
+        env = _kid_and_payload(raw, headers, signed)
+        if env is None:
+            try:
+                env = parse_envelope(raw)
+            except EnvelopeError as exc:
+                info.error = f"not a valid envelope: {exc}"
                 continue
-        try:
-            env = parse_envelope(raw)
-        except EnvelopeError as exc:
-            info.error = f"not a valid envelope: {exc}"
-            continue
+            if raw.startswith(_HEAD):
+                protected = raw[len(_HEAD) : raw.find(b'"', len(_HEAD))]
+                if b"\\" not in protected:
+                    headers.setdefault(protected, (env.kid, env.header))
         info.kid = env.kid
-        if raw.startswith(_HEAD):
-            protected = raw[len(_HEAD) : raw.find(b'"', len(_HEAD))]
-            if b"\\" not in protected:
-                headers.setdefault(protected, env.kid)
         if keys is not None:
-            bound = keys.get(env.kid)
-            if bound is None:
-                info.error = f"kid {env.kid} is not in keys.json"
-            else:
-                pub = pubs.get(env.kid)
-                if pub is None:
-                    try:
-                        pub = pubs[env.kid] = public_key_from_jwk(bound[2])
-                    except ValueError as exc:
-                        info.error = f"key {env.kid} in keys.json is unusable: {exc}"
-                if pub is not None:
-                    try:
-                        verify_signature(env, pub)
-                    except EnvelopeError as exc:
-                        info.error = str(exc)
+            info.error = _check_signature(env, keys, pubs)
         payloads.append(env.payload)
         used.append(info)
     # Verifying (keys given): every payload is parsed as strictly as ingest parses it.

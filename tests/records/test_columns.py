@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
+import json
 import random
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from collector.records.builder import build_record
 from collector.store.sqlite import SqliteEvidenceStore
 from protocols import compact
 from protocols.envelope import parse_envelope
+from protocols.keys import b64url, b64url_decode
 from protocols.record import RecordSettings, accumulate, finish_record, merge_partials
 from tests.records.support import FakeAgent, reading
 from tests.records.test_bundle import _ingest
@@ -163,14 +165,19 @@ def test_bundle_bytes_equal_the_reading_loops(
     assert {"batches.jsonl", "readings.csv", "report.html", "ledger.xlsx"} <= set(sums[0])
 
 
+@pytest.mark.parametrize("verifying", [False, True])
 def test_envelopes_read_without_json_give_what_parse_envelope_gives(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, verifying: bool
 ) -> None:
-    """The builder reads kid and payload of an envelope laid out as agents sign it without
+    """The builder and the verifier read an envelope laid out as agents sign it without
     parsing its JSON; every other line (another layout, an unknown header, bad base64url,
-    not JSON) is read by ``parse_envelope`` and fails or passes exactly as before."""
+    not JSON) is read by ``parse_envelope`` and fails or passes exactly as before. Verifying,
+    a signature that does not verify (payload or signature changed, another agent's key,
+    a kid keys.json lacks) is named the same way on either path."""
     a, b = FakeAgent(SITE, "pot1"), FakeAgent(SITE, "meter1", version=2)
-    envs = [a.batch(p) for p in _polls(1)[:6]] + [b.batch(p) for p in _polls(2)[:3]]
+    c = FakeAgent(SITE, "pot9")  # its key is not in keys.json
+    envs = [a.batch(p) for p in _polls(1)[:7]] + [b.batch(p) for p in _polls(2)[:4]]
+    stranger = c.batch(_polls(3)[0])
     odd = [
         envs[1].replace(b'{"protected":', b'{ "protected":'),  # other spacing: still valid
         envs[2][:-1] + b',"x":1}',  # an extra member
@@ -178,14 +185,49 @@ def test_envelopes_read_without_json_give_what_parse_envelope_gives(
         envs[4][:-2],  # not JSON
         envs[5].replace(b'","signature":"', b'","signature":"=', 1),
     ]
+    sig_at = envs[6].index(b'","signature":"') + len(b'","signature":"')
+    flip = b"B" if envs[6][sig_at : sig_at + 1] == b"A" else b"A"
+    forged = [
+        envs[6][:sig_at] + flip + envs[6][sig_at + 1 :],  # signature changed
+        _tamper_payload(envs[10]),  # payload changed
+        stranger,  # a kid keys.json does not name
+        envs[7][:-2] + b'AAAA"}',  # a signature of 66 bytes
+    ]
     path = tmp_path / "batches.jsonl"
-    path.write_bytes(b"\n".join([*envs, *odd]) + b"\n")
-    args = (_settings().to_dict(), str(path), 0, path.stat().st_size, 1, None)
+    path.write_bytes(b"\n".join([*envs, *odd, *forged]) + b"\n")
+    keys = {x.kid: (SITE, x.agent, x.jwk) for x in (a, b)} if verifying else None
+    args = (_settings().to_dict(), str(path), 0, path.stat().st_size, 1, keys)
+    parsed: list[bytes] = []
+
+    def counted(raw: bytes) -> Any:
+        parsed.append(raw)
+        return parse_envelope(raw)
+
+    monkeypatch.setattr(runner_mod, "parse_envelope", counted)
     quick = runner_mod._work(args)
-    monkeypatch.setattr(runner_mod, "_kid_and_payload", lambda raw, headers: None)
+    assert len(parsed) == 3 + len(odd)  # one envelope per header, and the odd ones
+    monkeypatch.setattr(runner_mod, "_kid_and_payload", lambda *args: None)
     slow = runner_mod._work(args)
     assert quick[1] == slow[1]
-    assert [li.error is None for li in quick[1]] == [True] * 10 + [False] * 4
+    ok = [li.error is None for li in quick[1]]
+    assert ok[:16] == [True] * 12 + [False] * 4
+    assert ok[16:] == ([False] * 4 if verifying else [True] * 4)
+    if verifying:
+        errors = [li.error or "" for li in quick[1][16:]]
+        assert errors[0] == f"signature does not verify with key {a.kid}"
+        assert errors[1].startswith(f"signature does not verify with key {b.kid}")
+        assert errors[2] == f"kid {c.kid} is not in keys.json"
+        assert errors[3] == "Ed25519 signature must be 64 bytes"
     s = _settings()
     whole = [merge_partials([part]) for part in (quick[0], slow[0])]  # packed → month
     assert finish_record(s, whole[0]).body == finish_record(s, whole[1]).body
+
+
+def _tamper_payload(env: bytes) -> bytes:
+    """``env`` with its payload's ``created`` moved by 1 ms (still a valid batch), the
+    signature kept."""
+    doc = json.loads(env)
+    payload = json.loads(b64url_decode(doc["payload"]))
+    payload["created"] += 1
+    doc["payload"] = b64url(json.dumps(payload, separators=(",", ":")).encode())
+    return json.dumps(doc, separators=(",", ":")).encode()
