@@ -8,7 +8,8 @@ per value. This client does only what the agent asks of a Modbus TCP device:
 * MBAP framing (Modbus Messaging on TCP/IP Implementation Guide V1.0b, §3.1.3: transaction
   id, protocol id 0, length, unit id), one request in flight per connection (the link's
   lock), answers matched by transaction id; an answer to an earlier request is skipped;
-* a timeout per request (a timer on the request's future, no task or timeout scope);
+* a timeout per request: its deadline, checked by one timer per connection that is set
+  again only when it fires (no timer, task or timeout scope per request);
 * exception responses (function code + 0x80, Modbus Application Protocol V1.1b3 §7) as
   ``ReadFailed("exception:NN")``; the connection stays open (the device answered);
 * after a timeout, a lost connection or a malformed answer the connection is closed, so a
@@ -45,7 +46,22 @@ class _Protocol(asyncio.Protocol):
         self.buf = b""
         self.tid = -1  # transaction id awaited
         self.waiter: asyncio.Future[bytes] | None = None
+        self.deadline = 0.0  # loop time the awaited answer is due by
+        self.timeout = 0.0
+        self.watchdog: asyncio.TimerHandle | None = None
         self.lost = False
+
+    def watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The watchdog fired: fail the awaited answer if it is overdue, else wait on for it
+        (one timer per connection, not one per request)."""
+        self.watchdog = None
+        waiter = self.waiter
+        if waiter is None or waiter.done() or self.lost:
+            return
+        if loop.time() >= self.deadline:
+            waiter.set_exception(ReadFailed("timeout", f"no answer within {self.timeout:g} s"))
+        else:
+            self.watchdog = loop.call_at(self.deadline, self.watch, loop)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -69,6 +85,9 @@ class _Protocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+            self.watchdog = None
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(ReadFailed("connection", str(exc or "closed by the device")))
@@ -79,11 +98,6 @@ class _Protocol(asyncio.Protocol):
             waiter.set_exception(exc)
         if self.transport is not None:
             self.transport.abort()
-
-
-def _expire(waiter: asyncio.Future[bytes], timeout: float) -> None:
-    if not waiter.done():
-        waiter.set_exception(ReadFailed("timeout", f"no answer within {timeout:g} s"))
 
 
 class ModbusTcpLink:
@@ -117,6 +131,9 @@ class ModbusTcpLink:
 
     def close(self) -> None:
         p, self._proto = self._proto, None
+        if p is not None and p.watchdog is not None:
+            p.watchdog.cancel()
+            p.watchdog = None
         if p is not None and p.transport is not None:
             p.lost = True
             with contextlib.suppress(Exception):
@@ -135,15 +152,16 @@ class ModbusTcpLink:
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[bytes] = loop.create_future()
         p.tid, p.waiter = tid, waiter
+        p.deadline, p.timeout = loop.time() + self.timeout, self.timeout
+        if p.watchdog is None:
+            p.watchdog = loop.call_at(p.deadline, p.watch, loop)
         p.transport.write(_REQUEST.pack(tid, 0, 6, unit, fc, address, count))
-        timer = loop.call_later(self.timeout, _expire, waiter, self.timeout)
         try:
             frame = await waiter
         except ReadFailed:
             self.close()
             raise
         finally:
-            timer.cancel()
             p.waiter = None
         # frame: unit, function, then byte count + data, or the exception code
         got_unit, got_fc = frame[0], frame[1]

@@ -51,7 +51,8 @@ class DevicePoll:
         async with link.lock:
             try:
                 fresh = not link.connected
-                await link.connect()
+                if fresh:  # (connect() on an open link returns at once; no coroutine then)
+                    await link.connect()
                 if fresh and q.connect_delay:
                     await asyncio.sleep(q.connect_delay)
             except ReadFailed as exc:
