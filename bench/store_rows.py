@@ -1,10 +1,11 @@
 """Benchmark: ingest of raw 1 Hz cell voltages (payload v2, 300 cells x 60 s a batch, 12
-batches of 18,000 readings), 3 fresh stores each. SQLite: readings per CPU-second of
+batches of 18,000 readings), or with ``--workload key-1min`` the demo's 100 one-minute
+key aggregates (one reading per parameter a batch, 600 batches), 3 fresh stores each. SQLite: readings per CPU-second of
 ``decide`` + ``store_batch`` and ``store_batch``'s own CPU µs per reading. With
 ``--postgresql``, the same on Debian's PostgreSQL 15 started in a temporary directory:
 collector and server CPU µs per reading (from /proc). Not a test.
 
-    .venv/bin/python bench/store_rows.py [--postgresql]
+    .venv/bin/python bench/store_rows.py [--postgresql] [--workload key-1min]
 """
 
 from __future__ import annotations
@@ -29,13 +30,14 @@ from protocols.topics import data_topic
 BATCHES = 12
 
 
-def signed_batches() -> tuple[dict[str, str], list[bytes], int]:
+def signed_batches(workload: str = "cells") -> tuple[dict[str, str], list[bytes], int]:
     key = generate_private_key()
     jwk = public_jwk(key)
     signer = BatchSigner(ps.SITE, ps.AGENT, key, jwk["kid"], version=2)
     envs: list[bytes] = []
     prev, n = None, 0
-    for seq, rs in enumerate(ps.cells_1hz(BATCHES), 1):
+    batches = ps.cells_1hz(BATCHES) if workload == "cells" else ps.key_1min(600, 60)
+    for seq, rs in enumerate(batches, 1):
         b = signer.build(seq, prev, rs[-1][1], {"source": "ntp", "synced": True}, rs)
         prev, n = b.hash, n + len(rs)
         envs.append(b.envelope)
@@ -92,8 +94,9 @@ def pg_run(
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--postgresql", action="store_true", help="also on PostgreSQL")
+    ap.add_argument("--workload", choices=("cells", "key-1min"), default="cells")
     args = ap.parse_args()
-    jwk, envs, n = signed_batches()
+    jwk, envs, n = signed_batches(args.workload)
     out: dict[str, object] = {"readings": n, "sqlite": [one_run(jwk, envs, n) for _ in range(3)]}
     if args.postgresql:
         from simulators.postgres_server import PostgresServer
@@ -103,7 +106,11 @@ def main() -> None:
             out["postgresql"] = [
                 pg_run(pg.create_database(f"rows{i}"), pg.proc.pid, jwk, envs, n) for i in range(3)
             ]
-    out["command"] = "python bench/store_rows.py" + (" --postgresql" if args.postgresql else "")
+    out["command"] = (
+        "python bench/store_rows.py"
+        + (" --postgresql" if args.postgresql else "")
+        + (f" --workload {args.workload}" if args.workload != "cells" else "")
+    )
     print(json.dumps(out, indent=1))
 
 
