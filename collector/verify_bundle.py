@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -289,10 +290,21 @@ def verify_bundle(
             problems.append(Problem("record_signature", "record.jws", str(exc)))
     rep.checks["record_signature"] = "ok" if len(problems) == n0 else "FAILED"
 
-    # every file of the bundle, signed by the collector (manifest.json + manifest.jws)
-    n0 = len(problems)
-    _check_files(d, collector_jwk, problems)
-    rep.checks["files"] = "ok" if len(problems) == n0 else f"FAILED ({len(problems) - n0})"
+    # every file of the bundle, signed by the collector (manifest.json + manifest.jws); the
+    # files are hashed (hundreds of MB) in a thread while the batches are scanned, and
+    # their problems go where they would have been appended here
+    files_at = len(problems)
+    file_problems: list[Problem] = []
+    manifest = _check_manifest_signature(d, collector_jwk, file_problems)
+    rep.checks["files"] = "ok"
+    hashing = _Background(B.check_manifest, d, manifest) if manifest is not None else None
+
+    def files_checked() -> None:
+        if hashing is not None:
+            file_problems.extend(Problem("files", rel, what) for rel, what in hashing.result())
+        problems[files_at:files_at] = file_problems
+        if file_problems:
+            rep.checks["files"] = f"FAILED ({len(file_problems)})"
 
     # pinned keys (--trust)
     if trusted_kids is not None:
@@ -323,6 +335,7 @@ def verify_bundle(
     except (RecordError, ValueError) as exc:
         problems.append(Problem("settings", "record.json settings", str(exc)))
         rep.checks["recompute"] = "not run (settings unusable)"
+        files_checked()
         return rep
     if settings.to_dict() != record.get("settings"):
         problems.append(
@@ -518,6 +531,7 @@ def verify_bundle(
             {li.kid for li in scan.lines if li.kid is not None and li.kid in agent_keys}
         ),
     }
+    files_checked()
     _first_problems_first(problems)
     rep.stats = {
         "batches": len(scan.lines),
@@ -531,9 +545,11 @@ def verify_bundle(
     return rep
 
 
-def _check_files(d: Path, collector_jwk: dict[str, Any] | None, problems: list[Problem]) -> None:
-    """manifest.jws verifies over manifest.json with the collector key; every file is as
-    the manifest says (its SHA-256), none missing, none added."""
+def _check_manifest_signature(
+    d: Path, collector_jwk: dict[str, Any] | None, problems: list[Problem]
+) -> Any:
+    """manifest.jws verifies over manifest.json with the collector key: the manifest (to
+    check every file against, ``bundle.check_manifest``), or None with the problem added."""
     mpath, spath = d / B.MANIFEST, d / B.MANIFEST_SIGNATURE
     if not mpath.is_file() or not spath.is_file():
         problems.append(
@@ -543,23 +559,45 @@ def _check_files(d: Path, collector_jwk: dict[str, Any] | None, problems: list[P
                 "missing: the bundle's files are not covered by the collector's signature",
             )
         )
-        return
+        return None
     data = _read(mpath)
     if collector_jwk is None:
         problems.append(Problem("files", B.MANIFEST_SIGNATURE, "no collector key to check with"))
-        return
+        return None
     try:
         B.verify_record_signature(_read(spath), data, collector_jwk, name=B.MANIFEST)
     except (B.JwsError, ValueError) as exc:
         problems.append(Problem("files", B.MANIFEST_SIGNATURE, str(exc)))
-        return
+        return None
     try:
-        manifest = strict_json.loads(data)
+        return strict_json.loads(data)
     except StrictJsonError as exc:
         problems.append(Problem("files", B.MANIFEST, f"not strict JSON: {exc}"))
-        return
-    for rel, what in B.check_manifest(d, manifest):
-        problems.append(Problem("files", rel, what))
+        return None
+
+
+class _Background:
+    """``fn(*args)`` in a thread; :meth:`result` waits and returns it (or raises what it
+    raised). hashlib and file reads release the GIL, so hashing overlaps the scan."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._out: list[Any] = []
+        self._err: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                self._out.append(fn(*args))
+            except BaseException as exc:  # handed to the caller by result()
+                self._err.append(exc)
+
+        self._thread = threading.Thread(target=run, name="mrv-verify-files", daemon=True)
+        self._thread.start()
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._err:
+            raise self._err[0]
+        return self._out[0]
 
 
 #: The order in which faults are causes rather than consequences: a changed file explains a

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from protocols import strict_json
 from protocols.envelope import (
     MAX_ENVELOPE_BYTES,
     ParsedEnvelope,
@@ -37,6 +36,7 @@ from protocols.record import (
     accumulate,
     finish_record,
     merge_partials,
+    strict_payload,
 )
 from protocols.record.json_load import load_payload
 
@@ -100,9 +100,10 @@ _Keys = dict[str, tuple[str, str, dict[str, Any]]]  # kid -> (site, agent, jwk)
 
 
 def strict_load(payload: bytes) -> Any:
-    """The wire contract's strict parse (``mrv-verify`` reads a bundle as ingest did)."""
+    """The wire contract's strict parse (``mrv-verify`` reads a bundle as ingest did):
+    ``strict_json.loads``, proved clean in C for the common payload (``strict_payload``)."""
     try:
-        return strict_json.loads(payload)
+        return strict_payload.loads(payload)
     except StrictJsonError as exc:
         raise ValueError(f"{exc.reason}: {exc}") from None
 
