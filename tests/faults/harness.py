@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
@@ -33,6 +34,7 @@ import yaml
 
 from agent.outbox import outbox_path, read_held_hashes
 from collector.store import open_store
+from simulators.faults import parse_duration_ms
 from simulators.stack import (
     AgentProcess,
     CollectorProcess,
@@ -158,8 +160,8 @@ class Plant:
         )
         self.clock = PlantClockSpec.starting_in(T0, speed=SPEED, lead_s=lead_s)
         self.sim: SimulatorProcess = self.stack.add_simulator(
-            "aluminium", clock=self.clock, faults=list(faults), cells=12
-        )
+            "aluminium", clock=self.clock, cells=12
+        )  # faults are armed once the agent runs (below)
         self.collector.start()
         self.sim.start()
         self.collector.wait_ready()
@@ -183,6 +185,22 @@ class Plant:
         # The observed window starts once the agent's readings are stored, not at the plant
         # clock's start: on a busy machine the first polls come late (state, not plant time).
         self.started_ms = max(self.clock.start_ms, self._wait_covered_after(self.clock.start_ms))
+        # Faults count from now, not from the clock's start: on a busy machine start-up can
+        # take longer than the lead, and faults given to the simulator at its start would
+        # then fall before the agent's first poll (or all of them, at 600×).
+        self.faults_from_ms = self.now_ms()
+        if faults:
+            self.sim.inject(*(self._from_now(spec) for spec in faults))
+
+    def _from_now(self, spec: str) -> str:
+        """``at=+D`` of a fault spec counted from ``faults_from_ms`` (the simulator counts
+        ``+D`` from its clock's start)."""
+        shift = self.faults_from_ms - self.clock.start_ms
+
+        def moved(m: re.Match[str]) -> str:
+            return f"at=+{parse_duration_ms(m.group(1)) + shift}ms"
+
+        return re.sub(r"at=\+([0-9.]+[a-z]*)", moved, spec)
 
     @property
     def broker_port(self) -> int:
