@@ -33,20 +33,18 @@ from pydantic_core import from_json
 
 from protocols import strict_json
 
+# the text checks strict_json's own fast path makes, shared rather than copied: both must
+# draw the line between "certainly clean" and "in doubt" in the same place
+from protocols.strict_json import (
+    _LONG_DIGITS,
+    _NUMBER_TEXT,
+    _QUOTE_SPACE,
+    _long_exponent,
+)
+
 __all__ = ["loads"]
 
 _INF, _NEG_INF = float("inf"), float("-inf")
-#: A number's text kept apart (digits "0", exponent "e", sign "+"), everything else a blank.
-_NUMBER_TEXT = bytes(
-    ord("0") if 48 <= b <= 57 else ord("e") if b in b"eE" else ord("+") if b in b"+-" else 32
-    for b in range(256)
-)
-#: A run of 20 digits: an integer beyond ±(2^64 - 1) has as many.
-_LONG_DIGITS = b"0" * 20
-#: Only a literal with an exponent of three digits or more overflows to infinity (or one of
-#: 309 digits and more, a long run of digits); JSON puts a digit before every exponent.
-_LONG_EXPONENTS = (b"0e000", b"0e+000")
-_QUOTE_SPACE = (b'" ', b'"\t', b'"\n', b'"\r')
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
@@ -76,29 +74,6 @@ def _walk(obj: Any, skip: Any) -> tuple[int, int, int] | None:
                 )
         level, depth = deeper, depth + 1
     return objects, arrays, members
-
-
-def _long_exponent(raw: bytes, digits: bytes) -> bool:
-    """Whether a number outside strings may have an exponent of three digits or more. A
-    hash's hex (``"…4e500…"``) often looks like one: with no backslash in the text every
-    quote delimits a string, so an odd count of quotes before a match puts it inside one
-    (the first 8 matches are looked at; more, or a backslash, count as a long exponent)."""
-    if b"\\" in raw:
-        return any(p in digits for p in _LONG_EXPONENTS)
-    for pattern in _LONG_EXPONENTS:
-        at, quotes, counted = digits.find(pattern), 0, 0
-        for _ in range(8):
-            if at < 0:
-                break
-            quotes += raw.count(b'"', counted, at)
-            if quotes % 2 == 0:
-                return True
-            counted = at
-            at = digits.find(pattern, at + 1)
-        else:
-            if at >= 0:
-                return True
-    return False
 
 
 def _fast(payload: bytes) -> Any:
