@@ -194,7 +194,9 @@ def torn_wal(path: Path) -> int:
     """Cut the WAL inside its last frame (a write torn by the power cut); return bytes cut."""
     wal = Path(f"{path}-wal")
     size = wal.stat().st_size
-    page = 4096
+    header = wal.read_bytes()[:32]
+    page = int.from_bytes(header[8:12], "big")  # the WAL header's page size (1 KiB outboxes)
+    assert header[:4] in (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83") and page, "not a WAL"
     frame = 24 + page
     assert size > 32 + frame, "no WAL frames to tear"
     frames = (size - 32) // frame
