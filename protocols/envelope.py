@@ -79,6 +79,20 @@ def _b64url_into(buf: mmap.mmap, pos: int, pieces: Iterable[bytes]) -> int:
     return pos
 
 
+#: The flattened JWS JSON exactly as we write it (``_sealed_parts`` reads this layout back).
+_ENV_START = b'{"protected":"'
+_ENV_PAYLOAD = b'","payload":"'
+_ENV_SIGNATURE = b'","signature":"'
+_ENV_END = b'"}'
+
+
+def _flattened(header: bytes | memoryview, body: bytes | memoryview, signature: bytes) -> bytes:
+    """The envelope of base64url ``header`` and ``body`` and the raw ``signature``."""
+    return b"".join(
+        (_ENV_START, header, _ENV_PAYLOAD, body, _ENV_SIGNATURE, b64url_bytes(signature), _ENV_END)
+    )
+
+
 def seal_pieces(pieces: list[bytes], key: Ed25519PrivateKey, kid: str) -> tuple[str, bytes]:
     """``(payload_hash(p), sign_envelope(p, key, kid))`` of ``p = b"".join(pieces)``, without
     ever joining the payload; ``pieces`` is emptied once encoded (its bytes are not needed).
@@ -105,17 +119,7 @@ def seal_pieces(pieces: list[bytes], key: Ed25519PrivateKey, kid: str) -> tuple[
         with memoryview(buf) as view:
             signature = key.sign(view)
             header, body = view[:dot], view[dot + 1 :]
-            envelope = b"".join(
-                (
-                    b'{"protected":"',
-                    header,
-                    b'","payload":"',
-                    body,
-                    b'","signature":"',
-                    b64url_bytes(signature),
-                    b'"}',
-                )
-            )
+            envelope = _flattened(header, body, signature)
             header.release()
             body.release()
     finally:
@@ -140,18 +144,7 @@ def sign_envelope(
     if protected is None:
         protected = b64url(protected_header(kid)).encode("ascii")
     body = b64url_bytes(payload)
-    signature = key.sign(b"".join((protected, b".", body)))
-    return b"".join(
-        (
-            b'{"protected":"',
-            protected,
-            b'","payload":"',
-            body,
-            b'","signature":"',
-            b64url_bytes(signature),
-            b'"}',
-        )
-    )
+    return _flattened(protected, body, key.sign(b"".join((protected, b".", body))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,12 +156,6 @@ class ParsedEnvelope:
     signing_input: bytes
     payload: bytes
     signature: bytes
-
-
-_ENV_START = b'{"protected":"'
-_ENV_PAYLOAD = b'","payload":"'
-_ENV_SIGNATURE = b'","signature":"'
-_ENV_END = b'"}'
 
 
 def _sealed_parts(envelope: bytes) -> tuple[bytes, bytes, bytes, bytes] | None:
