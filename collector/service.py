@@ -374,11 +374,7 @@ class Collector:
             return []
         with self.store.ingest((st.site, st.agent) for st in states) as tx:
             for st in states:
-                through = tx.ack_limit(st.site, st.agent, st.contiguous_through)
-                link = tx.stored_link(st.site, st.agent, through) if through > 0 else None
-                if link is not None:
-                    out[(st.site, st.agent)] = (through, link.hash)
-                    tx.mark_acked(st.site, st.agent, through)
+                _decide_ack(tx, (st.site, st.agent), st.contiguous_through, out)
         return self._signed_acks(out)
 
     def _signed_acks(self, acks: dict[tuple[str, str], tuple[int, str]]) -> list[tuple[str, bytes]]:
@@ -535,11 +531,7 @@ class Collector:
                     tx.seen(decision.site, decision.agent, received)
                     wanted.add((decision.site, decision.agent))
             for key in wanted:
-                through = tx.ack_limit(*key, tx.contiguous_through(*key))
-                link = tx.stored_link(*key, through) if through > 0 else None
-                if link is not None:
-                    acks[key] = (through, link.hash)
-                    tx.mark_acked(*key, through)
+                _decide_ack(tx, key, tx.contiguous_through(*key), acks)
         for site, agent, online, data in statuses:
             self.store.record_status(site, agent, online, data, received)
             self._status_alarms(site, agent, online, data)
@@ -764,3 +756,18 @@ def _is_factory(obj: Any) -> bool:
     import inspect
 
     return inspect.isfunction(obj) or inspect.ismethod(obj)
+
+
+def _decide_ack(
+    tx: IngestTransaction,
+    key: tuple[str, str],
+    contiguous: int,
+    acks: dict[tuple[str, str], tuple[int, str]],
+) -> None:
+    """The ack an agent's contiguous prefix allows (through, hash stored there) into
+    ``acks``, noted as sent in the same transaction; none while nothing is stored."""
+    through = tx.ack_limit(*key, contiguous)
+    link = tx.stored_link(*key, through) if through > 0 else None
+    if link is not None:
+        acks[key] = (through, link.hash)
+        tx.mark_acked(*key, through)
