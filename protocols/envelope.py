@@ -79,17 +79,19 @@ def _b64url_into(buf: mmap.mmap, pos: int, pieces: Iterable[bytes]) -> int:
     return pos
 
 
-#: The flattened JWS JSON exactly as we write it (``_sealed_parts`` reads this layout back).
-_ENV_START = b'{"protected":"'
-_ENV_PAYLOAD = b'","payload":"'
-_ENV_SIGNATURE = b'","signature":"'
-_ENV_END = b'"}'
+#: The flattened JWS JSON exactly as we write it, in four pieces around the protected
+#: header, payload and signature text (``_sealed_parts``, ``protocols.packed`` and the
+#: record's quick envelope read take this layout apart).
+ENV_START = b'{"protected":"'
+ENV_PAYLOAD = b'","payload":"'
+ENV_SIGNATURE = b'","signature":"'
+ENV_END = b'"}'
 
 
 def _flattened(header: bytes | memoryview, body: bytes | memoryview, signature: bytes) -> bytes:
     """The envelope of base64url ``header`` and ``body`` and the raw ``signature``."""
     return b"".join(
-        (_ENV_START, header, _ENV_PAYLOAD, body, _ENV_SIGNATURE, b64url_bytes(signature), _ENV_END)
+        (ENV_START, header, ENV_PAYLOAD, body, ENV_SIGNATURE, b64url_bytes(signature), ENV_END)
     )
 
 
@@ -166,25 +168,23 @@ def _sealed_parts(envelope: bytes) -> tuple[bytes, bytes, bytes, bytes] | None:
     the bytes are then that one JSON object, and the text need not be parsed as JSON."""
     if (
         type(envelope) is not bytes
-        or not envelope.startswith(_ENV_START)
-        or not envelope.endswith(_ENV_END)
+        or not envelope.startswith(ENV_START)
+        or not envelope.endswith(ENV_END)
     ):
         return None
-    a = len(_ENV_START)
-    b = envelope.find(_ENV_PAYLOAD, a)
+    a = len(ENV_START)
+    b = envelope.find(ENV_PAYLOAD, a)
     if b < 0:
         return None
-    c = envelope.find(_ENV_SIGNATURE, b + len(_ENV_PAYLOAD))
+    c = envelope.find(ENV_SIGNATURE, b + len(ENV_PAYLOAD))
     if c < 0:
         return None
     protected = envelope[a:b]
-    body = envelope[b + len(_ENV_PAYLOAD) : c]
+    body = envelope[b + len(ENV_PAYLOAD) : c]
     try:
         header = b64url_decode(protected.decode("ascii"))
         payload = b64url_decode(body.decode("ascii"))
-        signature = b64url_decode(
-            envelope[c + len(_ENV_SIGNATURE) : -len(_ENV_END)].decode("ascii")
-        )
+        signature = b64url_decode(envelope[c + len(ENV_SIGNATURE) : -len(ENV_END)].decode("ascii"))
     except ValueError:  # UnicodeDecodeError included
         return None
     return header, payload, signature, b"".join((protected, b".", body))

@@ -13,6 +13,10 @@ from __future__ import annotations
 import struct
 import zlib
 
+from protocols.envelope import ENV_END as _ENV_END
+from protocols.envelope import ENV_PAYLOAD as _ENV_PAYLOAD
+from protocols.envelope import ENV_SIGNATURE as _ENV_SIGNATURE
+from protocols.envelope import ENV_START as _ENV_START
 from protocols.keys import b64url_bytes, b64url_decode
 
 __all__ = ["PACKED_HEAD", "join", "pack", "split", "unpack"]
@@ -20,10 +24,6 @@ __all__ = ["PACKED_HEAD", "join", "pack", "split", "unpack"]
 #: A packed envelope: its length, the length of its protected header, then the header,
 #: the 64 signature bytes and the deflated payload.
 PACKED_HEAD = struct.Struct(">IH")
-_ENV_START = b'{"protected":"'
-_ENV_PAYLOAD = b'","payload":"'
-_ENV_SIGNATURE = b'","signature":"'
-_ENV_END = b'"}'
 
 
 def split(envelope: bytes) -> tuple[bytes, bytes, bytes] | None:

@@ -20,6 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from protocols.envelope import (
+    ENV_END,
+    ENV_PAYLOAD,
+    ENV_SIGNATURE,
+    ENV_START,
     MAX_ENVELOPE_BYTES,
     ParsedEnvelope,
     parse_envelope,
@@ -108,7 +112,7 @@ def strict_load(payload: bytes) -> Any:
         raise ValueError(f"{exc.reason}: {exc}") from None
 
 
-_HEAD, _PAYLOAD, _SIGNATURE, _TAIL = b'{"protected":"', b'","payload":"', b'","signature":"', b'"}'
+_HEAD, _PAYLOAD, _SIGNATURE, _TAIL = ENV_START, ENV_PAYLOAD, ENV_SIGNATURE, ENV_END
 
 
 def _kid_and_payload(
