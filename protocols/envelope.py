@@ -160,9 +160,12 @@ class ParsedEnvelope:
     signature: bytes
 
 
-def _sealed_parts(envelope: bytes) -> tuple[bytes, bytes, bytes, bytes] | None:
+def _sealed_parts(
+    envelope: bytes, signing_input: bool = True
+) -> tuple[bytes, bytes, bytes, bytes] | None:
     """(header, payload, signature, signing input) of an envelope in exactly the form
     ``seal_pieces`` writes, else None (then the full parse decides, with its own reason).
+    ``signing_input=False``: ``b""`` in its place (a reader that checks no signature).
 
     Each member's text must be strict base64url, so none holds a quote or a backslash:
     the bytes are then that one JSON object, and the text need not be parsed as JSON."""
@@ -187,7 +190,7 @@ def _sealed_parts(envelope: bytes) -> tuple[bytes, bytes, bytes, bytes] | None:
         signature = b64url_decode(envelope[c + len(ENV_SIGNATURE) : -len(ENV_END)].decode("ascii"))
     except ValueError:  # UnicodeDecodeError included
         return None
-    return header, payload, signature, b"".join((protected, b".", body))
+    return header, payload, signature, b"".join((protected, b".", body)) if signing_input else b""
 
 
 def parse_envelope(envelope: bytes, *, max_bytes: int = MAX_ENVELOPE_BYTES) -> ParsedEnvelope:

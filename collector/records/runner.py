@@ -20,17 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from protocols.envelope import (
-    ENV_END,
-    ENV_PAYLOAD,
-    ENV_SIGNATURE,
-    ENV_START,
     MAX_ENVELOPE_BYTES,
     ParsedEnvelope,
+    _sealed_parts,  # the signer's exact layout read without a JSON parse
     parse_envelope,
     verify_signature,
 )
 from protocols.errors import EnvelopeError, StrictJsonError
-from protocols.keys import Ed25519PublicKey, b64url_decode, public_key_from_jwk
+from protocols.keys import Ed25519PublicKey, public_key_from_jwk
 from protocols.record import (
     BatchMeta,
     Partial,
@@ -112,37 +109,22 @@ def strict_load(payload: bytes) -> Any:
         raise ValueError(f"{exc.reason}: {exc}") from None
 
 
-_HEAD, _PAYLOAD, _SIGNATURE, _TAIL = ENV_START, ENV_PAYLOAD, ENV_SIGNATURE, ENV_END
-
-
 def _kid_and_payload(
     raw: bytes, headers: dict[bytes, tuple[str, dict[str, Any]]], signed: bool = False
 ) -> ParsedEnvelope | None:
     """An envelope read without parsing its JSON, when it is laid out as the agent signs it
     (``{"protected":P,"payload":Q,"signature":S}``, plain strings) with a protected header
-    ``P`` that :func:`parse_envelope` accepted on an earlier line (``headers``: P → kid and
-    header) and base64url ``Q`` and ``S``: exactly what ``parse_envelope`` gives for such
+    ``P`` that :func:`parse_envelope` accepted on an earlier line (``headers``: the decoded
+    P → kid and header) and base64url ``Q`` and ``S``: exactly what ``parse_envelope`` gives for such
     bytes (with ``signed`` the signing input too, which only verification needs). None for
     anything else, which ``parse_envelope`` then reads."""
-    if len(raw) > MAX_ENVELOPE_BYTES or not raw.startswith(_HEAD) or not raw.endswith(_TAIL):
+    if len(raw) > MAX_ENVELOPE_BYTES:
         return None
-    a = raw.find(b'"', len(_HEAD))
-    if not raw.startswith(_PAYLOAD, a):
+    parts = _sealed_parts(raw, signed)
+    known = None if parts is None else headers.get(parts[0])
+    if parts is None or known is None:
         return None
-    known = headers.get(raw[len(_HEAD) : a])
-    q = a + len(_PAYLOAD)
-    b = raw.find(b'"', q)
-    if known is None or not raw.startswith(_SIGNATURE, b):
-        return None
-    sig = b + len(_SIGNATURE)
-    if raw.find(b'"', sig) != len(raw) - len(_TAIL):
-        return None
-    try:
-        signature = b64url_decode(raw[sig : len(raw) - len(_TAIL)].decode("ascii"))
-        payload = b64url_decode(raw[q:b].decode("ascii"))
-    except ValueError:  # UnicodeDecodeError too
-        return None
-    signing_input = raw[len(_HEAD) : a] + b"." + raw[q:b] if signed else b""
+    _, payload, signature, signing_input = parts
     return ParsedEnvelope(known[0], known[1], signing_input, payload, signature)
 
 
@@ -193,10 +175,9 @@ def _work(
             except EnvelopeError as exc:
                 info.error = f"not a valid envelope: {exc}"
                 continue
-            if raw.startswith(_HEAD):
-                protected = raw[len(_HEAD) : raw.find(b'"', len(_HEAD))]
-                if b"\\" not in protected:
-                    headers.setdefault(protected, (env.kid, env.header))
+            sealed = _sealed_parts(raw, False)  # once per header: remember it
+            if sealed is not None:
+                headers.setdefault(sealed[0], (env.kid, env.header))
         info.kid = env.kid
         if keys is not None:
             info.error = _check_signature(env, keys, pubs)
